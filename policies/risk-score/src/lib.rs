@@ -1,0 +1,101 @@
+//! Denies sign-in when the risk score the client sends in validation data (client metadata)
+//! is above a threshold.
+//!
+//! Configuration: `{"key": "risk_score", "max": 70, "missing": "allow",
+//! "message": "Sign-in blocked for your protection"}`. The score is a number from 0 to
+//! 100; a score that does not parse is a rule error (the rule's `on_error` applies).
+
+use portcullis_sdk::{Error, Policy, Request, Trigger, Verdict};
+use serde::Deserialize;
+
+/// The policy.
+pub struct RiskScore;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default = "default_key")]
+    key: String,
+    max: f64,
+    #[serde(default = "default_missing")]
+    missing: String,
+    #[serde(default = "default_message")]
+    message: String,
+}
+
+fn default_key() -> String {
+    "risk_score".into()
+}
+
+fn default_missing() -> String {
+    "allow".into()
+}
+
+fn default_message() -> String {
+    "Sign-in blocked for your protection".into()
+}
+
+impl Policy for RiskScore {
+    const DESCRIPTION: &'static str = "denies sign-in above a client-supplied risk score";
+    const TRIGGERS: &'static [Trigger] = &[Trigger::PreAuthentication];
+
+    fn evaluate(request: &Request) -> Result<Verdict, Error> {
+        let config: Config = request.config()?;
+        let Some(raw) = request.client_meta(&config.key) else {
+            return match config.missing.as_str() {
+                "allow" => Ok(Verdict::allow()),
+                "deny" => Ok(Verdict::deny(config.message)),
+                other => Err(Error::msg(format!("`missing` must be allow or deny, not `{other}`"))),
+            };
+        };
+        let score: f64 = raw
+            .trim()
+            .parse()
+            .map_err(|_| Error::msg(format!("validation data `{}` is not a number", config.key)))?;
+        if !(0.0..=100.0).contains(&score) {
+            return Err(Error::msg(format!("risk score out of range 0..=100: {score}")));
+        }
+        if score > config.max {
+            return Ok(Verdict::deny(config.message));
+        }
+        Ok(Verdict::allow())
+    }
+}
+
+portcullis_sdk::export!(RiskScore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_sdk::{json, testing::request};
+
+    fn eval(score: Option<&str>) -> Result<Verdict, Error> {
+        let mut r = request(Trigger::PreAuthentication).config(json!({"max": 70}));
+        if let Some(score) = score {
+            r = r.client_meta("risk_score", score);
+        }
+        RiskScore::evaluate(&r.build())
+    }
+
+    #[test]
+    fn low_score_allowed() {
+        assert!(eval(Some("12.5")).unwrap().is_allowed());
+        assert!(eval(Some("70")).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn high_score_denied() {
+        assert_eq!(eval(Some("71")).unwrap().deny_message(), Some("Sign-in blocked for your protection"));
+    }
+
+    #[test]
+    fn missing_score_follows_config() {
+        assert!(eval(None).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn garbage_is_a_rule_error() {
+        assert!(eval(Some("high")).is_err());
+        assert!(eval(Some("400")).is_err());
+    }
+}

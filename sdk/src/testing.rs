@@ -1,0 +1,128 @@
+//! Native test helpers: build a [`Request`] by hand and call the policy directly.
+//!
+//! ```
+//! use portcullis_sdk::{testing, Trigger};
+//! let request = testing::request(Trigger::PreTokenGeneration)
+//!     .tenant("acme")
+//!     .attr("email", "ada@example.com")
+//!     .config(portcullis_sdk::json!({"domains": ["example.com"]}))
+//!     .build();
+//! assert_eq!(request.attr("email"), Some("ada@example.com"));
+//! ```
+//!
+//! These tests run the policy's Rust code natively; to run the compiled component under the
+//! production engine and limits, use `portcullis eval` with a recorded event.
+
+use serde_json::Value;
+
+use crate::{DataItem, Request, Trigger};
+
+/// Starts a request for `trigger` with sensible defaults: tenant `test`, pool
+/// `us-east-1_test`, client `test-client`, user `test-user`, time 2026-01-01T12:00:00Z.
+pub fn request(trigger: Trigger) -> RequestBuilder {
+    let trigger_source = match trigger {
+        Trigger::PreAuthentication => "PreAuthentication_Authentication",
+        Trigger::PostAuthentication => "PostAuthentication_Authentication",
+        Trigger::PreTokenGeneration => "TokenGeneration_Authentication",
+    };
+    RequestBuilder {
+        request: Request {
+            trigger,
+            trigger_source: trigger_source.to_owned(),
+            event_version: "1".to_owned(),
+            tenant: "test".to_owned(),
+            user_pool_id: "us-east-1_test".to_owned(),
+            client_id: Some("test-client".to_owned()),
+            user_name: Some("test-user".to_owned()),
+            user_attributes: Vec::new(),
+            client_metadata: Vec::new(),
+            user_not_found: false,
+            new_device_used: None,
+            groups: Vec::new(),
+            scopes: Vec::new(),
+            config: "null".to_owned(),
+            data: Vec::new(),
+            now_unix_ms: 1_767_268_800_000,
+        },
+    }
+}
+
+/// Builds a [`Request`] for native tests.
+#[derive(Clone, Debug)]
+pub struct RequestBuilder {
+    request: Request,
+}
+
+impl RequestBuilder {
+    /// Sets the tenant.
+    pub fn tenant(mut self, tenant: &str) -> Self {
+        self.request.tenant = tenant.to_owned();
+        self
+    }
+
+    /// Sets the raw trigger source and event version.
+    pub fn source(mut self, trigger_source: &str, event_version: &str) -> Self {
+        self.request.trigger_source = trigger_source.to_owned();
+        self.request.event_version = event_version.to_owned();
+        self
+    }
+
+    /// Adds a user attribute.
+    pub fn attr(mut self, name: &str, value: &str) -> Self {
+        self.request.user_attributes.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds a client metadata (validation data) entry.
+    pub fn client_meta(mut self, key: &str, value: &str) -> Self {
+        self.request.client_metadata.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets the rule configuration.
+    pub fn config(mut self, config: Value) -> Self {
+        self.request.config = config.to_string();
+        self
+    }
+
+    /// Adds a prefetched data item.
+    pub fn data(mut self, key: &str, value: Value) -> Self {
+        self.request.data.push(DataItem { key: key.to_owned(), value: value.to_string() });
+        self
+    }
+
+    /// Adds a group.
+    pub fn group(mut self, group: &str) -> Self {
+        self.request.groups.push(group.to_owned());
+        self
+    }
+
+    /// Adds a requested scope.
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.request.scopes.push(scope.to_owned());
+        self
+    }
+
+    /// Sets the host time in milliseconds since the Unix epoch.
+    pub fn now_unix_ms(mut self, now: i64) -> Self {
+        self.request.now_unix_ms = now;
+        self
+    }
+
+    /// Marks the user as not found (pre-auth with `PreventUserExistenceErrors`).
+    pub fn user_not_found(mut self) -> Self {
+        self.request.user_not_found = true;
+        self
+    }
+
+    /// Sets `newDeviceUsed`.
+    pub fn new_device_used(mut self, used: bool) -> Self {
+        self.request.new_device_used = Some(used);
+        self
+    }
+
+    /// The request.
+    pub fn build(self) -> Request {
+        self.request
+    }
+}
