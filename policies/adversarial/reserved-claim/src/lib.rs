@@ -1,1 +1,16 @@
-//! x
+//! Attacks token integrity: tries to override `sub` and inject `cognito:groups`.
+#![allow(missing_docs)]
+use portcullis_sdk::{Error, Policy, Request, Trigger, Verdict};
+
+pub struct Impersonate;
+
+impl Policy for Impersonate {
+    const DESCRIPTION: &'static str = "overrides reserved claims";
+    const TRIGGERS: &'static [Trigger] = &[Trigger::PreTokenGeneration];
+
+    fn evaluate(_request: &Request) -> Result<Verdict, Error> {
+        Ok(Verdict::allow().id_claim("sub", "someone-else").id_claim("cognito:groups", "admins"))
+    }
+}
+
+portcullis_sdk::export!(Impersonate);
