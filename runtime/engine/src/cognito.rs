@@ -1,0 +1,290 @@
+//! Cognito trigger events: lenient parsing of the AWS-documented shapes into an [`Event`],
+//! and the [`Request`] a policy sees.
+//!
+//! AWS adds fields over time and its own samples omit fields that strict types require
+//! (V2 `scopes`, post-auth `newDeviceUsed`, V3 client-credentials events with no user), so
+//! parsing reads only what it needs from a `serde_json::Value`, treats a missing or null
+//! optional field as absent, and keeps the original event untouched for the response.
+
+use serde_json::{Map, Value};
+
+use crate::contract::{Request, Trigger};
+
+/// The version of a pre token generation event, which decides the response shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum TokenVersion {
+    /// `V1_0`: `claimsOverrideDetails`, ID token only, string claim values.
+    V1,
+    /// `V2_0`: `claimsAndScopeOverrideDetails`, ID and access tokens, JSON values, scopes.
+    V2,
+    /// `V3_0`: as V2, plus machine-to-machine (client credentials) tokens.
+    V3,
+}
+
+/// What kind of trigger an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// `PreAuthentication_Authentication`.
+    PreAuthentication,
+    /// `PostAuthentication_Authentication`.
+    PostAuthentication,
+    /// `TokenGeneration_*`.
+    PreTokenGeneration(TokenVersion),
+    /// Any other trigger source: Portcullis leaves it alone.
+    Other,
+}
+
+impl EventKind {
+    /// The contract trigger, if Portcullis handles this kind.
+    pub fn trigger(self) -> Option<Trigger> {
+        match self {
+            EventKind::PreAuthentication => Some(Trigger::PreAuthentication),
+            EventKind::PostAuthentication => Some(Trigger::PostAuthentication),
+            EventKind::PreTokenGeneration(_) => Some(Trigger::PreTokenGeneration),
+            EventKind::Other => None,
+        }
+    }
+}
+
+/// A body that is not a Cognito trigger event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// Not JSON at all.
+    #[error("event is not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not an object.
+    #[error("event is not a JSON object")]
+    NotAnObject,
+    /// A field every Cognito event has is missing.
+    #[error("event has no `{0}`: not a Cognito trigger event")]
+    Missing(&'static str),
+    /// A field has the wrong JSON type.
+    #[error("event field `{field}` must be {expected}")]
+    WrongType {
+        /// The field path.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+}
+
+/// A parsed Cognito trigger event. The original JSON stays in [`Event::raw`].
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The original event.
+    pub raw: Value,
+    /// The trigger kind.
+    pub kind: EventKind,
+    /// The raw `triggerSource`.
+    pub trigger_source: String,
+    /// The raw `version`.
+    pub version: String,
+    /// The user pool id.
+    pub user_pool_id: String,
+    /// The user name (absent for client-credentials tokens).
+    pub user_name: Option<String>,
+    /// `callerContext.clientId`.
+    pub client_id: Option<String>,
+    /// `request.userAttributes`, in the event's order.
+    pub user_attributes: Vec<(String, String)>,
+    /// `request.validationData` (pre-auth) or `request.clientMetadata`.
+    pub client_metadata: Vec<(String, String)>,
+    /// `request.userNotFound`.
+    pub user_not_found: bool,
+    /// `request.newDeviceUsed`.
+    pub new_device_used: Option<bool>,
+    /// `request.groupConfiguration.groupsToOverride`.
+    pub groups: Vec<String>,
+    /// `request.scopes` (V2/V3).
+    pub scopes: Vec<String>,
+}
+
+impl Event {
+    /// Parses an event from JSON text.
+    pub fn from_slice(bytes: &[u8]) -> Result<Event, EventError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| EventError::NotJson(e.to_string()))?;
+        Event::from_value(value)
+    }
+
+    /// Parses an event from a JSON value.
+    pub fn from_value(raw: Value) -> Result<Event, EventError> {
+        let obj = raw.as_object().ok_or(EventError::NotAnObject)?;
+        let trigger_source = required_str(obj, "triggerSource")?;
+        let user_pool_id = required_str(obj, "userPoolId")?;
+        let version = match obj.get("version") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let kind = kind_of(&trigger_source, &version);
+        let empty = Map::new();
+        let request = match obj.get("request") {
+            Some(Value::Object(r)) => r,
+            None | Some(Value::Null) => &empty,
+            Some(_) => return Err(EventError::WrongType { field: "request", expected: "an object" }),
+        };
+        let metadata_field = if kind == EventKind::PreAuthentication { "validationData" } else { "clientMetadata" };
+        let group_config = request.get("groupConfiguration").and_then(Value::as_object);
+        Ok(Event {
+            kind,
+            trigger_source,
+            version,
+            user_pool_id,
+            user_name: optional_str(obj.get("userName")),
+            client_id: obj
+                .get("callerContext")
+                .and_then(|c| c.get("clientId"))
+                .and_then(|c| optional_str(Some(c))),
+            user_attributes: string_map(request.get("userAttributes"), "request.userAttributes")?,
+            client_metadata: string_map(request.get(metadata_field), "request.validationData")?,
+            user_not_found: request.get("userNotFound").and_then(Value::as_bool).unwrap_or(false),
+            new_device_used: request.get("newDeviceUsed").and_then(Value::as_bool),
+            groups: string_list(group_config.and_then(|g| g.get("groupsToOverride"))),
+            scopes: string_list(request.get("scopes")),
+            raw,
+        })
+    }
+
+    /// The user attribute `name`, if present.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.user_attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The contract request for this event (with no rule configuration or data yet), or
+    /// `None` for a trigger Portcullis does not handle.
+    pub fn to_request(&self, tenant: &str, now_unix_ms: i64) -> Option<Request> {
+        Some(Request {
+            trigger: self.kind.trigger()?,
+            trigger_source: self.trigger_source.clone(),
+            event_version: self.version.clone(),
+            tenant: tenant.to_owned(),
+            user_pool_id: self.user_pool_id.clone(),
+            client_id: self.client_id.clone(),
+            user_name: self.user_name.clone(),
+            user_attributes: self.user_attributes.clone(),
+            client_metadata: self.client_metadata.clone(),
+            user_not_found: self.user_not_found,
+            new_device_used: self.new_device_used,
+            groups: self.groups.clone(),
+            scopes: self.scopes.clone(),
+            config: "null".to_owned(),
+            data: Vec::new(),
+            now_unix_ms,
+        })
+    }
+}
+
+fn kind_of(trigger_source: &str, version: &str) -> EventKind {
+    match trigger_source {
+        "PreAuthentication_Authentication" => EventKind::PreAuthentication,
+        "PostAuthentication_Authentication" => EventKind::PostAuthentication,
+        s if s.starts_with("TokenGeneration_") => EventKind::PreTokenGeneration(match version {
+            "2" | "V2_0" => TokenVersion::V2,
+            "3" | "V3_0" => TokenVersion::V3,
+            _ => TokenVersion::V1,
+        }),
+        _ => EventKind::Other,
+    }
+}
+
+fn required_str(obj: &Map<String, Value>, field: &'static str) -> Result<String, EventError> {
+    match obj.get(field) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        None | Some(Value::Null) => Err(EventError::Missing(field)),
+        Some(_) => Err(EventError::WrongType { field, expected: "a string" }),
+    }
+}
+
+fn optional_str(value: Option<&Value>) -> Option<String> {
+    value.and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A JSON object of strings; other scalars are kept as their JSON text, nulls dropped.
+fn string_map(value: Option<&Value>, field: &'static str) -> Result<Vec<(String, String)>, EventError> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(map)) => Ok(map
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Value::Null => None,
+                Value::String(s) => Some((k.clone(), s.clone())),
+                other => Some((k.clone(), other.to_string())),
+            })
+            .collect()),
+        Some(_) => Err(EventError::WrongType { field, expected: "an object of strings" }),
+    }
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pre_auth_with_null_validation_data_and_user_not_found() {
+        let e = Event::from_value(json!({
+            "version": "1", "triggerSource": "PreAuthentication_Authentication",
+            "region": "us-east-1", "userPoolId": "us-east-1_A", "userName": "u",
+            "callerContext": {"awsSdkVersion": "x", "clientId": "c"},
+            "request": {"userAttributes": {"email": "a@b.c"}, "validationData": null, "userNotFound": true},
+            "response": {}
+        }))
+        .unwrap();
+        assert_eq!(e.kind, EventKind::PreAuthentication);
+        assert!(e.user_not_found);
+        assert!(e.client_metadata.is_empty());
+        assert_eq!(e.client_id.as_deref(), Some("c"));
+        assert_eq!(e.attr("email"), Some("a@b.c"));
+    }
+
+    #[test]
+    fn token_versions() {
+        for (version, expected) in [("1", TokenVersion::V1), ("2", TokenVersion::V2), ("3", TokenVersion::V3)] {
+            let e = Event::from_value(json!({
+                "version": version, "triggerSource": "TokenGeneration_Authentication",
+                "userPoolId": "p", "request": {"userAttributes": {}}
+            }))
+            .unwrap();
+            assert_eq!(e.kind, EventKind::PreTokenGeneration(expected));
+        }
+    }
+
+    #[test]
+    fn client_credentials_without_user() {
+        let e = Event::from_value(json!({
+            "version": "3", "triggerSource": "TokenGeneration_ClientCredentials",
+            "userPoolId": "p", "callerContext": {"clientId": "m2m"},
+            "request": {"scopes": ["api/read"], "unknownNewField": {"x": 1}}, "response": {}
+        }))
+        .unwrap();
+        assert_eq!(e.user_name, None);
+        assert_eq!(e.scopes, ["api/read"]);
+        assert_eq!(e.to_request("t", 0).map(|r| r.trigger), Some(Trigger::PreTokenGeneration));
+    }
+
+    #[test]
+    fn unknown_trigger_is_other() {
+        let e = Event::from_value(json!({"triggerSource": "CustomMessage_SignUp", "userPoolId": "p"})).unwrap();
+        assert_eq!(e.kind, EventKind::Other);
+        assert!(e.to_request("t", 0).is_none());
+    }
+
+    #[test]
+    fn not_an_event() {
+        assert_eq!(Event::from_slice(b"[]").err(), Some(EventError::NotAnObject));
+        assert_eq!(Event::from_slice(b"{}").err(), Some(EventError::Missing("triggerSource")));
+        assert!(matches!(Event::from_slice(b"{"), Err(EventError::NotJson(_))));
+        assert!(matches!(
+            Event::from_value(json!({"triggerSource": "PreAuthentication_Authentication", "userPoolId": "p", "request": {"userAttributes": []}})),
+            Err(EventError::WrongType { .. })
+        ));
+    }
+}

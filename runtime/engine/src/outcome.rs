@@ -1,0 +1,159 @@
+//! Typed results of one rule evaluation: [`Outcome`], [`Failure`] and [`InvalidOutput`],
+//! plus the measurements in [`Evaluation`].
+//!
+//! Every way a rule can end has its own variant, so callers match on types, never on
+//! message text.
+
+use std::time::Duration;
+
+use crate::contract::Level;
+use crate::verdict::Verdict;
+
+/// How one rule evaluation ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The rule ran and returned a valid verdict (allow or deny, with claim changes).
+    Verdict(Verdict),
+    /// The rule did not produce a usable verdict; its `on_error` applies.
+    Failed(Failure),
+}
+
+impl Outcome {
+    /// A short, stable name for logs and `--json` output: `allow`, `deny`, `timeout`, …
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Verdict(v) if v.is_allowed() => "allow",
+            Outcome::Verdict(_) => "deny",
+            Outcome::Failed(f) => f.kind(),
+        }
+    }
+}
+
+/// Why a rule produced no usable verdict.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Failure {
+    /// The wall-clock budget (or the chain's deadline) ran out.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The fuel budget ran out.
+    #[error("ran out of fuel ({0} units)")]
+    OutOfFuel(u64),
+    /// The rule tried to grow its memory past its limit.
+    #[error("exceeded its memory limit of {limit} bytes")]
+    MemoryLimit {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The rule exceeded a table or instance limit.
+    #[error("exceeded a table or instance limit")]
+    ResourceLimit,
+    /// The rule trapped (a panic, stack overflow, out-of-bounds access, …).
+    #[error("trapped: {code}")]
+    Trap {
+        /// The trap code.
+        code: wasmtime::Trap,
+    },
+    /// The rule returned an error of its own.
+    #[error("reported an error: {0}")]
+    PolicyError(String),
+    /// The rule returned a verdict that breaks the contract or Cognito's rules.
+    #[error("returned an invalid verdict: {0}")]
+    InvalidOutput(#[from] InvalidOutput),
+    /// The data the rule declared could not be fetched.
+    #[error("its data could not be fetched: {0}")]
+    DataUnavailable(String),
+    /// The engine could not run the rule (instantiation failed, pool exhausted, …).
+    #[error("could not be run: {0}")]
+    Host(String),
+}
+
+impl Failure {
+    /// A short, stable name for logs and `--json` output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::Timeout(_) => "timeout",
+            Failure::OutOfFuel(_) => "out_of_fuel",
+            Failure::MemoryLimit { .. } => "memory_limit",
+            Failure::ResourceLimit => "resource_limit",
+            Failure::Trap { .. } => "trap",
+            Failure::PolicyError(_) => "policy_error",
+            Failure::InvalidOutput(_) => "invalid_output",
+            Failure::DataUnavailable(_) => "data_unavailable",
+            Failure::Host(_) => "host_error",
+        }
+    }
+}
+
+/// Ways a verdict can break the contract or Cognito's rules. Messages name claims but
+/// never include claim values (they may carry personal data).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidOutput {
+    /// The verdict is larger than the host accepts.
+    #[error("verdict is {bytes} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// Size of the verdict's strings in bytes.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// More claims and scopes than Cognito accepts in one response.
+    #[error("{count} claims and scopes, over Cognito's limit of {limit}")]
+    TooManyChanges {
+        /// Claims and scopes in the verdict (or the merged chain).
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A claim that Cognito reserves.
+    #[error("claim `{0}` is reserved by Cognito")]
+    ReservedClaim(String),
+    /// A `dev:` claim may only be suppressed.
+    #[error("claim `{0}` may only be suppressed")]
+    SuppressOnlyClaim(String),
+    /// A claim name that is empty, too long or has control characters or spaces.
+    #[error("bad claim name `{0}`")]
+    BadClaimName(String),
+    /// A claim value that is not JSON, is null, or is too large.
+    #[error("claim `{name}` has a bad value: {reason}")]
+    BadClaimValue {
+        /// The claim name.
+        name: String,
+        /// What is wrong (never the value itself).
+        reason: String,
+    },
+    /// A scope that is empty or has whitespace or control characters.
+    #[error("bad scope `{0}`")]
+    BadScope(String),
+    /// A group or role name that is empty or has control characters.
+    #[error("bad group override: {0}")]
+    BadGroups(String),
+    /// A deny message that cannot be shown to an end user.
+    #[error("bad deny message: {0}")]
+    BadDenyMessage(String),
+}
+
+/// A rule's log line, captured through the bounded `log` import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Severity.
+    pub level: Level,
+    /// The message, truncated by the host.
+    pub message: String,
+}
+
+/// One rule evaluation: its outcome and what it cost.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Fuel consumed.
+    pub fuel_used: u64,
+    /// Wall time, instantiation included.
+    pub duration: Duration,
+    /// Peak linear memory in bytes.
+    pub peak_memory: usize,
+    /// Log lines the rule wrote (bounded).
+    pub logs: Vec<LogLine>,
+    /// Log lines dropped over the cap.
+    pub logs_dropped: usize,
+}

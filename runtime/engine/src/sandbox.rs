@@ -1,0 +1,486 @@
+//! The sandbox: compiling and caching policy components ([`Engine::load`]) and running one
+//! evaluation in a fresh instance under a [`Budget`] ([`Engine::evaluate`]).
+//!
+//! # Isolation
+//! Every evaluation gets a new `Store` and a new instance from the policy's cached
+//! `InstancePre`, so nothing — globals, heap, a lock held when a previous call trapped —
+//! survives from one user or tenant to the next. Instances come from wasmtime's pooling
+//! allocator, which keeps the cost of that isolation to a few microseconds.
+//!
+//! # What a component may import
+//! Only the contract's own interfaces ([`crate::contract::ALLOWED_IMPORTS`]): no WASI, no
+//! filesystem, network, environment, clock or randomness. A component that imports anything
+//! else is refused at load with an error that names the imports.
+//!
+//! # Budgets
+//! Fuel is set per store and is deterministic. The wall clock is an epoch deadline: a
+//! ticker thread advances the engine's epoch once per millisecond of real time while any
+//! evaluation is running, and parks when the engine is idle. Memory, tables and instances
+//! are capped by a resource limiter. See [`crate::budget`].
+//!
+//! # Cost
+//! A fresh instance is cheap when the guest touches few pages: the SDK's arena allocator
+//! avoids `memory.grow`, policies link with a 64 KiB stack, and the pool keeps the first
+//! [`EngineConfig::keep_resident_bytes`] of each memory resident (reset with `memset`
+//! instead of `madvise` + page faults). BENCHMARKS.md has the measurements.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+use crate::budget::{self, Budget, Limiter};
+use crate::contract::{self, Level, Metadata, Request};
+use crate::digest::Sha256;
+use crate::outcome::{Evaluation, Failure, LogLine, Outcome};
+use crate::verdict::Verdict;
+
+/// Log lines a rule may write per evaluation; more are dropped and counted.
+pub const MAX_LOG_LINES: usize = 16;
+/// The longest log line kept, in bytes; longer lines are truncated.
+pub const MAX_LOG_LINE: usize = 512;
+/// The longest policy error message kept, in bytes.
+pub const MAX_POLICY_ERROR: usize = 512;
+
+/// Engine-wide settings; per-rule limits are [`Budget`]s.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The largest component accepted, in bytes.
+    pub max_module_bytes: usize,
+    /// The largest memory limit a budget may ask for (the pool's per-memory cap).
+    pub max_memory_bytes: usize,
+    /// Evaluations that may run at the same time (sizes the instance pool).
+    pub max_concurrent: u32,
+    /// Bytes at the start of each linear memory kept resident between instances.
+    pub keep_resident_bytes: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_module_bytes: 32 << 20,
+            max_memory_bytes: 512 << 20,
+            max_concurrent: 32,
+            keep_resident_bytes: 256 << 10,
+        }
+    }
+}
+
+/// Why a component could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The component is larger than [`EngineConfig::max_module_bytes`].
+    #[error("module is {bytes} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The bytes do not hash to the digest the manifest names.
+    #[error("module digest mismatch: expected `{expected}`, got `{actual}`")]
+    DigestMismatch {
+        /// The digest the manifest names.
+        expected: Sha256,
+        /// The digest of the bytes.
+        actual: Sha256,
+    },
+    /// A core WebAssembly module where a component is required.
+    #[error("this is a core WebAssembly module, not a component: build it with the Portcullis build step (see README)")]
+    NotAComponent,
+    /// The bytes are not a valid component.
+    #[error("invalid component: {0}")]
+    Invalid(String),
+    /// The component imports something outside the contract.
+    #[error("component imports {} outside the policy contract (only `portcullis:policy` may be imported; WASI is not available)", quoted(.0))]
+    ForbiddenImports(Vec<String>),
+    /// The component does not export the contract's functions with the right types.
+    #[error("component does not implement the policy contract `portcullis:policy@0.1.0`: {0}")]
+    Contract(String),
+    /// The engine could not be set up.
+    #[error("engine setup failed: {0}")]
+    Setup(String),
+}
+
+fn quoted(names: &[String]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// A compiled, validated policy, ready to instantiate. Cheap to share.
+pub struct CompiledPolicy {
+    digest: Sha256,
+    size: usize,
+    pre: contract::PolicyPre<HostState>,
+}
+
+impl CompiledPolicy {
+    /// The sha256 of the component bytes.
+    pub fn digest(&self) -> Sha256 {
+        self.digest
+    }
+
+    /// The component's size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+impl std::fmt::Debug for CompiledPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledPolicy").field("digest", &self.digest).field("size", &self.size).finish()
+    }
+}
+
+/// Per-store state: the limiter and the rule's captured log lines.
+pub struct HostState {
+    limiter: Limiter,
+    logs: Vec<LogLine>,
+    logs_dropped: usize,
+}
+
+impl contract::portcullis::policy::types::Host for HostState {}
+
+impl contract::portcullis::policy::host::Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        if self.logs.len() >= MAX_LOG_LINES {
+            self.logs_dropped += 1;
+            return;
+        }
+        self.logs.push(LogLine { level, message: truncate(message, MAX_LOG_LINE) });
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary, marking the cut.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+/// Advances the engine's epoch once per millisecond while evaluations run.
+struct Ticker {
+    active: AtomicUsize,
+    parked: AtomicBool,
+    shutdown: AtomicBool,
+    thread: Mutex<Option<Thread>>,
+}
+
+/// Marks an evaluation as running for the ticker.
+struct Active<'a>(&'a Ticker);
+
+impl Ticker {
+    fn enter(&self) -> Active<'_> {
+        self.active.fetch_add(1, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            self.wake();
+        }
+        Active(self)
+    }
+
+    fn wake(&self) {
+        if let Ok(guard) = self.thread.lock() {
+            if let Some(thread) = guard.as_ref() {
+                thread.unpark();
+            }
+        }
+    }
+
+    fn run(self: Arc<Self>, engine: wasmtime::EngineWeak) {
+        let mut origin = Instant::now();
+        let mut ticks: u128 = 0;
+        let mut idle_ticks = 0u32;
+        while !self.shutdown.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(1));
+            let Some(engine) = engine.upgrade() else { return };
+            // One tick per elapsed millisecond of real time, however long the sleep was.
+            let due = origin.elapsed().as_millis();
+            while ticks < due {
+                engine.increment_epoch();
+                ticks += 1;
+            }
+            drop(engine);
+            if self.active.load(Ordering::SeqCst) > 0 {
+                idle_ticks = 0;
+                continue;
+            }
+            idle_ticks += 1;
+            if idle_ticks >= 100 {
+                self.parked.store(true, Ordering::SeqCst);
+                if self.active.load(Ordering::SeqCst) == 0 && !self.shutdown.load(Ordering::SeqCst) {
+                    thread::park();
+                }
+                self.parked.store(false, Ordering::SeqCst);
+                idle_ticks = 0;
+                origin = Instant::now();
+                ticks = 0;
+            }
+        }
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The policy engine: compiles, caches and runs policies. One per process.
+pub struct Engine {
+    wasm: wasmtime::Engine,
+    linker: Linker<HostState>,
+    cache: Mutex<HashMap<Sha256, Weak<CompiledPolicy>>>,
+    ticker: Arc<Ticker>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with the given settings.
+    pub fn new(config: EngineConfig) -> Result<Self, LoadError> {
+        let setup = |e: wasmtime::Error| LoadError::Setup(format!("{e:#}"));
+        let mut wasm_config = wasmtime::Config::new();
+        wasm_config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            // Same results on x86-64 and arm64: rules must be deterministic.
+            .cranelift_nan_canonicalization(true)
+            .relaxed_simd_deterministic(true)
+            .max_wasm_stack(512 << 10);
+        let n = config.max_concurrent.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(n)
+            .total_core_instances(n * 8)
+            .total_memories(n * 2)
+            .total_tables(n * 8)
+            .max_core_instances_per_component(budget::MAX_INSTANCES as u32)
+            .max_memories_per_component(budget::MAX_MEMORIES as u32)
+            .max_tables_per_component(budget::MAX_TABLES as u32)
+            .table_elements(budget::MAX_TABLE_ELEMENTS)
+            .max_memory_size(config.max_memory_bytes)
+            .linear_memory_keep_resident(config.keep_resident_bytes)
+            .table_keep_resident(16 << 10);
+        wasm_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let wasm = wasmtime::Engine::new(&wasm_config).map_err(setup)?;
+
+        let mut linker = Linker::new(&wasm);
+        contract::Policy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(setup)?;
+
+        let ticker = Arc::new(Ticker {
+            active: AtomicUsize::new(0),
+            parked: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        });
+        let weak = wasm.weak();
+        let runner = Arc::clone(&ticker);
+        let handle = thread::Builder::new()
+            .name("portcullis-epoch".into())
+            .spawn(move || runner.run(weak))
+            .map_err(|e| LoadError::Setup(format!("starting the epoch ticker: {e}")))?;
+        if let Ok(mut slot) = ticker.thread.lock() {
+            *slot = Some(handle.thread().clone());
+        }
+        Ok(Engine { wasm, linker, cache: Mutex::new(HashMap::new()), ticker, config })
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Compiles and validates a component, or returns the cached one with the same digest.
+    pub fn load(&self, bytes: &[u8]) -> Result<Arc<CompiledPolicy>, LoadError> {
+        self.load_digest(bytes, Sha256::of(bytes))
+    }
+
+    /// Like [`Engine::load`], but refuses bytes that do not hash to `expected`.
+    pub fn load_verified(&self, bytes: &[u8], expected: &Sha256) -> Result<Arc<CompiledPolicy>, LoadError> {
+        let actual = Sha256::of(bytes);
+        if actual != *expected {
+            return Err(LoadError::DigestMismatch { expected: *expected, actual });
+        }
+        self.load_digest(bytes, actual)
+    }
+
+    fn cached(&self, digest: &Sha256) -> Option<Arc<CompiledPolicy>> {
+        self.cache.lock().ok()?.get(digest).and_then(Weak::upgrade)
+    }
+
+    fn load_digest(&self, bytes: &[u8], digest: Sha256) -> Result<Arc<CompiledPolicy>, LoadError> {
+        if let Some(policy) = self.cached(&digest) {
+            return Ok(policy);
+        }
+        let limit = self.config.max_module_bytes;
+        if bytes.len() > limit {
+            return Err(LoadError::TooLarge { bytes: bytes.len(), limit });
+        }
+        if bytes.get(..8) == Some(b"\0asm\x01\0\0\0") {
+            return Err(LoadError::NotAComponent);
+        }
+        let component =
+            Component::from_binary(&self.wasm, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let policy = Arc::new(self.prepare(&component, digest, bytes.len())?);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|_, weak| weak.strong_count() > 0);
+            cache.insert(digest, Arc::downgrade(&policy));
+        }
+        Ok(policy)
+    }
+
+    fn prepare(&self, component: &Component, digest: Sha256, size: usize) -> Result<CompiledPolicy, LoadError> {
+        let forbidden: Vec<String> = component
+            .component_type()
+            .imports(&self.wasm)
+            .map(|(name, _)| name)
+            .filter(|name| !contract::ALLOWED_IMPORTS.contains(name))
+            .map(str::to_owned)
+            .collect();
+        if !forbidden.is_empty() {
+            return Err(LoadError::ForbiddenImports(forbidden));
+        }
+        let pre = self.linker.instantiate_pre(component).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+        let pre = contract::PolicyPre::new(pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+        Ok(CompiledPolicy { digest, size, pre })
+    }
+
+    /// Evaluates `request` with `policy` in a fresh instance under `budget`.
+    pub fn evaluate(&self, policy: &CompiledPolicy, request: &Request, budget: &Budget) -> Evaluation {
+        let run = self.run(policy, budget, |instance, store| instance.call_evaluate(store, request));
+        let outcome = match run.result {
+            Ok(Ok(raw)) => match Verdict::validate(raw) {
+                Ok(verdict) => Outcome::Verdict(verdict),
+                Err(invalid) => Outcome::Failed(Failure::InvalidOutput(invalid)),
+            },
+            Ok(Err(message)) => Outcome::Failed(Failure::PolicyError(truncate(message, MAX_POLICY_ERROR))),
+            Err(failure) => Outcome::Failed(failure),
+        };
+        Evaluation {
+            outcome,
+            fuel_used: run.fuel_used,
+            duration: run.duration,
+            peak_memory: run.peak_memory,
+            logs: run.logs,
+            logs_dropped: run.logs_dropped,
+        }
+    }
+
+    /// Asks the policy to describe itself (under `budget`).
+    pub fn describe(&self, policy: &CompiledPolicy, budget: &Budget) -> Result<Metadata, Failure> {
+        self.run(policy, budget, |instance, store| instance.call_describe(store)).result
+    }
+
+    fn run<R>(
+        &self,
+        policy: &CompiledPolicy,
+        budget: &Budget,
+        call: impl FnOnce(&contract::Policy, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Run<R> {
+        let _active = self.ticker.enter();
+        let start = Instant::now();
+        let memory_limit = budget.memory_bytes.min(self.config.max_memory_bytes);
+        let mut store = Store::new(
+            &self.wasm,
+            HostState { limiter: Limiter::new(memory_limit), logs: Vec::new(), logs_dropped: 0 },
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(epoch_ticks(budget.timeout));
+        store.epoch_deadline_trap();
+        let result = store
+            .set_fuel(budget.fuel)
+            .and_then(|()| policy.pre.instantiate(&mut store))
+            .and_then(|instance| call(&instance, &mut store));
+        let duration = start.elapsed();
+        let fuel_used = budget.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let state = store.into_data();
+        let result = result.map_err(|error| classify(&error, &state.limiter, budget, memory_limit, duration));
+        Run {
+            result,
+            fuel_used,
+            duration,
+            peak_memory: state.limiter.peak_memory,
+            logs: state.logs,
+            logs_dropped: state.logs_dropped,
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.ticker.shutdown.store(true, Ordering::SeqCst);
+        self.ticker.wake();
+    }
+}
+
+struct Run<R> {
+    result: Result<R, Failure>,
+    fuel_used: u64,
+    duration: Duration,
+    peak_memory: usize,
+    logs: Vec<LogLine>,
+    logs_dropped: usize,
+}
+
+/// Epoch ticks for a timeout: one per started millisecond, at least one.
+fn epoch_ticks(timeout: Duration) -> u64 {
+    let ms = timeout.as_micros().div_ceil(1000);
+    u64::try_from(ms).unwrap_or(u64::MAX).max(1)
+}
+
+/// Turns a wasmtime error into a typed failure, by type: the limiter's flags first (a
+/// refused `memory.grow` surfaces as whatever the guest does next, usually a trap), then
+/// the trap code.
+fn classify(
+    error: &wasmtime::Error,
+    limiter: &Limiter,
+    budget: &Budget,
+    memory_limit: usize,
+    elapsed: Duration,
+) -> Failure {
+    if limiter.memory_exceeded {
+        return Failure::MemoryLimit { limit: memory_limit };
+    }
+    if limiter.table_exceeded {
+        return Failure::ResourceLimit;
+    }
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => Failure::OutOfFuel(budget.fuel),
+        Some(wasmtime::Trap::Interrupt) => Failure::Timeout(elapsed),
+        Some(code) => Failure::Trap { code: *code },
+        None => Failure::Host(format!("{error:#}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_round_up() {
+        assert_eq!(epoch_ticks(Duration::from_millis(10)), 10);
+        assert_eq!(epoch_ticks(Duration::from_micros(10_001)), 11);
+        assert_eq!(epoch_ticks(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn truncates_on_char_boundary() {
+        assert_eq!(truncate("héllo".into(), 2), "h…");
+        assert_eq!(truncate("abc".into(), 5), "abc");
+    }
+}

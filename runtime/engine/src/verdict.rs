@@ -1,0 +1,385 @@
+//! Validation of what a rule returns: a raw contract verdict becomes a checked [`Verdict`],
+//! or an [`InvalidOutput`] that names what is wrong.
+//!
+//! The rules are Cognito's (DESIGN.md §1): reserved claims may not be added, changed or
+//! suppressed, `dev:` claims may only be suppressed, scopes have no spaces, and one
+//! response holds at most 5,000 claims and scopes. On top, the host caps the verdict's size
+//! and requires a deny message an end user can read.
+
+use serde_json::Value;
+
+use crate::contract::{Decision, GroupOverride, RawVerdict};
+use crate::outcome::InvalidOutput;
+
+/// Claims Cognito does not let a trigger add, change or suppress.
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "acr", "amr", "at_hash", "aud", "auth_time", "azp", "client_id", "device_key", "event_id",
+    "exp", "iat", "identities", "iss", "jti", "nbf", "nonce", "origin_jti", "sub", "token_use",
+    "username", "version",
+];
+/// Cognito's limit on claims plus scopes in one response.
+pub const MAX_CHANGES: usize = 5_000;
+/// The host's limit on the total size of a verdict's strings.
+pub const MAX_VERDICT_BYTES: usize = 256 * 1024;
+/// The longest claim name accepted.
+pub const MAX_CLAIM_NAME: usize = 256;
+/// The longest deny message accepted, in characters.
+pub const MAX_DENY_MESSAGE: usize = 256;
+/// The deny message used when a rule denies with an empty one.
+pub const DEFAULT_DENY_MESSAGE: &str = "Sign-in is not allowed";
+
+/// Claim and scope changes for one token, in the order rules made them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClaimChanges {
+    /// Claims to add or override, by name; a later rule's value replaces an earlier one.
+    pub add: Vec<(String, Value)>,
+    /// Claims to suppress.
+    pub suppress: Vec<String>,
+}
+
+impl ClaimChanges {
+    /// Number of claims changed.
+    pub fn len(&self) -> usize {
+        self.add.len() + self.suppress.len()
+    }
+
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.suppress.is_empty()
+    }
+
+    /// The value to add for `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.add.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Sets `name` to `value` (replacing an earlier value and un-suppressing it); returns
+    /// whether an earlier value was replaced.
+    pub fn set(&mut self, name: String, value: Value) -> bool {
+        self.suppress.retain(|s| *s != name);
+        if let Some(slot) = self.add.iter_mut().find(|(n, _)| *n == name) {
+            slot.1 = value;
+            return true;
+        }
+        self.add.push((name, value));
+        false
+    }
+
+    /// Suppresses `name` (dropping an earlier value); returns whether one was dropped.
+    pub fn remove(&mut self, name: String) -> bool {
+        let before = self.add.len();
+        self.add.retain(|(n, _)| *n != name);
+        if !self.suppress.contains(&name) {
+            self.suppress.push(name);
+        }
+        before != self.add.len()
+    }
+}
+
+/// Scope changes for the access token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeChanges {
+    /// Scopes to add.
+    pub add: Vec<String>,
+    /// Scopes to suppress.
+    pub suppress: Vec<String>,
+}
+
+/// A validated verdict.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// `None` allows; `Some(message)` denies with a client-safe message.
+    pub deny: Option<String>,
+    /// ID-token changes.
+    pub id: ClaimChanges,
+    /// Access-token changes (V2/V3 events only).
+    pub access: ClaimChanges,
+    /// Scope changes (V2/V3 events only).
+    pub scopes: ScopeChanges,
+    /// Group override; `None` leaves the user's groups alone.
+    pub groups: Option<GroupOverride>,
+}
+
+impl Verdict {
+    /// Whether the verdict allows the sign-in.
+    pub fn is_allowed(&self) -> bool {
+        self.deny.is_none()
+    }
+
+    /// Number of claims and scopes changed.
+    pub fn change_count(&self) -> usize {
+        self.id.len() + self.access.len() + self.scopes.add.len() + self.scopes.suppress.len()
+    }
+
+    /// Checks a raw verdict from a rule.
+    pub fn validate(raw: RawVerdict) -> Result<Verdict, InvalidOutput> {
+        let bytes = raw_size(&raw);
+        if bytes > MAX_VERDICT_BYTES {
+            return Err(InvalidOutput::TooLarge { bytes, limit: MAX_VERDICT_BYTES });
+        }
+        let count = raw.id_claims.len()
+            + raw.id_suppress.len()
+            + raw.access_claims.len()
+            + raw.access_suppress.len()
+            + raw.scopes_add.len()
+            + raw.scopes_suppress.len();
+        if count > MAX_CHANGES {
+            return Err(InvalidOutput::TooManyChanges { count, limit: MAX_CHANGES });
+        }
+        let deny = match raw.decision {
+            Decision::Allow => None,
+            Decision::Deny(message) => Some(deny_message(&message)?),
+        };
+        let mut verdict = Verdict {
+            deny,
+            id: ClaimChanges::default(),
+            access: ClaimChanges::default(),
+            scopes: ScopeChanges::default(),
+            groups: None,
+        };
+        for (claims, suppress, target) in [
+            (raw.id_claims, raw.id_suppress, &mut verdict.id),
+            (raw.access_claims, raw.access_suppress, &mut verdict.access),
+        ] {
+            for claim in claims {
+                check_claim_name(&claim.name, false)?;
+                let value = claim_value(&claim.name, &claim.value)?;
+                target.set(claim.name, value);
+            }
+            for name in suppress {
+                check_claim_name(&name, true)?;
+                target.remove(name);
+            }
+        }
+        for scope in raw.scopes_add.iter().chain(&raw.scopes_suppress) {
+            check_scope(scope)?;
+        }
+        verdict.scopes = ScopeChanges { add: raw.scopes_add, suppress: raw.scopes_suppress };
+        if let Some(groups) = raw.groups {
+            check_groups(&groups)?;
+            verdict.groups = Some(groups);
+        }
+        Ok(verdict)
+    }
+}
+
+fn raw_size(raw: &RawVerdict) -> usize {
+    let claims = |c: &[crate::contract::Claim]| c.iter().map(|c| c.name.len() + c.value.len()).sum::<usize>();
+    let strings = |s: &[String]| s.iter().map(String::len).sum::<usize>();
+    let deny = match &raw.decision {
+        Decision::Allow => 0,
+        Decision::Deny(m) => m.len(),
+    };
+    let groups = raw.groups.as_ref().map_or(0, |g| {
+        strings(&g.groups) + strings(&g.iam_roles) + g.preferred_role.as_ref().map_or(0, String::len)
+    });
+    deny + claims(&raw.id_claims)
+        + claims(&raw.access_claims)
+        + strings(&raw.id_suppress)
+        + strings(&raw.access_suppress)
+        + strings(&raw.scopes_add)
+        + strings(&raw.scopes_suppress)
+        + groups
+}
+
+/// Whether Cognito reserves `name` (it may not be added, changed or suppressed).
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED_CLAIMS.contains(&name) || name.starts_with("cognito:")
+}
+
+fn check_claim_name(name: &str, suppressing: bool) -> Result<(), InvalidOutput> {
+    if name.is_empty()
+        || name.len() > MAX_CLAIM_NAME
+        || name.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(InvalidOutput::BadClaimName(printable(name)));
+    }
+    if is_reserved(name) {
+        return Err(InvalidOutput::ReservedClaim(name.to_owned()));
+    }
+    if name.starts_with("dev:") && !suppressing {
+        return Err(InvalidOutput::SuppressOnlyClaim(name.to_owned()));
+    }
+    Ok(())
+}
+
+fn claim_value(name: &str, text: &str) -> Result<Value, InvalidOutput> {
+    let bad = |reason: &str| InvalidOutput::BadClaimValue { name: name.to_owned(), reason: reason.to_owned() };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Null) => Err(bad("null (suppress the claim instead)")),
+        Ok(value) => Ok(value),
+        Err(e) => Err(bad(&format!("not JSON ({})", e.classify_name()))),
+    }
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "bad data",
+            serde_json::error::Category::Eof => "unexpected end",
+        }
+    }
+}
+
+fn check_scope(scope: &str) -> Result<(), InvalidOutput> {
+    if scope.is_empty()
+        || scope.len() > MAX_CLAIM_NAME
+        || scope.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(InvalidOutput::BadScope(printable(scope)));
+    }
+    Ok(())
+}
+
+fn check_groups(groups: &GroupOverride) -> Result<(), InvalidOutput> {
+    let bad_name = |s: &String| s.is_empty() || s.len() > 256 || s.chars().any(char::is_control);
+    if let Some(bad) = groups.groups.iter().chain(&groups.iam_roles).find(|s| bad_name(s)) {
+        return Err(InvalidOutput::BadGroups(format!("bad name `{}`", printable(bad))));
+    }
+    if let Some(role) = &groups.preferred_role {
+        if bad_name(role) {
+            return Err(InvalidOutput::BadGroups("bad preferred role".into()));
+        }
+    }
+    Ok(())
+}
+
+/// Normalises a deny message for Cognito: trims it, drops a final period (Cognito adds
+/// one), and refuses control characters and overlong text. An empty message becomes
+/// [`DEFAULT_DENY_MESSAGE`].
+fn deny_message(message: &str) -> Result<String, InvalidOutput> {
+    let trimmed = message.trim().trim_end_matches('.').trim_end();
+    if trimmed.chars().any(char::is_control) {
+        return Err(InvalidOutput::BadDenyMessage("contains control characters".into()));
+    }
+    let chars = trimmed.chars().count();
+    if chars > MAX_DENY_MESSAGE {
+        return Err(InvalidOutput::BadDenyMessage(format!(
+            "{chars} characters, over the limit of {MAX_DENY_MESSAGE}"
+        )));
+    }
+    if trimmed.is_empty() {
+        return Ok(DEFAULT_DENY_MESSAGE.to_owned());
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A name shortened and escaped for an error message.
+fn printable(name: &str) -> String {
+    let mut out: String = name.chars().take(64).flat_map(char::escape_debug).collect();
+    if name.chars().count() > 64 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::Claim;
+
+    fn raw() -> RawVerdict {
+        RawVerdict {
+            decision: Decision::Allow,
+            id_claims: vec![],
+            id_suppress: vec![],
+            access_claims: vec![],
+            access_suppress: vec![],
+            scopes_add: vec![],
+            scopes_suppress: vec![],
+            groups: None,
+        }
+    }
+
+    fn claim(name: &str, value: &str) -> Claim {
+        Claim { name: name.into(), value: value.into() }
+    }
+
+    #[test]
+    fn reserved_claims_refused() {
+        for name in ["sub", "cognito:groups", "cognito:username", "aud", "token_use"] {
+            let mut r = raw();
+            r.id_claims.push(claim(name, "\"x\""));
+            assert_eq!(Verdict::validate(r).err(), Some(InvalidOutput::ReservedClaim(name.into())));
+        }
+        let mut r = raw();
+        r.access_suppress.push("exp".into());
+        assert_eq!(Verdict::validate(r).err(), Some(InvalidOutput::ReservedClaim("exp".into())));
+    }
+
+    #[test]
+    fn dev_claims_only_suppressed() {
+        let mut r = raw();
+        r.id_suppress.push("dev:debug".into());
+        assert!(Verdict::validate(r).is_ok());
+        let mut r = raw();
+        r.id_claims.push(claim("dev:debug", "1"));
+        assert_eq!(Verdict::validate(r).err(), Some(InvalidOutput::SuppressOnlyClaim("dev:debug".into())));
+    }
+
+    #[test]
+    fn claim_values_must_be_json() {
+        let mut r = raw();
+        r.id_claims.push(claim("tier", "gold"));
+        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadClaimValue { .. })));
+        let mut r = raw();
+        r.id_claims.push(claim("tier", "null"));
+        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadClaimValue { .. })));
+        let mut r = raw();
+        r.id_claims.push(claim("tier", "{\"a\":[1,2]}"));
+        let v = Verdict::validate(r).unwrap();
+        assert_eq!(v.id.get("tier"), Some(&serde_json::json!({"a": [1, 2]})));
+    }
+
+    #[test]
+    fn bad_names_and_scopes() {
+        let mut r = raw();
+        r.id_claims.push(claim("has space", "1"));
+        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadClaimName(_))));
+        let mut r = raw();
+        r.scopes_add.push("read write".into());
+        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadScope(_))));
+        let mut r = raw();
+        r.groups = Some(GroupOverride { groups: vec![String::new()], iam_roles: vec![], preferred_role: None });
+        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadGroups(_))));
+    }
+
+    #[test]
+    fn too_many_and_too_large() {
+        let mut r = raw();
+        r.id_suppress = (0..5001).map(|i| format!("c{i}")).collect();
+        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::TooManyChanges { count: 5001, .. })));
+        let mut r = raw();
+        r.id_claims.push(claim("big", &format!("\"{}\"", "x".repeat(MAX_VERDICT_BYTES))));
+        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::TooLarge { .. })));
+    }
+
+    #[test]
+    fn deny_messages_normalised() {
+        let mut r = raw();
+        r.decision = Decision::Deny("  Account locked.  ".into());
+        assert_eq!(Verdict::validate(r).unwrap().deny.as_deref(), Some("Account locked"));
+        let mut r = raw();
+        r.decision = Decision::Deny(String::new());
+        assert_eq!(Verdict::validate(r).unwrap().deny.as_deref(), Some(DEFAULT_DENY_MESSAGE));
+        let mut r = raw();
+        r.decision = Decision::Deny("line\nbreak".into());
+        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadDenyMessage(_))));
+    }
+
+    #[test]
+    fn later_claim_wins_and_suppress_removes() {
+        let mut r = raw();
+        r.id_claims = vec![claim("a", "1"), claim("a", "2")];
+        r.id_suppress = vec!["b".into()];
+        let v = Verdict::validate(r).unwrap();
+        assert_eq!(v.id.add, vec![("a".to_string(), serde_json::json!(2))]);
+        assert_eq!(v.id.suppress, vec!["b".to_string()]);
+    }
+}
