@@ -1,1 +1,59 @@
-fn main() {}
+//! `portcullis`: run, test and inspect Portcullis policies with the production engine.
+//!
+//! Exit codes: 0 allowed, 2 denied or blocked, 3 the rule failed (or could not be loaded),
+//! 1 usage or input error.
+
+mod eval;
+mod input;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Portcullis: sign-in policies for Amazon Cognito, as sandboxed WebAssembly.
+#[derive(Parser)]
+#[command(name = "portcullis", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one policy on one Cognito event with production limits.
+    Eval(eval::Args),
+}
+
+/// The process exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Allowed.
+    Allow = 0,
+    /// Usage or input error.
+    Input = 1,
+    /// Denied.
+    Deny = 2,
+    /// The rule failed or could not be loaded.
+    RuleFailed = 3,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { Exit::Input as u8 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Eval(args) => eval::run(args),
+    };
+    match result {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(Exit::Input as u8)
+        }
+    }
+}

@@ -132,6 +132,30 @@ pub enum InvalidOutput {
     BadDenyMessage(String),
 }
 
+impl Evaluation {
+    /// The evaluation as JSON: outcome, verdict or error, and measurements.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = match &self.outcome {
+            Outcome::Verdict(verdict) => verdict.to_json(),
+            Outcome::Failed(failure) => serde_json::json!({"error": failure.to_string()}),
+        };
+        if let Some(obj) = out.as_object_mut() {
+            obj.insert("outcome".into(), self.outcome.kind().into());
+            obj.insert("fuel_used".into(), self.fuel_used.into());
+            obj.insert("duration_us".into(), u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX).into());
+            obj.insert("peak_memory_bytes".into(), self.peak_memory.into());
+            let logs: Vec<serde_json::Value> = self
+                .logs
+                .iter()
+                .map(|l| serde_json::json!({"level": l.level.as_str(), "message": l.message}))
+                .collect();
+            obj.insert("logs".into(), logs.into());
+            obj.insert("logs_dropped".into(), self.logs_dropped.into());
+        }
+        out
+    }
+}
+
 /// A rule's log line, captured through the bounded `log` import.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {

@@ -48,6 +48,11 @@ impl ClaimChanges {
         self.add.is_empty() && self.suppress.is_empty()
     }
 
+    /// The claims to add as a JSON object.
+    pub fn to_json(&self) -> Value {
+        Value::Object(self.add.iter().cloned().collect())
+    }
+
     /// The value to add for `name`, if any.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.add.iter().find(|(n, _)| n == name).map(|(_, v)| v)
@@ -111,6 +116,22 @@ impl Verdict {
         self.id.len() + self.access.len() + self.scopes.add.len() + self.scopes.suppress.len()
     }
 
+    /// The verdict as JSON, for `--json` output and reports. Claim values are the rule's
+    /// output: callers that log must not log them (they may carry personal data).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "decision": if self.is_allowed() { "allow" } else { "deny" },
+            "message": self.deny,
+            "id_claims": self.id.to_json(),
+            "id_suppress": self.id.suppress,
+            "access_claims": self.access.to_json(),
+            "access_suppress": self.access.suppress,
+            "scopes_add": self.scopes.add,
+            "scopes_suppress": self.scopes.suppress,
+            "groups": self.groups.as_ref().map(groups_json),
+        })
+    }
+
     /// Checks a raw verdict from a rule.
     pub fn validate(raw: RawVerdict) -> Result<Verdict, InvalidOutput> {
         let bytes = raw_size(&raw);
@@ -161,6 +182,15 @@ impl Verdict {
         }
         Ok(verdict)
     }
+}
+
+/// A group override as JSON, in Cognito's field names.
+pub fn groups_json(groups: &GroupOverride) -> Value {
+    serde_json::json!({
+        "groupsToOverride": groups.groups,
+        "iamRolesToOverride": groups.iam_roles,
+        "preferredRole": groups.preferred_role,
+    })
 }
 
 fn raw_size(raw: &RawVerdict) -> usize {

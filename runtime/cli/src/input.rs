@@ -1,0 +1,26 @@
+//! Reading the command line's inputs: files, inline-or-`@file` JSON, Cognito events.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use portcullis_engine::cognito::Event;
+
+/// Reads a file, naming it in the error.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))
+}
+
+/// Parses `text` as JSON, or the file it names when it starts with `@`.
+pub fn json_arg(text: &str, what: &str) -> Result<serde_json::Value> {
+    let (source, bytes) = match text.strip_prefix('@') {
+        Some(path) => (format!("`{path}`"), read(Path::new(path))?),
+        None => ("the argument".to_owned(), text.as_bytes().to_vec()),
+    };
+    serde_json::from_slice(&bytes).with_context(|| format!("{what}: {source} is not valid JSON"))
+}
+
+/// Reads and parses a Cognito event file.
+pub fn event(path: &Path) -> Result<Event> {
+    let bytes = read(path)?;
+    Event::from_slice(&bytes).with_context(|| format!("`{}`", path.display()))
+}
