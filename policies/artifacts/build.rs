@@ -58,13 +58,22 @@ fn main() -> Result<()> {
         .chain(ADVERSARIAL.iter().map(|p| format!("adversarial-{p}")))
         .collect();
     cargo_build(&root, &target_dir, "wasm32-unknown-unknown", &packages)?;
-    cargo_build(&root, &target_dir, "wasm32-wasip2", &["adversarial-wasi-std".to_owned()])?;
+    cargo_build(
+        &root,
+        &target_dir,
+        "wasm32-wasip2",
+        &["adversarial-wasi-std".to_owned()],
+    )?;
 
     let wasm_dir = |target: &str| target_dir.join(target).join("policy");
     for (name, package) in POLICIES
         .iter()
         .map(|p| (*p, format!("policy_{}", p.replace('-', "_"))))
-        .chain(ADVERSARIAL.iter().map(|p| (*p, format!("adversarial_{}", p.replace('-', "_")))))
+        .chain(
+            ADVERSARIAL
+                .iter()
+                .map(|p| (*p, format!("adversarial_{}", p.replace('-', "_")))),
+        )
     {
         let core = fs::read(wasm_dir("wasm32-unknown-unknown").join(format!("{package}.wasm")))?;
         let component = wit_component::ComponentEncoder::default()
@@ -72,7 +81,13 @@ fn main() -> Result<()> {
             .validate(true)
             .encode()?;
         let path = write(&out, name, &component)?;
-        entry(&mut listing, &mut all, name, &path, POLICIES.contains(&name));
+        entry(
+            &mut listing,
+            &mut all,
+            name,
+            &path,
+            POLICIES.contains(&name),
+        );
     }
 
     let wasi = fs::read(wasm_dir("wasm32-wasip2").join("adversarial_wasi_std.wasm"))?;
@@ -92,7 +107,10 @@ fn main() -> Result<()> {
     let path = write(&out, "malformed", cut)?;
     entry(&mut listing, &mut all, "malformed", &path, false);
 
-    writeln!(listing, "/// Every artifact: (name, path, is an example policy).")?;
+    writeln!(
+        listing,
+        "/// Every artifact: (name, path, is an example policy)."
+    )?;
     writeln!(listing, "pub const ALL: &[(&str, &str, bool)] = &[")?;
     for (name, path, example) in &all {
         writeln!(listing, "    ({name:?}, {path:?}, {example}),")?;
@@ -106,7 +124,14 @@ fn cargo_build(root: &Path, target_dir: &Path, target: &str, packages: &[String]
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--quiet", "--profile", "policy", "--target", target])
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            "policy",
+            "--target",
+            target,
+        ])
         .arg("--target-dir")
         .arg(target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", "-Clink-arg=-zstack-size=65536")

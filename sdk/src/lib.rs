@@ -52,7 +52,12 @@ pub use verdict::Verdict;
 
 /// The bindings generated from `wit/policy.wit`; policies rarely need them directly.
 #[doc(hidden)]
-#[allow(missing_docs, clippy::all, clippy::indexing_slicing, unsafe_op_in_unsafe_fn)]
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::indexing_slicing,
+    unsafe_op_in_unsafe_fn
+)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "policy",
@@ -63,9 +68,9 @@ pub mod bindings {
     });
 }
 
-pub use bindings::portcullis::policy::types::{DataItem, Level, Metadata, Request, Trigger};
 #[doc(hidden)]
 pub use bindings::portcullis::policy::types::Verdict as __RawVerdict;
+pub use bindings::portcullis::policy::types::{DataItem, Level, Metadata, Request, Trigger};
 
 /// A rule failure reported by a policy: the host applies the rule's `on_error`.
 ///
@@ -121,7 +126,9 @@ pub fn log(level: Level, message: &str) {
 
 #[doc(hidden)]
 pub fn __evaluate<P: Policy>(request: Request) -> Result<__RawVerdict, String> {
-    P::evaluate(&request).map(Verdict::into_raw).map_err(|e| e.0)
+    P::evaluate(&request)
+        .map(Verdict::into_raw)
+        .map_err(|e| e.0)
 }
 
 #[doc(hidden)]

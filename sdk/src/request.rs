@@ -34,8 +34,13 @@ impl Request {
     /// configuration reads as `{}`, so a struct whose fields all have defaults works.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, Error> {
         let text = self.config.trim();
-        let text = if text.is_empty() || text == "null" { "{}" } else { text };
-        serde_json::from_str(text).map_err(|e| Error::msg(format!("invalid rule configuration: {e}")))
+        let text = if text.is_empty() || text == "null" {
+            "{}"
+        } else {
+            text
+        };
+        serde_json::from_str(text)
+            .map_err(|e| Error::msg(format!("invalid rule configuration: {e}")))
     }
 
     /// The prefetched data item `key` as JSON; `None` when the host found no item.
@@ -50,7 +55,10 @@ impl Request {
             None => Ok(None),
             Some(item) => serde_json::from_str(&item.value)
                 .map(Some)
-                .map_err(|source| DataError { key: key.to_owned(), source }),
+                .map_err(|source| DataError {
+                    key: key.to_owned(),
+                    source,
+                }),
         }
     }
 
@@ -61,5 +69,8 @@ impl Request {
 }
 
 fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }

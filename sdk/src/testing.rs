@@ -69,13 +69,17 @@ impl RequestBuilder {
 
     /// Adds a user attribute.
     pub fn attr(mut self, name: &str, value: &str) -> Self {
-        self.request.user_attributes.push((name.to_owned(), value.to_owned()));
+        self.request
+            .user_attributes
+            .push((name.to_owned(), value.to_owned()));
         self
     }
 
     /// Adds a client metadata (validation data) entry.
     pub fn client_meta(mut self, key: &str, value: &str) -> Self {
-        self.request.client_metadata.push((key.to_owned(), value.to_owned()));
+        self.request
+            .client_metadata
+            .push((key.to_owned(), value.to_owned()));
         self
     }
 
@@ -87,7 +91,10 @@ impl RequestBuilder {
 
     /// Adds a prefetched data item.
     pub fn data(mut self, key: &str, value: Value) -> Self {
-        self.request.data.push(DataItem { key: key.to_owned(), value: value.to_string() });
+        self.request.data.push(DataItem {
+            key: key.to_owned(),
+            value: value.to_string(),
+        });
         self
     }
 

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use crate::bindings::portcullis::policy::types::{Claim, Decision, GroupOverride};
 use crate::__RawVerdict;
+use crate::bindings::portcullis::policy::types::{Claim, Decision, GroupOverride};
 
 /// What a policy decides for one sign-in, built fluently:
 ///
@@ -145,7 +145,11 @@ impl Verdict {
     /// The group override, if any: `(groups, iam_roles, preferred_role)`.
     pub fn group_override(&self) -> Option<(&[String], &[String], Option<&str>)> {
         self.raw.groups.as_ref().map(|g| {
-            (g.groups.as_slice(), g.iam_roles.as_slice(), g.preferred_role.as_deref())
+            (
+                g.groups.as_slice(),
+                g.iam_roles.as_slice(),
+                g.preferred_role.as_deref(),
+            )
         })
     }
 
@@ -156,7 +160,10 @@ impl Verdict {
 }
 
 fn claim(name: impl Into<String>, value: impl Into<Value>) -> Claim {
-    Claim { name: name.into(), value: value.into().to_string() }
+    Claim {
+        name: name.into(),
+        value: value.into().to_string(),
+    }
 }
 
 fn find_claim(claims: &[Claim], name: &str) -> Option<Value> {
@@ -165,5 +172,9 @@ fn find_claim(claims: &[Claim], name: &str) -> Option<Value> {
 }
 
 fn empty_override() -> GroupOverride {
-    GroupOverride { groups: Vec::new(), iam_roles: Vec::new(), preferred_role: None }
+    GroupOverride {
+        groups: Vec::new(),
+        iam_roles: Vec::new(),
+        preferred_role: None,
+    }
 }

@@ -7,8 +7,11 @@ pub struct AllowAll;
 
 impl Policy for AllowAll {
     const DESCRIPTION: &'static str = "allows every sign-in and changes nothing";
-    const TRIGGERS: &'static [Trigger] =
-        &[Trigger::PreAuthentication, Trigger::PostAuthentication, Trigger::PreTokenGeneration];
+    const TRIGGERS: &'static [Trigger] = &[
+        Trigger::PreAuthentication,
+        Trigger::PostAuthentication,
+        Trigger::PreTokenGeneration,
+    ];
 
     fn evaluate(_request: &Request) -> Result<Verdict, Error> {
         Ok(Verdict::allow())

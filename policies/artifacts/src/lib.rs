@@ -8,5 +8,7 @@ include!(concat!(env!("OUT_DIR"), "/artifacts.rs"));
 
 /// The example policies: (name, path).
 pub fn examples() -> impl Iterator<Item = (&'static str, &'static str)> {
-    ALL.iter().filter(|(_, _, example)| *example).map(|(name, path, _)| (*name, *path))
+    ALL.iter()
+        .filter(|(_, _, example)| *example)
+        .map(|(name, path, _)| (*name, *path))
 }

@@ -5,10 +5,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/wasm".to_owned()));
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "target/wasm".to_owned()),
+    );
     let mut copied = 0;
     for (name, path, example) in portcullis_artifacts::ALL {
-        let dest_dir = if *example { dir.clone() } else { dir.join("adversarial") };
+        let dest_dir = if *example {
+            dir.clone()
+        } else {
+            dir.join("adversarial")
+        };
         let dest = dest_dir.join(format!("{name}.wasm"));
         let result = std::fs::create_dir_all(&dest_dir).and_then(|()| std::fs::copy(path, &dest));
         match result {

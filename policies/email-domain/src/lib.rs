@@ -30,7 +30,9 @@ fn domain_allowed(domain: &str, config: &Config) -> bool {
         domain.eq_ignore_ascii_case(allowed)
             || (config.subdomains
                 && domain.len() > allowed.len()
-                && domain.to_ascii_lowercase().ends_with(&format!(".{}", allowed.to_ascii_lowercase())))
+                && domain
+                    .to_ascii_lowercase()
+                    .ends_with(&format!(".{}", allowed.to_ascii_lowercase())))
     })
 }
 
@@ -43,7 +45,10 @@ impl Policy for EmailDomain {
         if request.user_not_found {
             return Ok(Verdict::allow());
         }
-        let domain = request.attr("email").and_then(|email| email.rsplit_once('@')).map(|(_, d)| d);
+        let domain = request
+            .attr("email")
+            .and_then(|email| email.rsplit_once('@'))
+            .map(|(_, d)| d);
         match domain {
             Some(domain) if domain_allowed(domain, &config) => Ok(Verdict::allow()),
             _ => Ok(Verdict::deny(config.message)),
@@ -74,7 +79,10 @@ mod tests {
     #[test]
     fn other_domain_denied() {
         let v = eval(Some("eve@evil.test"), json!({"domains": ["example.com"]}));
-        assert_eq!(v.deny_message(), Some("Sign-in is restricted to approved email domains"));
+        assert_eq!(
+            v.deny_message(),
+            Some("Sign-in is restricted to approved email domains")
+        );
     }
 
     #[test]
@@ -91,7 +99,9 @@ mod tests {
 
     #[test]
     fn missing_config_is_a_rule_error() {
-        let r = request(Trigger::PreAuthentication).attr("email", "a@b.c").build();
+        let r = request(Trigger::PreAuthentication)
+            .attr("email", "a@b.c")
+            .build();
         assert!(EmailDomain::evaluate(&r).is_err());
     }
 }

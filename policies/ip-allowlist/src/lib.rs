@@ -111,7 +111,9 @@ mod tests {
 
     #[test]
     fn bad_cidr_in_config_is_a_rule_error() {
-        let r = request(Trigger::PreAuthentication).config(json!({"allow": ["10.0.0.0/99"]})).build();
+        let r = request(Trigger::PreAuthentication)
+            .config(json!({"allow": ["10.0.0.0/99"]}))
+            .build();
         assert!(IpAllowlist::evaluate(&r).is_err());
     }
 }

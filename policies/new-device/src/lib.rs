@@ -42,13 +42,17 @@ mod tests {
 
     #[test]
     fn always_allows() {
-        let r = request(Trigger::PostAuthentication).new_device_used(true).build();
+        let r = request(Trigger::PostAuthentication)
+            .new_device_used(true)
+            .build();
         assert!(NewDevice::evaluate(&r).unwrap().is_allowed());
     }
 
     #[test]
     fn bad_level_is_a_rule_error() {
-        let r = request(Trigger::PostAuthentication).config(json!({"level": "loud"})).build();
+        let r = request(Trigger::PostAuthentication)
+            .config(json!({"level": "loud"}))
+            .build();
         assert!(NewDevice::evaluate(&r).is_err());
     }
 }

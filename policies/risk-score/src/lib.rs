@@ -45,7 +45,9 @@ impl Policy for RiskScore {
             return match config.missing.as_str() {
                 "allow" => Ok(Verdict::allow()),
                 "deny" => Ok(Verdict::deny(config.message)),
-                other => Err(Error::msg(format!("`missing` must be allow or deny, not `{other}`"))),
+                other => Err(Error::msg(format!(
+                    "`missing` must be allow or deny, not `{other}`"
+                ))),
             };
         };
         let score: f64 = raw
@@ -53,7 +55,9 @@ impl Policy for RiskScore {
             .parse()
             .map_err(|_| Error::msg(format!("validation data `{}` is not a number", config.key)))?;
         if !(0.0..=100.0).contains(&score) {
-            return Err(Error::msg(format!("risk score out of range 0..=100: {score}")));
+            return Err(Error::msg(format!(
+                "risk score out of range 0..=100: {score}"
+            )));
         }
         if score > config.max {
             return Ok(Verdict::deny(config.message));
@@ -85,7 +89,10 @@ mod tests {
 
     #[test]
     fn high_score_denied() {
-        assert_eq!(eval(Some("71")).unwrap().deny_message(), Some("Sign-in blocked for your protection"));
+        assert_eq!(
+            eval(Some("71")).unwrap().deny_message(),
+            Some("Sign-in blocked for your protection")
+        );
     }
 
     #[test]

@@ -35,7 +35,9 @@ struct TenantItem {
 }
 
 fn weekdays() -> Vec<String> {
-    ["Mon", "Tue", "Wed", "Thu", "Fri"].map(String::from).to_vec()
+    ["Mon", "Tue", "Wed", "Thu", "Fri"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn default_message() -> String {
@@ -48,7 +50,8 @@ fn parse_time(text: &str) -> Result<NaiveTime, Error> {
 }
 
 impl Policy for SigninHours {
-    const DESCRIPTION: &'static str = "allows sign-in only during working hours in the tenant's time zone";
+    const DESCRIPTION: &'static str =
+        "allows sign-in only during working hours in the tenant's time zone";
     const TRIGGERS: &'static [Trigger] = &[Trigger::PreAuthentication];
 
     fn evaluate(request: &Request) -> Result<Verdict, Error> {
@@ -66,7 +69,10 @@ impl Policy for SigninHours {
         let days = config
             .days
             .iter()
-            .map(|d| d.parse::<Weekday>().map_err(|_| Error::msg(format!("unknown day `{d}`"))))
+            .map(|d| {
+                d.parse::<Weekday>()
+                    .map_err(|_| Error::msg(format!("unknown day `{d}`")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let (start, end) = (parse_time(&config.start)?, parse_time(&config.end)?);
         let now = DateTime::from_timestamp_millis(request.now_unix_ms)
@@ -81,7 +87,11 @@ impl Policy for SigninHours {
             // Overnight window: the late part belongs to today, the early part to yesterday.
             (days.contains(&today) && time >= start) || (days.contains(&today.pred()) && time < end)
         };
-        Ok(if open { Verdict::allow() } else { Verdict::deny(config.message) })
+        Ok(if open {
+            Verdict::allow()
+        } else {
+            Verdict::deny(config.message)
+        })
     }
 }
 
@@ -90,15 +100,20 @@ portcullis_sdk::export!(SigninHours);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portcullis_sdk::{json, testing::request, Value};
+    use portcullis_sdk::{Value, json, testing::request};
 
     // 2026-01-05 is a Monday.
     const MON_0700_UTC: i64 = 1_767_596_400_000;
     const HOUR: i64 = 3_600_000;
 
     fn eval(now: i64, config: Value) -> Verdict {
-        SigninHours::evaluate(&request(Trigger::PreAuthentication).config(config).now_unix_ms(now).build())
-            .unwrap()
+        SigninHours::evaluate(
+            &request(Trigger::PreAuthentication)
+                .config(config)
+                .now_unix_ms(now)
+                .build(),
+        )
+        .unwrap()
     }
 
     fn berlin() -> Value {
@@ -134,7 +149,11 @@ mod tests {
     fn exempt_group_allowed_any_time() {
         let mut config = berlin();
         config["exempt_groups"] = json!(["admins"]);
-        let r = request(Trigger::PreAuthentication).config(config).group("admins").now_unix_ms(0).build();
+        let r = request(Trigger::PreAuthentication)
+            .config(config)
+            .group("admins")
+            .now_unix_ms(0)
+            .build();
         assert!(SigninHours::evaluate(&r).unwrap().is_allowed());
     }
 
@@ -148,8 +167,16 @@ mod tests {
                 .now_unix_ms(now)
                 .build()
         };
-        assert!(SigninHours::evaluate(&r(MON_0700_UTC)).unwrap().is_allowed());
-        assert!(!SigninHours::evaluate(&r(MON_0700_UTC + 4 * HOUR)).unwrap().is_allowed());
+        assert!(
+            SigninHours::evaluate(&r(MON_0700_UTC))
+                .unwrap()
+                .is_allowed()
+        );
+        assert!(
+            !SigninHours::evaluate(&r(MON_0700_UTC + 4 * HOUR))
+                .unwrap()
+                .is_allowed()
+        );
     }
 
     #[test]

@@ -106,7 +106,9 @@ mod tests {
 
     #[test]
     fn malformed_data_item_is_a_rule_error() {
-        let r = request(Trigger::PreAuthentication).data("user", json!({"suspended": "yes"})).build();
+        let r = request(Trigger::PreAuthentication)
+            .data("user", json!({"suspended": "yes"}))
+            .build();
         assert!(SuspendedUsers::evaluate(&r).is_err());
     }
 }

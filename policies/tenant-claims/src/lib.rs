@@ -27,7 +27,8 @@ struct Member {
 }
 
 impl Policy for TenantClaims {
-    const DESCRIPTION: &'static str = "adds tenant_id and roles claims and suppresses configured claims";
+    const DESCRIPTION: &'static str =
+        "adds tenant_id and roles claims and suppresses configured claims";
     const TRIGGERS: &'static [Trigger] = &[Trigger::PreTokenGeneration];
 
     fn evaluate(request: &Request) -> Result<Verdict, Error> {
@@ -37,7 +38,10 @@ impl Policy for TenantClaims {
             None => config.roles,
         };
         let tenant = request.tenant.as_str();
-        let scope = format!("{}{tenant}", config.scope_prefix.as_deref().unwrap_or("tenant:"));
+        let scope = format!(
+            "{}{tenant}",
+            config.scope_prefix.as_deref().unwrap_or("tenant:")
+        );
         let mut verdict = Verdict::allow()
             .id_claim("tenant_id", tenant)
             .id_claim("roles", roles.clone())

@@ -46,13 +46,19 @@ pub struct Args {
 /// Runs `portcullis eval`.
 pub fn run(args: Args) -> Result<Exit> {
     let event = input::event(&args.event)?;
-    let tenant = args.tenant.clone().unwrap_or_else(|| event.user_pool_id.clone());
+    let tenant = args
+        .tenant
+        .clone()
+        .unwrap_or_else(|| event.user_pool_id.clone());
     let now = match args.now_ms {
         Some(ms) => ms,
         None => i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?,
     };
     let Some(mut request) = event.to_request(&tenant, now) else {
-        bail!("trigger source `{}` is not one Portcullis handles", event.trigger_source);
+        bail!(
+            "trigger source `{}` is not one Portcullis handles",
+            event.trigger_source
+        );
     };
     if let Some(config) = &args.config {
         request.config = input::json_arg(config, "--config")?.to_string();
@@ -61,15 +67,27 @@ pub fn run(args: Args) -> Result<Exit> {
         let serde_json::Value::Object(items) = input::json_arg(data, "--data")? else {
             bail!("--data must be a JSON object of data items");
         };
-        request.data = items.into_iter().map(|(key, v)| DataItem { key, value: v.to_string() }).collect();
+        request.data = items
+            .into_iter()
+            .map(|(key, v)| DataItem {
+                key,
+                value: v.to_string(),
+            })
+            .collect();
     }
     let budget = Budget {
         fuel: args.fuel,
         timeout: Duration::from_millis(args.timeout_ms),
-        memory_bytes: args.memory_mb.checked_mul(1 << 20).context("--memory-mb is too large")?,
+        memory_bytes: args
+            .memory_mb
+            .checked_mul(1 << 20)
+            .context("--memory-mb is too large")?,
     };
 
-    let engine = Engine::new(EngineConfig { max_concurrent: 2, ..EngineConfig::default() })?;
+    let engine = Engine::new(EngineConfig {
+        max_concurrent: 2,
+        ..EngineConfig::default()
+    })?;
     let bytes = input::read(&args.policy)?;
     let policy = match engine.load(&bytes) {
         Ok(policy) => policy,

@@ -4,7 +4,9 @@
 //! 1 usage or input error.
 
 mod eval;
+mod handle;
 mod input;
+mod publish;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,12 @@ struct Cli {
 enum Command {
     /// Run one policy on one Cognito event with production limits.
     Eval(eval::Args),
+    /// Run the Lambda's handler locally on one event against a local store.
+    Handle(handle::Args),
+    /// Publish a tenant's rules to a local store: modules by digest, history, manifest.
+    Publish(publish::Args),
+    /// Print the manifest JSON Schema.
+    Schema,
 }
 
 /// The process exit codes.
@@ -48,6 +56,12 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Eval(args) => eval::run(args),
+        Command::Handle(args) => handle::run(args),
+        Command::Publish(args) => publish::run(args),
+        Command::Schema => {
+            println!("{:#}", portcullis_engine::manifest::Manifest::schema());
+            Ok(Exit::Allow)
+        }
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -1,5 +1,12 @@
 //! `portcullis` end to end: the real binary on fixture events and built components.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::process::Command;
 
 use portcullis_artifacts as art;
@@ -14,13 +21,26 @@ fn fixture(name: &str) -> String {
 /// Runs `portcullis eval --json` and returns (exit code, parsed output).
 fn eval(policy: &str, event: &str, extra: &[&str]) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["eval", "--json", "--now-ms", "1767596400000", "--policy", policy, "--event", &fixture(event)])
+        .args([
+            "eval",
+            "--json",
+            "--now-ms",
+            "1767596400000",
+            "--policy",
+            policy,
+            "--event",
+            &fixture(event),
+        ])
         .args(extra)
         .output()
         .expect("run portcullis");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     (out.status.code().unwrap_or(-1), json)
 }
 
@@ -30,28 +50,107 @@ fn every_example_policy_on_a_fixture() {
         (art::ALLOW_ALL, "pre-auth", &[], 0, "allow"),
         (art::SUSPENDED_USERS, "pre-auth", &[], 0, "allow"),
         (art::SUSPENDED_USERS, "pre-auth-suspended", &[], 2, "deny"),
-        (art::SUSPENDED_USERS, "pre-auth", &["--data", r#"{"user": {"suspended": true}}"#], 2, "deny"),
-        (art::EMAIL_DOMAIN, "pre-auth", &["--config", r#"{"domains": ["acme.example"]}"#], 0, "allow"),
-        (art::EMAIL_DOMAIN, "pre-auth", &["--config", r#"{"domains": ["other.example"]}"#], 2, "deny"),
-        (art::IP_ALLOWLIST, "pre-auth", &["--config", r#"{"allow": ["10.0.0.0/8"]}"#], 0, "allow"),
-        (art::IP_ALLOWLIST, "pre-auth", &["--config", r#"{"deny": ["10.20.30.0/24"]}"#], 2, "deny"),
-        (art::SIGNIN_HOURS, "pre-auth", &["--config", r#"{"time_zone": "Europe/Berlin", "start": "08:00", "end": "18:00"}"#], 0, "allow"),
-        (art::SIGNIN_HOURS, "pre-auth", &["--config", r#"{"time_zone": "America/New_York", "start": "08:00", "end": "18:00"}"#], 2, "deny"),
-        (art::RISK_SCORE, "pre-auth", &["--config", r#"{"max": 70}"#], 0, "allow"),
-        (art::RISK_SCORE, "pre-auth-suspended", &["--config", r#"{"max": 70}"#], 2, "deny"),
-        (art::TENANT_CLAIMS, "token-v2", &["--tenant", "acme"], 0, "allow"),
+        (
+            art::SUSPENDED_USERS,
+            "pre-auth",
+            &["--data", r#"{"user": {"suspended": true}}"#],
+            2,
+            "deny",
+        ),
+        (
+            art::EMAIL_DOMAIN,
+            "pre-auth",
+            &["--config", r#"{"domains": ["acme.example"]}"#],
+            0,
+            "allow",
+        ),
+        (
+            art::EMAIL_DOMAIN,
+            "pre-auth",
+            &["--config", r#"{"domains": ["other.example"]}"#],
+            2,
+            "deny",
+        ),
+        (
+            art::IP_ALLOWLIST,
+            "pre-auth",
+            &["--config", r#"{"allow": ["10.0.0.0/8"]}"#],
+            0,
+            "allow",
+        ),
+        (
+            art::IP_ALLOWLIST,
+            "pre-auth",
+            &["--config", r#"{"deny": ["10.20.30.0/24"]}"#],
+            2,
+            "deny",
+        ),
+        (
+            art::SIGNIN_HOURS,
+            "pre-auth",
+            &[
+                "--config",
+                r#"{"time_zone": "Europe/Berlin", "start": "08:00", "end": "18:00"}"#,
+            ],
+            0,
+            "allow",
+        ),
+        (
+            art::SIGNIN_HOURS,
+            "pre-auth",
+            &[
+                "--config",
+                r#"{"time_zone": "America/New_York", "start": "08:00", "end": "18:00"}"#,
+            ],
+            2,
+            "deny",
+        ),
+        (
+            art::RISK_SCORE,
+            "pre-auth",
+            &["--config", r#"{"max": 70}"#],
+            0,
+            "allow",
+        ),
+        (
+            art::RISK_SCORE,
+            "pre-auth-suspended",
+            &["--config", r#"{"max": 70}"#],
+            2,
+            "deny",
+        ),
+        (
+            art::TENANT_CLAIMS,
+            "token-v2",
+            &["--tenant", "acme"],
+            0,
+            "allow",
+        ),
         (art::NEW_DEVICE, "post-auth", &[], 0, "allow"),
     ];
     for (policy, event, extra, code, outcome) in cases {
         let (got, json) = eval(policy, event, extra);
-        assert_eq!((got, json["outcome"].as_str()), (*code, Some(*outcome)), "{policy} on {event} {extra:?}: {json}");
+        assert_eq!(
+            (got, json["outcome"].as_str()),
+            (*code, Some(*outcome)),
+            "{policy} on {event} {extra:?}: {json}"
+        );
         assert!(json["fuel_used"].as_u64().unwrap_or(0) > 0, "{json}");
     }
 }
 
 #[test]
 fn claims_and_logs_in_json_output() {
-    let (_, json) = eval(art::TENANT_CLAIMS, "token-v2", &["--tenant", "acme", "--config", r#"{"suppress": ["phone_number"]}"#]);
+    let (_, json) = eval(
+        art::TENANT_CLAIMS,
+        "token-v2",
+        &[
+            "--tenant",
+            "acme",
+            "--config",
+            r#"{"suppress": ["phone_number"]}"#,
+        ],
+    );
     assert_eq!(json["id_claims"]["tenant_id"], "acme");
     assert_eq!(json["id_suppress"][0], "phone_number");
     let (_, json) = eval(art::NEW_DEVICE, "post-auth", &[]);
@@ -61,11 +160,31 @@ fn claims_and_logs_in_json_output() {
 #[test]
 fn adversarial_guests_exit_3_with_the_outcome_named() {
     let cases: &[(&str, &str, &[&str], &str)] = &[
-        (art::INFINITE_LOOP, "pre-auth", &["--timeout-ms", "10", "--fuel", "100000000000"], "timeout"),
-        (art::INFINITE_LOOP, "pre-auth", &["--fuel", "100000"], "out_of_fuel"),
-        (art::MEMORY_BOMB, "pre-auth", &["--memory-mb", "8"], "memory_limit"),
+        (
+            art::INFINITE_LOOP,
+            "pre-auth",
+            &["--timeout-ms", "10", "--fuel", "100000000000"],
+            "timeout",
+        ),
+        (
+            art::INFINITE_LOOP,
+            "pre-auth",
+            &["--fuel", "100000"],
+            "out_of_fuel",
+        ),
+        (
+            art::MEMORY_BOMB,
+            "pre-auth",
+            &["--memory-mb", "8"],
+            "memory_limit",
+        ),
         (art::DEEP_RECURSION, "pre-auth", &[], "trap"),
-        (art::HUGE_VERDICT, "token-v2", &["--fuel", "2000000000", "--timeout-ms", "10000"], "invalid_output"),
+        (
+            art::HUGE_VERDICT,
+            "token-v2",
+            &["--fuel", "2000000000", "--timeout-ms", "10000"],
+            "invalid_output",
+        ),
         (art::RESERVED_CLAIM, "token-v1", &[], "invalid_output"),
         (art::PANICS, "pre-auth", &[], "trap"),
         (art::WASI_STD, "pre-auth", &[], "load_error"),
@@ -77,30 +196,57 @@ fn adversarial_guests_exit_3_with_the_outcome_named() {
         let (code, json) = eval(policy, event, extra);
         assert_eq!(code, 3, "{policy}: {json}");
         assert_eq!(json["outcome"].as_str(), Some(*outcome), "{policy}: {json}");
-        assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{policy}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{policy}: {json}"
+        );
     }
     let (_, json) = eval(art::WASI_STD, "pre-auth", &[]);
-    assert!(json["error"].as_str().unwrap_or("").contains("`wasi:"), "{json}");
+    assert!(
+        json["error"].as_str().unwrap_or("").contains("`wasi:"),
+        "{json}"
+    );
 }
 
 #[test]
 fn input_errors_exit_1() {
     let bin = env!("CARGO_BIN_EXE_portcullis");
     let missing = Command::new(bin)
-        .args(["eval", "--policy", art::ALLOW_ALL, "--event", "/nonexistent.json"])
+        .args([
+            "eval",
+            "--policy",
+            art::ALLOW_ALL,
+            "--event",
+            "/nonexistent.json",
+        ])
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent.json"));
     let not_event = Command::new(bin)
-        .args(["eval", "--policy", art::ALLOW_ALL, "--event", art::ALLOW_ALL])
+        .args([
+            "eval",
+            "--policy",
+            art::ALLOW_ALL,
+            "--event",
+            art::ALLOW_ALL,
+        ])
         .output()
         .unwrap();
     assert_eq!(not_event.status.code(), Some(1));
-    let usage = Command::new(bin).args(["eval", "--bogus"]).output().unwrap();
+    let usage = Command::new(bin)
+        .args(["eval", "--bogus"])
+        .output()
+        .unwrap();
     assert_eq!(usage.status.code(), Some(1));
     let other = Command::new(bin)
-        .args(["eval", "--policy", art::ALLOW_ALL, "--event", &fixture("custom-message")])
+        .args([
+            "eval",
+            "--policy",
+            art::ALLOW_ALL,
+            "--event",
+            &fixture("custom-message"),
+        ])
         .output()
         .unwrap();
     assert_eq!(other.status.code(), Some(1));
@@ -109,10 +255,19 @@ fn input_errors_exit_1() {
 #[test]
 fn text_output_is_readable() {
     let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["eval", "--policy", art::SUSPENDED_USERS, "--event", &fixture("pre-auth-suspended")])
+        .args([
+            "eval",
+            "--policy",
+            art::SUSPENDED_USERS,
+            "--event",
+            &fixture("pre-auth-suspended"),
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("deny: Your account is suspended"), "{text}");
+    assert!(
+        text.starts_with("deny: Your account is suspended"),
+        "{text}"
+    );
     assert!(text.contains("fuel "), "{text}");
 }

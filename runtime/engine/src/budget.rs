@@ -64,7 +64,12 @@ pub(crate) struct Limiter {
 
 impl Limiter {
     pub(crate) fn new(memory_limit: usize) -> Self {
-        Limiter { memory_limit, peak_memory: 0, memory_exceeded: false, table_exceeded: false }
+        Limiter {
+            memory_limit,
+            peak_memory: 0,
+            memory_exceeded: false,
+            table_exceeded: false,
+        }
     }
 }
 

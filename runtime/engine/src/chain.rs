@@ -45,8 +45,14 @@ impl RuleName {
     pub fn new(name: &str) -> Result<Self, BadRuleName> {
         let ok = !name.is_empty()
             && name.len() <= 64
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
-        if ok { Ok(RuleName(name.to_owned())) } else { Err(BadRuleName(name.to_owned())) }
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+        if ok {
+            Ok(RuleName(name.to_owned()))
+        } else {
+            Err(BadRuleName(name.to_owned()))
+        }
     }
 
     /// The name.
@@ -62,7 +68,9 @@ impl fmt::Display for RuleName {
 }
 
 /// Whether a rule's verdict counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Applied.
@@ -73,7 +81,9 @@ pub enum Mode {
 }
 
 /// What a failed rule means for the sign-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OnError {
     /// Fail closed: block the sign-in with a generic message.
@@ -219,7 +229,13 @@ impl Chain {
     }
 
     /// Evaluates the chain for `request` (whose `config` and `data` are filled per rule).
-    pub fn evaluate(&self, engine: &Engine, mut request: Request, data: &DataSet, deadline: Instant) -> ChainOutcome {
+    pub fn evaluate(
+        &self,
+        engine: &Engine,
+        mut request: Request,
+        data: &DataSet,
+        deadline: Instant,
+    ) -> ChainOutcome {
         let start = Instant::now();
         let trigger = request.trigger;
         let stop_on_deny = trigger != Trigger::PostAuthentication;
@@ -236,7 +252,10 @@ impl Chain {
                     if remaining.is_zero() {
                         skipped(Failure::Timeout(Duration::ZERO))
                     } else {
-                        let budget = Budget { timeout: rule.budget.timeout.min(remaining), ..rule.budget };
+                        let budget = Budget {
+                            timeout: rule.budget.timeout.min(remaining),
+                            ..rule.budget
+                        };
                         engine.evaluate(&rule.policy, &request, &budget)
                     }
                 }
@@ -244,9 +263,21 @@ impl Chain {
             let (effect, evaluation) = if rule.mode == Mode::Shadow {
                 (Effect::Shadowed, evaluation)
             } else {
-                apply(rule, evaluation, trigger, &mut merged, &mut conflicts, &mut decision)
+                apply(
+                    rule,
+                    evaluation,
+                    trigger,
+                    &mut merged,
+                    &mut conflicts,
+                    &mut decision,
+                )
             };
-            reports.push(RuleReport { rule: rule.name.clone(), mode: rule.mode, effect, evaluation });
+            reports.push(RuleReport {
+                rule: rule.name.clone(),
+                mode: rule.mode,
+                effect,
+                evaluation,
+            });
             if stop_on_deny && decision != Decision::Allow {
                 break;
             }
@@ -269,10 +300,10 @@ impl Chain {
 fn prepare(rule: &Rule, request: &mut Request, data: &DataSet) -> Result<(), Failure> {
     request.config.clone_from(&rule.config);
     request.data.clear();
-    if data.wanted.contains(&rule.name) {
-        if let Some(error) = &data.error {
-            return Err(Failure::DataUnavailable(error.clone()));
-        }
+    if let Some(error) = &data.error
+        && data.wanted.contains(&rule.name)
+    {
+        return Err(Failure::DataUnavailable(error.clone()));
     }
     if let Some(items) = data.items.get(&rule.name) {
         request.data.extend(items.iter().cloned());
@@ -303,7 +334,10 @@ fn apply(
     let first_deny = *decision == Decision::Allow;
     let deny = |message: String, decision: &mut Decision| {
         if first_deny {
-            *decision = Decision::Deny { message, rule: rule.name.clone() };
+            *decision = Decision::Deny {
+                message,
+                rule: rule.name.clone(),
+            };
         }
     };
     let verdict = match &evaluation.outcome {
@@ -320,22 +354,35 @@ fn apply(
     };
     if let Some(message) = &verdict.deny {
         deny(message.clone(), decision);
-        let effect = if trigger == Trigger::PostAuthentication { Effect::Ignored } else { Effect::Decided };
+        let effect = if trigger == Trigger::PostAuthentication {
+            Effect::Ignored
+        } else {
+            Effect::Decided
+        };
         return (effect, evaluation);
     }
     let mut next = merged.clone();
     let mut new_conflicts = Vec::new();
-    for (token, changes, target) in
-        [("id", &verdict.id, &mut next.id), ("access", &verdict.access, &mut next.access)]
-    {
+    for (token, changes, target) in [
+        ("id", &verdict.id, &mut next.id),
+        ("access", &verdict.access, &mut next.access),
+    ] {
         for (name, value) in &changes.add {
             if target.set(name.clone(), value.clone()) {
-                new_conflicts.push(Conflict { token, claim: name.clone(), rule: rule.name.clone() });
+                new_conflicts.push(Conflict {
+                    token,
+                    claim: name.clone(),
+                    rule: rule.name.clone(),
+                });
             }
         }
         for name in &changes.suppress {
             if target.remove(name.clone()) {
-                new_conflicts.push(Conflict { token, claim: name.clone(), rule: rule.name.clone() });
+                new_conflicts.push(Conflict {
+                    token,
+                    claim: name.clone(),
+                    rule: rule.name.clone(),
+                });
             }
         }
     }
@@ -357,7 +404,10 @@ fn apply(
     let count = next.count();
     if count > MAX_CHANGES {
         evaluation.outcome =
-            Outcome::Failed(Failure::InvalidOutput(InvalidOutput::TooManyChanges { count, limit: MAX_CHANGES }));
+            Outcome::Failed(Failure::InvalidOutput(InvalidOutput::TooManyChanges {
+                count,
+                limit: MAX_CHANGES,
+            }));
         return apply(rule, evaluation, trigger, merged, conflicts, decision);
     }
     *merged = next;

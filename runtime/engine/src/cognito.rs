@@ -102,7 +102,8 @@ pub struct Event {
 impl Event {
     /// Parses an event from JSON text.
     pub fn from_slice(bytes: &[u8]) -> Result<Event, EventError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| EventError::NotJson(e.to_string()))?;
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| EventError::NotJson(e.to_string()))?;
         Event::from_value(value)
     }
 
@@ -121,9 +122,18 @@ impl Event {
         let request = match obj.get("request") {
             Some(Value::Object(r)) => r,
             None | Some(Value::Null) => &empty,
-            Some(_) => return Err(EventError::WrongType { field: "request", expected: "an object" }),
+            Some(_) => {
+                return Err(EventError::WrongType {
+                    field: "request",
+                    expected: "an object",
+                });
+            }
         };
-        let metadata_field = if kind == EventKind::PreAuthentication { "validationData" } else { "clientMetadata" };
+        let metadata_field = if kind == EventKind::PreAuthentication {
+            "validationData"
+        } else {
+            "clientMetadata"
+        };
         let group_config = request.get("groupConfiguration").and_then(Value::as_object);
         Ok(Event {
             kind,
@@ -137,7 +147,10 @@ impl Event {
                 .and_then(|c| optional_str(Some(c))),
             user_attributes: string_map(request.get("userAttributes"), "request.userAttributes")?,
             client_metadata: string_map(request.get(metadata_field), "request.validationData")?,
-            user_not_found: request.get("userNotFound").and_then(Value::as_bool).unwrap_or(false),
+            user_not_found: request
+                .get("userNotFound")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             new_device_used: request.get("newDeviceUsed").and_then(Value::as_bool),
             groups: string_list(group_config.and_then(|g| g.get("groupsToOverride"))),
             scopes: string_list(request.get("scopes")),
@@ -147,7 +160,10 @@ impl Event {
 
     /// The user attribute `name`, if present.
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.user_attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.user_attributes
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The contract request for this event (with no rule configuration or data yet), or
@@ -191,7 +207,10 @@ fn required_str(obj: &Map<String, Value>, field: &'static str) -> Result<String,
     match obj.get(field) {
         Some(Value::String(s)) => Ok(s.clone()),
         None | Some(Value::Null) => Err(EventError::Missing(field)),
-        Some(_) => Err(EventError::WrongType { field, expected: "a string" }),
+        Some(_) => Err(EventError::WrongType {
+            field,
+            expected: "a string",
+        }),
     }
 }
 
@@ -200,7 +219,10 @@ fn optional_str(value: Option<&Value>) -> Option<String> {
 }
 
 /// A JSON object of strings; other scalars are kept as their JSON text, nulls dropped.
-fn string_map(value: Option<&Value>, field: &'static str) -> Result<Vec<(String, String)>, EventError> {
+fn string_map(
+    value: Option<&Value>,
+    field: &'static str,
+) -> Result<Vec<(String, String)>, EventError> {
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Object(map)) => Ok(map
@@ -211,16 +233,114 @@ fn string_map(value: Option<&Value>, field: &'static str) -> Result<Vec<(String,
                 other => Some((k.clone(), other.to_string())),
             })
             .collect()),
-        Some(_) => Err(EventError::WrongType { field, expected: "an object of strings" }),
+        Some(_) => Err(EventError::WrongType {
+            field,
+            expected: "an object of strings",
+        }),
     }
 }
 
 fn string_list(value: Option<&Value>) -> Vec<String> {
     match value {
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
         Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
         _ => Vec::new(),
     }
+}
+
+/// The pre token generation response for `event`: the chain's merged claim changes in the
+/// shape the event's version expects, written into `response` of a copy of the event.
+///
+/// - V1 (`claimsOverrideDetails`): ID token only, string values. A non-string value
+///   (number, boolean, array, object) is sent as its JSON text, e.g. `["a","b"]`: V1 cannot
+///   carry JSON, and dropping a claim silently would be worse. Access-token changes and
+///   scopes are ignored (logged by the caller).
+/// - V2/V3 (`claimsAndScopeOverrideDetails`): ID and access tokens with JSON values, and
+///   scopes. Client-credentials (machine-to-machine) tokens have no ID token, so ID changes
+///   are left out there.
+/// - `groupOverrideDetails` is written **only** when a rule overrides groups: an empty or
+///   null override would remove every group of the user.
+/// - With no change at all the event's `response` is returned as Cognito sent it.
+pub fn token_response(event: &Event, outcome: &crate::chain::ChainOutcome) -> Value {
+    let EventKind::PreTokenGeneration(version) = event.kind else {
+        return event.raw.clone();
+    };
+    let mut raw = event.raw.clone();
+    let groups = outcome.groups.as_ref().map(crate::verdict::groups_json);
+    let details = match version {
+        TokenVersion::V1 => {
+            if outcome.id.is_empty() && groups.is_none() {
+                return raw;
+            }
+            let claims: Map<String, Value> = outcome
+                .id
+                .add
+                .iter()
+                .map(|(name, value)| {
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (name.clone(), Value::String(text))
+                })
+                .collect();
+            let mut details = serde_json::json!({
+                "claimsToAddOrOverride": claims,
+                "claimsToSuppress": outcome.id.suppress,
+            });
+            if let (Some(groups), Some(obj)) = (groups, details.as_object_mut()) {
+                obj.insert("groupOverrideDetails".into(), groups);
+            }
+            ("claimsOverrideDetails", details)
+        }
+        TokenVersion::V2 | TokenVersion::V3 => {
+            let no_access = outcome.access.is_empty()
+                && outcome.scopes.add.is_empty()
+                && outcome.scopes.suppress.is_empty();
+            if outcome.id.is_empty() && no_access && groups.is_none() {
+                return raw;
+            }
+            let mut details = Map::new();
+            if event.trigger_source != "TokenGeneration_ClientCredentials" {
+                details.insert(
+                    "idTokenGeneration".into(),
+                    serde_json::json!({
+                        "claimsToAddOrOverride": outcome.id.to_json(),
+                        "claimsToSuppress": outcome.id.suppress,
+                    }),
+                );
+            }
+            details.insert(
+                "accessTokenGeneration".into(),
+                serde_json::json!({
+                    "claimsToAddOrOverride": outcome.access.to_json(),
+                    "claimsToSuppress": outcome.access.suppress,
+                    "scopesToAdd": outcome.scopes.add,
+                    "scopesToSuppress": outcome.scopes.suppress,
+                }),
+            );
+            if let Some(groups) = groups {
+                details.insert("groupOverrideDetails".into(), groups);
+            }
+            ("claimsAndScopeOverrideDetails", Value::Object(details))
+        }
+    };
+    if let Some(obj) = raw.as_object_mut() {
+        let response = obj
+            .entry("response")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !response.is_object() {
+            *response = Value::Object(Map::new());
+        }
+        if let Some(response) = response.as_object_mut() {
+            response.insert(details.0.into(), details.1);
+        }
+    }
+    raw
 }
 
 #[cfg(test)]
@@ -247,7 +367,11 @@ mod tests {
 
     #[test]
     fn token_versions() {
-        for (version, expected) in [("1", TokenVersion::V1), ("2", TokenVersion::V2), ("3", TokenVersion::V3)] {
+        for (version, expected) in [
+            ("1", TokenVersion::V1),
+            ("2", TokenVersion::V2),
+            ("3", TokenVersion::V3),
+        ] {
             let e = Event::from_value(json!({
                 "version": version, "triggerSource": "TokenGeneration_Authentication",
                 "userPoolId": "p", "request": {"userAttributes": {}}
@@ -267,23 +391,39 @@ mod tests {
         .unwrap();
         assert_eq!(e.user_name, None);
         assert_eq!(e.scopes, ["api/read"]);
-        assert_eq!(e.to_request("t", 0).map(|r| r.trigger), Some(Trigger::PreTokenGeneration));
+        assert_eq!(
+            e.to_request("t", 0).map(|r| r.trigger),
+            Some(Trigger::PreTokenGeneration)
+        );
     }
 
     #[test]
     fn unknown_trigger_is_other() {
-        let e = Event::from_value(json!({"triggerSource": "CustomMessage_SignUp", "userPoolId": "p"})).unwrap();
+        let e =
+            Event::from_value(json!({"triggerSource": "CustomMessage_SignUp", "userPoolId": "p"}))
+                .unwrap();
         assert_eq!(e.kind, EventKind::Other);
         assert!(e.to_request("t", 0).is_none());
     }
 
     #[test]
     fn not_an_event() {
-        assert_eq!(Event::from_slice(b"[]").err(), Some(EventError::NotAnObject));
-        assert_eq!(Event::from_slice(b"{}").err(), Some(EventError::Missing("triggerSource")));
-        assert!(matches!(Event::from_slice(b"{"), Err(EventError::NotJson(_))));
+        assert_eq!(
+            Event::from_slice(b"[]").err(),
+            Some(EventError::NotAnObject)
+        );
+        assert_eq!(
+            Event::from_slice(b"{}").err(),
+            Some(EventError::Missing("triggerSource"))
+        );
         assert!(matches!(
-            Event::from_value(json!({"triggerSource": "PreAuthentication_Authentication", "userPoolId": "p", "request": {"userAttributes": []}})),
+            Event::from_slice(b"{"),
+            Err(EventError::NotJson(_))
+        ));
+        assert!(matches!(
+            Event::from_value(
+                json!({"triggerSource": "PreAuthentication_Authentication", "userPoolId": "p", "request": {"userAttributes": []}})
+            ),
             Err(EventError::WrongType { .. })
         ));
     }

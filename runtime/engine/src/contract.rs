@@ -11,10 +11,15 @@ wasmtime::component::bindgen!({
     path: "../../sdk/wit",
 });
 
-pub use portcullis::policy::types::{Claim, DataItem, Decision, GroupOverride, Level, Trigger, Verdict as RawVerdict};
+pub use portcullis::policy::types::{
+    Claim, DataItem, Decision, GroupOverride, Level, Trigger, Verdict as RawVerdict,
+};
 
 /// The only imports a policy component may have: the contract's own interfaces.
-pub const ALLOWED_IMPORTS: &[&str] = &["portcullis:policy/types@0.1.0", "portcullis:policy/host@0.1.0"];
+pub const ALLOWED_IMPORTS: &[&str] = &[
+    "portcullis:policy/types@0.1.0",
+    "portcullis:policy/host@0.1.0",
+];
 
 impl Trigger {
     /// The manifest and log name of the trigger.

@@ -73,7 +73,10 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_garbage() {
         let d = Sha256::of(b"abc");
-        assert_eq!(d.to_string(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(d.to_string().parse::<Sha256>(), Ok(d));
         assert_eq!(format!("sha256:{d}").parse::<Sha256>(), Ok(d));
         assert!("abc".parse::<Sha256>().is_err());

@@ -14,9 +14,14 @@ pub mod budget;
 pub mod chain;
 pub mod cognito;
 pub mod contract;
+pub mod data;
 pub mod digest;
+pub mod handler;
+pub mod manifest;
 pub mod outcome;
+pub mod registry;
 pub mod sandbox;
+pub mod store;
 pub mod verdict;
 
 pub use budget::Budget;

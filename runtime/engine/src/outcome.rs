@@ -142,7 +142,12 @@ impl Evaluation {
         if let Some(obj) = out.as_object_mut() {
             obj.insert("outcome".into(), self.outcome.kind().into());
             obj.insert("fuel_used".into(), self.fuel_used.into());
-            obj.insert("duration_us".into(), u64::try_from(self.duration.as_micros()).unwrap_or(u64::MAX).into());
+            obj.insert(
+                "duration_us".into(),
+                u64::try_from(self.duration.as_micros())
+                    .unwrap_or(u64::MAX)
+                    .into(),
+            );
             obj.insert("peak_memory_bytes".into(), self.peak_memory.into());
             let logs: Vec<serde_json::Value> = self
                 .logs

@@ -65,7 +65,7 @@ impl Default for EngineConfig {
             max_module_bytes: 32 << 20,
             max_memory_bytes: 512 << 20,
             max_concurrent: 32,
-            keep_resident_bytes: 256 << 10,
+            keep_resident_bytes: 128 << 10,
         }
     }
 }
@@ -90,7 +90,9 @@ pub enum LoadError {
         actual: Sha256,
     },
     /// A core WebAssembly module where a component is required.
-    #[error("this is a core WebAssembly module, not a component: build it with the Portcullis build step (see README)")]
+    #[error(
+        "this is a core WebAssembly module, not a component: build it with the Portcullis build step (see README)"
+    )]
     NotAComponent,
     /// The bytes are not a valid component.
     #[error("invalid component: {0}")]
@@ -107,7 +109,11 @@ pub enum LoadError {
 }
 
 fn quoted(names: &[String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A compiled, validated policy, ready to instantiate. Cheap to share.
@@ -131,7 +137,10 @@ impl CompiledPolicy {
 
 impl std::fmt::Debug for CompiledPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CompiledPolicy").field("digest", &self.digest).field("size", &self.size).finish()
+        f.debug_struct("CompiledPolicy")
+            .field("digest", &self.digest)
+            .field("size", &self.size)
+            .finish()
     }
 }
 
@@ -150,7 +159,10 @@ impl contract::portcullis::policy::host::Host for HostState {
             self.logs_dropped += 1;
             return;
         }
-        self.logs.push(LogLine { level, message: truncate(message, MAX_LOG_LINE) });
+        self.logs.push(LogLine {
+            level,
+            message: truncate(message, MAX_LOG_LINE),
+        });
     }
 }
 
@@ -188,10 +200,10 @@ impl Ticker {
     }
 
     fn wake(&self) {
-        if let Ok(guard) = self.thread.lock() {
-            if let Some(thread) = guard.as_ref() {
-                thread.unpark();
-            }
+        if let Ok(guard) = self.thread.lock()
+            && let Some(thread) = guard.as_ref()
+        {
+            thread.unpark();
         }
     }
 
@@ -201,7 +213,9 @@ impl Ticker {
         let mut idle_ticks = 0u32;
         while !self.shutdown.load(Ordering::SeqCst) {
             thread::sleep(Duration::from_millis(1));
-            let Some(engine) = engine.upgrade() else { return };
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
             // One tick per elapsed millisecond of real time, however long the sleep was.
             let due = origin.elapsed().as_millis();
             while ticks < due {
@@ -216,7 +230,8 @@ impl Ticker {
             idle_ticks += 1;
             if idle_ticks >= 100 {
                 self.parked.store(true, Ordering::SeqCst);
-                if self.active.load(Ordering::SeqCst) == 0 && !self.shutdown.load(Ordering::SeqCst) {
+                if self.active.load(Ordering::SeqCst) == 0 && !self.shutdown.load(Ordering::SeqCst)
+                {
                     thread::park();
                 }
                 self.parked.store(false, Ordering::SeqCst);
@@ -245,7 +260,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -297,7 +314,13 @@ impl Engine {
         if let Ok(mut slot) = ticker.thread.lock() {
             *slot = Some(handle.thread().clone());
         }
-        Ok(Engine { wasm, linker, cache: Mutex::new(HashMap::new()), ticker, config })
+        Ok(Engine {
+            wasm,
+            linker,
+            cache: Mutex::new(HashMap::new()),
+            ticker,
+            config,
+        })
     }
 
     /// The engine's settings.
@@ -311,10 +334,17 @@ impl Engine {
     }
 
     /// Like [`Engine::load`], but refuses bytes that do not hash to `expected`.
-    pub fn load_verified(&self, bytes: &[u8], expected: &Sha256) -> Result<Arc<CompiledPolicy>, LoadError> {
+    pub fn load_verified(
+        &self,
+        bytes: &[u8],
+        expected: &Sha256,
+    ) -> Result<Arc<CompiledPolicy>, LoadError> {
         let actual = Sha256::of(bytes);
         if actual != *expected {
-            return Err(LoadError::DigestMismatch { expected: *expected, actual });
+            return Err(LoadError::DigestMismatch {
+                expected: *expected,
+                actual,
+            });
         }
         self.load_digest(bytes, actual)
     }
@@ -329,13 +359,16 @@ impl Engine {
         }
         let limit = self.config.max_module_bytes;
         if bytes.len() > limit {
-            return Err(LoadError::TooLarge { bytes: bytes.len(), limit });
+            return Err(LoadError::TooLarge {
+                bytes: bytes.len(),
+                limit,
+            });
         }
         if bytes.get(..8) == Some(b"\0asm\x01\0\0\0") {
             return Err(LoadError::NotAComponent);
         }
-        let component =
-            Component::from_binary(&self.wasm, bytes).map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        let component = Component::from_binary(&self.wasm, bytes)
+            .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let policy = Arc::new(self.prepare(&component, digest, bytes.len())?);
         if let Ok(mut cache) = self.cache.lock() {
             cache.retain(|_, weak| weak.strong_count() > 0);
@@ -344,7 +377,12 @@ impl Engine {
         Ok(policy)
     }
 
-    fn prepare(&self, component: &Component, digest: Sha256, size: usize) -> Result<CompiledPolicy, LoadError> {
+    fn prepare(
+        &self,
+        component: &Component,
+        digest: Sha256,
+        size: usize,
+    ) -> Result<CompiledPolicy, LoadError> {
         let forbidden: Vec<String> = component
             .component_type()
             .imports(&self.wasm)
@@ -355,20 +393,33 @@ impl Engine {
         if !forbidden.is_empty() {
             return Err(LoadError::ForbiddenImports(forbidden));
         }
-        let pre = self.linker.instantiate_pre(component).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
-        let pre = contract::PolicyPre::new(pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| LoadError::Contract(format!("{e:#}")))?;
+        let pre =
+            contract::PolicyPre::new(pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
         Ok(CompiledPolicy { digest, size, pre })
     }
 
     /// Evaluates `request` with `policy` in a fresh instance under `budget`.
-    pub fn evaluate(&self, policy: &CompiledPolicy, request: &Request, budget: &Budget) -> Evaluation {
-        let run = self.run(policy, budget, |instance, store| instance.call_evaluate(store, request));
+    pub fn evaluate(
+        &self,
+        policy: &CompiledPolicy,
+        request: &Request,
+        budget: &Budget,
+    ) -> Evaluation {
+        let run = self.run(policy, budget, |instance, store| {
+            instance.call_evaluate(store, request)
+        });
         let outcome = match run.result {
             Ok(Ok(raw)) => match Verdict::validate(raw) {
                 Ok(verdict) => Outcome::Verdict(verdict),
                 Err(invalid) => Outcome::Failed(Failure::InvalidOutput(invalid)),
             },
-            Ok(Err(message)) => Outcome::Failed(Failure::PolicyError(truncate(message, MAX_POLICY_ERROR))),
+            Ok(Err(message)) => {
+                Outcome::Failed(Failure::PolicyError(truncate(message, MAX_POLICY_ERROR)))
+            }
             Err(failure) => Outcome::Failed(failure),
         };
         Evaluation {
@@ -383,7 +434,10 @@ impl Engine {
 
     /// Asks the policy to describe itself (under `budget`).
     pub fn describe(&self, policy: &CompiledPolicy, budget: &Budget) -> Result<Metadata, Failure> {
-        self.run(policy, budget, |instance, store| instance.call_describe(store)).result
+        self.run(policy, budget, |instance, store| {
+            instance.call_describe(store)
+        })
+        .result
     }
 
     fn run<R>(
@@ -397,7 +451,11 @@ impl Engine {
         let memory_limit = budget.memory_bytes.min(self.config.max_memory_bytes);
         let mut store = Store::new(
             &self.wasm,
-            HostState { limiter: Limiter::new(memory_limit), logs: Vec::new(), logs_dropped: 0 },
+            HostState {
+                limiter: Limiter::new(memory_limit),
+                logs: Vec::new(),
+                logs_dropped: 0,
+            },
         );
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(epoch_ticks(budget.timeout));
@@ -409,7 +467,8 @@ impl Engine {
         let duration = start.elapsed();
         let fuel_used = budget.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let state = store.into_data();
-        let result = result.map_err(|error| classify(&error, &state.limiter, budget, memory_limit, duration));
+        let result = result
+            .map_err(|error| classify(&error, &state.limiter, budget, memory_limit, duration));
         Run {
             result,
             fuel_used,
@@ -454,7 +513,9 @@ fn classify(
     elapsed: Duration,
 ) -> Failure {
     if limiter.memory_exceeded {
-        return Failure::MemoryLimit { limit: memory_limit };
+        return Failure::MemoryLimit {
+            limit: memory_limit,
+        };
     }
     if limiter.table_exceeded {
         return Failure::ResourceLimit;

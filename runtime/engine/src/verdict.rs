@@ -13,9 +13,27 @@ use crate::outcome::InvalidOutput;
 
 /// Claims Cognito does not let a trigger add, change or suppress.
 pub const RESERVED_CLAIMS: &[&str] = &[
-    "acr", "amr", "at_hash", "aud", "auth_time", "azp", "client_id", "device_key", "event_id",
-    "exp", "iat", "identities", "iss", "jti", "nbf", "nonce", "origin_jti", "sub", "token_use",
-    "username", "version",
+    "acr",
+    "amr",
+    "at_hash",
+    "aud",
+    "auth_time",
+    "azp",
+    "client_id",
+    "device_key",
+    "event_id",
+    "exp",
+    "iat",
+    "identities",
+    "iss",
+    "jti",
+    "nbf",
+    "nonce",
+    "origin_jti",
+    "sub",
+    "token_use",
+    "username",
+    "version",
 ];
 /// Cognito's limit on claims plus scopes in one response.
 pub const MAX_CHANGES: usize = 5_000;
@@ -136,7 +154,10 @@ impl Verdict {
     pub fn validate(raw: RawVerdict) -> Result<Verdict, InvalidOutput> {
         let bytes = raw_size(&raw);
         if bytes > MAX_VERDICT_BYTES {
-            return Err(InvalidOutput::TooLarge { bytes, limit: MAX_VERDICT_BYTES });
+            return Err(InvalidOutput::TooLarge {
+                bytes,
+                limit: MAX_VERDICT_BYTES,
+            });
         }
         let count = raw.id_claims.len()
             + raw.id_suppress.len()
@@ -145,7 +166,10 @@ impl Verdict {
             + raw.scopes_add.len()
             + raw.scopes_suppress.len();
         if count > MAX_CHANGES {
-            return Err(InvalidOutput::TooManyChanges { count, limit: MAX_CHANGES });
+            return Err(InvalidOutput::TooManyChanges {
+                count,
+                limit: MAX_CHANGES,
+            });
         }
         let deny = match raw.decision {
             Decision::Allow => None,
@@ -175,7 +199,10 @@ impl Verdict {
         for scope in raw.scopes_add.iter().chain(&raw.scopes_suppress) {
             check_scope(scope)?;
         }
-        verdict.scopes = ScopeChanges { add: raw.scopes_add, suppress: raw.scopes_suppress };
+        verdict.scopes = ScopeChanges {
+            add: raw.scopes_add,
+            suppress: raw.scopes_suppress,
+        };
         if let Some(groups) = raw.groups {
             check_groups(&groups)?;
             verdict.groups = Some(groups);
@@ -194,14 +221,20 @@ pub fn groups_json(groups: &GroupOverride) -> Value {
 }
 
 fn raw_size(raw: &RawVerdict) -> usize {
-    let claims = |c: &[crate::contract::Claim]| c.iter().map(|c| c.name.len() + c.value.len()).sum::<usize>();
+    let claims = |c: &[crate::contract::Claim]| {
+        c.iter()
+            .map(|c| c.name.len() + c.value.len())
+            .sum::<usize>()
+    };
     let strings = |s: &[String]| s.iter().map(String::len).sum::<usize>();
     let deny = match &raw.decision {
         Decision::Allow => 0,
         Decision::Deny(m) => m.len(),
     };
     let groups = raw.groups.as_ref().map_or(0, |g| {
-        strings(&g.groups) + strings(&g.iam_roles) + g.preferred_role.as_ref().map_or(0, String::len)
+        strings(&g.groups)
+            + strings(&g.iam_roles)
+            + g.preferred_role.as_ref().map_or(0, String::len)
     });
     deny + claims(&raw.id_claims)
         + claims(&raw.access_claims)
@@ -234,7 +267,10 @@ fn check_claim_name(name: &str, suppressing: bool) -> Result<(), InvalidOutput> 
 }
 
 fn claim_value(name: &str, text: &str) -> Result<Value, InvalidOutput> {
-    let bad = |reason: &str| InvalidOutput::BadClaimValue { name: name.to_owned(), reason: reason.to_owned() };
+    let bad = |reason: &str| InvalidOutput::BadClaimValue {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    };
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Null) => Err(bad("null (suppress the claim instead)")),
         Ok(value) => Ok(value),
@@ -269,13 +305,21 @@ fn check_scope(scope: &str) -> Result<(), InvalidOutput> {
 
 fn check_groups(groups: &GroupOverride) -> Result<(), InvalidOutput> {
     let bad_name = |s: &String| s.is_empty() || s.len() > 256 || s.chars().any(char::is_control);
-    if let Some(bad) = groups.groups.iter().chain(&groups.iam_roles).find(|s| bad_name(s)) {
-        return Err(InvalidOutput::BadGroups(format!("bad name `{}`", printable(bad))));
+    if let Some(bad) = groups
+        .groups
+        .iter()
+        .chain(&groups.iam_roles)
+        .find(|s| bad_name(s))
+    {
+        return Err(InvalidOutput::BadGroups(format!(
+            "bad name `{}`",
+            printable(bad)
+        )));
     }
-    if let Some(role) = &groups.preferred_role {
-        if bad_name(role) {
-            return Err(InvalidOutput::BadGroups("bad preferred role".into()));
-        }
+    if let Some(role) = &groups.preferred_role
+        && bad_name(role)
+    {
+        return Err(InvalidOutput::BadGroups("bad preferred role".into()));
     }
     Ok(())
 }
@@ -286,7 +330,9 @@ fn check_groups(groups: &GroupOverride) -> Result<(), InvalidOutput> {
 fn deny_message(message: &str) -> Result<String, InvalidOutput> {
     let trimmed = message.trim().trim_end_matches('.').trim_end();
     if trimmed.chars().any(char::is_control) {
-        return Err(InvalidOutput::BadDenyMessage("contains control characters".into()));
+        return Err(InvalidOutput::BadDenyMessage(
+            "contains control characters".into(),
+        ));
     }
     let chars = trimmed.chars().count();
     if chars > MAX_DENY_MESSAGE {
@@ -328,19 +374,34 @@ mod tests {
     }
 
     fn claim(name: &str, value: &str) -> Claim {
-        Claim { name: name.into(), value: value.into() }
+        Claim {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 
     #[test]
     fn reserved_claims_refused() {
-        for name in ["sub", "cognito:groups", "cognito:username", "aud", "token_use"] {
+        for name in [
+            "sub",
+            "cognito:groups",
+            "cognito:username",
+            "aud",
+            "token_use",
+        ] {
             let mut r = raw();
             r.id_claims.push(claim(name, "\"x\""));
-            assert_eq!(Verdict::validate(r).err(), Some(InvalidOutput::ReservedClaim(name.into())));
+            assert_eq!(
+                Verdict::validate(r).err(),
+                Some(InvalidOutput::ReservedClaim(name.into()))
+            );
         }
         let mut r = raw();
         r.access_suppress.push("exp".into());
-        assert_eq!(Verdict::validate(r).err(), Some(InvalidOutput::ReservedClaim("exp".into())));
+        assert_eq!(
+            Verdict::validate(r).err(),
+            Some(InvalidOutput::ReservedClaim("exp".into()))
+        );
     }
 
     #[test]
@@ -350,17 +411,26 @@ mod tests {
         assert!(Verdict::validate(r).is_ok());
         let mut r = raw();
         r.id_claims.push(claim("dev:debug", "1"));
-        assert_eq!(Verdict::validate(r).err(), Some(InvalidOutput::SuppressOnlyClaim("dev:debug".into())));
+        assert_eq!(
+            Verdict::validate(r).err(),
+            Some(InvalidOutput::SuppressOnlyClaim("dev:debug".into()))
+        );
     }
 
     #[test]
     fn claim_values_must_be_json() {
         let mut r = raw();
         r.id_claims.push(claim("tier", "gold"));
-        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadClaimValue { .. })));
+        assert!(matches!(
+            Verdict::validate(r),
+            Err(InvalidOutput::BadClaimValue { .. })
+        ));
         let mut r = raw();
         r.id_claims.push(claim("tier", "null"));
-        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadClaimValue { .. })));
+        assert!(matches!(
+            Verdict::validate(r),
+            Err(InvalidOutput::BadClaimValue { .. })
+        ));
         let mut r = raw();
         r.id_claims.push(claim("tier", "{\"a\":[1,2]}"));
         let v = Verdict::validate(r).unwrap();
@@ -371,36 +441,67 @@ mod tests {
     fn bad_names_and_scopes() {
         let mut r = raw();
         r.id_claims.push(claim("has space", "1"));
-        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadClaimName(_))));
+        assert!(matches!(
+            Verdict::validate(r),
+            Err(InvalidOutput::BadClaimName(_))
+        ));
         let mut r = raw();
         r.scopes_add.push("read write".into());
-        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadScope(_))));
+        assert!(matches!(
+            Verdict::validate(r),
+            Err(InvalidOutput::BadScope(_))
+        ));
         let mut r = raw();
-        r.groups = Some(GroupOverride { groups: vec![String::new()], iam_roles: vec![], preferred_role: None });
-        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadGroups(_))));
+        r.groups = Some(GroupOverride {
+            groups: vec![String::new()],
+            iam_roles: vec![],
+            preferred_role: None,
+        });
+        assert!(matches!(
+            Verdict::validate(r),
+            Err(InvalidOutput::BadGroups(_))
+        ));
     }
 
     #[test]
     fn too_many_and_too_large() {
         let mut r = raw();
         r.id_suppress = (0..5001).map(|i| format!("c{i}")).collect();
-        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::TooManyChanges { count: 5001, .. })));
+        assert!(matches!(
+            Verdict::validate(r),
+            Err(InvalidOutput::TooManyChanges { count: 5001, .. })
+        ));
         let mut r = raw();
-        r.id_claims.push(claim("big", &format!("\"{}\"", "x".repeat(MAX_VERDICT_BYTES))));
-        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::TooLarge { .. })));
+        r.id_claims.push(claim(
+            "big",
+            &format!("\"{}\"", "x".repeat(MAX_VERDICT_BYTES)),
+        ));
+        assert!(matches!(
+            Verdict::validate(r),
+            Err(InvalidOutput::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn deny_messages_normalised() {
         let mut r = raw();
         r.decision = Decision::Deny("  Account locked.  ".into());
-        assert_eq!(Verdict::validate(r).unwrap().deny.as_deref(), Some("Account locked"));
+        assert_eq!(
+            Verdict::validate(r).unwrap().deny.as_deref(),
+            Some("Account locked")
+        );
         let mut r = raw();
         r.decision = Decision::Deny(String::new());
-        assert_eq!(Verdict::validate(r).unwrap().deny.as_deref(), Some(DEFAULT_DENY_MESSAGE));
+        assert_eq!(
+            Verdict::validate(r).unwrap().deny.as_deref(),
+            Some(DEFAULT_DENY_MESSAGE)
+        );
         let mut r = raw();
         r.decision = Decision::Deny("line\nbreak".into());
-        assert!(matches!(Verdict::validate(r), Err(InvalidOutput::BadDenyMessage(_))));
+        assert!(matches!(
+            Verdict::validate(r),
+            Err(InvalidOutput::BadDenyMessage(_))
+        ));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use portcullis_sdk::{Error, Policy, Request, Trigger, Verdict};
 pub struct Recurse;
 
 #[inline(never)]
+#[allow(unconditional_recursion)]
 fn depth(n: u64, pad: [u64; 8]) -> u64 {
     let pad = core::hint::black_box(pad);
     depth(n + 1, pad).wrapping_add(pad[(n % 8) as usize])

@@ -9,7 +9,9 @@ impl Policy for Impersonate {
     const TRIGGERS: &'static [Trigger] = &[Trigger::PreTokenGeneration];
 
     fn evaluate(_request: &Request) -> Result<Verdict, Error> {
-        Ok(Verdict::allow().id_claim("sub", "someone-else").id_claim("cognito:groups", "admins"))
+        Ok(Verdict::allow()
+            .id_claim("sub", "someone-else")
+            .id_claim("cognito:groups", "admins"))
     }
 }
 

@@ -10,7 +10,9 @@ use crate::{budget, engine, load, request};
 
 fn failure(path: &str, trigger: Trigger, budget: &Budget) -> Failure {
     let policy = load(path);
-    let outcome = engine().evaluate(&policy, &request(trigger), budget).outcome;
+    let outcome = engine()
+        .evaluate(&policy, &request(trigger), budget)
+        .outcome;
     let failure = match outcome {
         Outcome::Failed(f) => f,
         Outcome::Verdict(v) => panic!("{path} returned a verdict: {v:?}"),
@@ -22,9 +24,13 @@ fn failure(path: &str, trigger: Trigger, budget: &Budget) -> Failure {
 fn benign_still_works() {
     let policy = load(art::SUSPENDED_USERS);
     let mut r = request(Trigger::PreAuthentication);
-    r.user_attributes.push(("custom:suspended".into(), "true".into()));
+    r.user_attributes
+        .push(("custom:suspended".into(), "true".into()));
     let outcome = engine().evaluate(&policy, &r, &budget()).outcome;
-    assert!(matches!(outcome, Outcome::Verdict(ref v) if v.deny.is_some()), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::Verdict(ref v) if v.deny.is_some()),
+        "{outcome:?}"
+    );
 }
 
 fn load_error(path: &str) -> LoadError {
@@ -36,26 +42,55 @@ fn load_error(path: &str) -> LoadError {
 
 #[test]
 fn infinite_loop_times_out_within_the_deadline() {
-    let b = Budget { fuel: u64::MAX / 2, timeout: Duration::from_millis(10), ..budget() };
+    let b = Budget {
+        fuel: u64::MAX / 2,
+        timeout: Duration::from_millis(10),
+        ..budget()
+    };
     let policy = load(art::INFINITE_LOOP);
     let start = Instant::now();
-    let outcome = engine().evaluate(&policy, &request(Trigger::PreAuthentication), &b).outcome;
+    let outcome = engine()
+        .evaluate(&policy, &request(Trigger::PreAuthentication), &b)
+        .outcome;
     let elapsed = start.elapsed();
-    assert!(matches!(outcome, Outcome::Failed(Failure::Timeout(_))), "{outcome:?}");
-    assert!(elapsed >= Duration::from_millis(9), "stopped too early: {elapsed:?}");
-    assert!(elapsed < Duration::from_millis(40), "took {elapsed:?} for a 10 ms budget");
+    assert!(
+        matches!(outcome, Outcome::Failed(Failure::Timeout(_))),
+        "{outcome:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(9),
+        "stopped too early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(40),
+        "took {elapsed:?} for a 10 ms budget"
+    );
     benign_still_works();
 }
 
 #[test]
 fn infinite_loop_runs_out_of_fuel_deterministically() {
-    let b = Budget { fuel: 1_000_000, timeout: Duration::from_secs(5), ..budget() };
+    let b = Budget {
+        fuel: 1_000_000,
+        timeout: Duration::from_secs(5),
+        ..budget()
+    };
     let policy = load(art::INFINITE_LOOP);
     let r = request(Trigger::PreAuthentication);
     let first = engine().evaluate(&policy, &r, &b);
     let second = engine().evaluate(&policy, &r, &b);
-    assert!(matches!(first.outcome, Outcome::Failed(Failure::OutOfFuel(1_000_000))), "{:?}", first.outcome);
-    assert!(matches!(second.outcome, Outcome::Failed(Failure::OutOfFuel(_))));
+    assert!(
+        matches!(
+            first.outcome,
+            Outcome::Failed(Failure::OutOfFuel(1_000_000))
+        ),
+        "{:?}",
+        first.outcome
+    );
+    assert!(matches!(
+        second.outcome,
+        Outcome::Failed(Failure::OutOfFuel(_))
+    ));
     assert_eq!(first.fuel_used, second.fuel_used);
     assert_eq!(first.fuel_used, 1_000_000);
     benign_still_works();
@@ -75,8 +110,14 @@ fn fuel_used_is_deterministic_for_a_real_policy() {
 
 #[test]
 fn memory_bomb_hits_the_memory_limit() {
-    let b = Budget { memory_bytes: 8 << 20, ..budget() };
-    assert_eq!(failure(art::MEMORY_BOMB, Trigger::PreAuthentication, &b), Failure::MemoryLimit { limit: 8 << 20 });
+    let b = Budget {
+        memory_bytes: 8 << 20,
+        ..budget()
+    };
+    assert_eq!(
+        failure(art::MEMORY_BOMB, Trigger::PreAuthentication, &b),
+        Failure::MemoryLimit { limit: 8 << 20 }
+    );
 }
 
 #[test]
@@ -88,21 +129,36 @@ fn deep_recursion_overflows_the_stack() {
 #[test]
 fn huge_verdict_is_invalid_output() {
     // Enough fuel and time to build all 10 MB: the output size is what is under attack.
-    let b = Budget { fuel: 2_000_000_000, timeout: Duration::from_secs(10), ..budget() };
+    let b = Budget {
+        fuel: 2_000_000_000,
+        timeout: Duration::from_secs(10),
+        ..budget()
+    };
     let f = failure(art::HUGE_VERDICT, Trigger::PreTokenGeneration, &b);
-    assert!(matches!(f, Failure::InvalidOutput(InvalidOutput::TooLarge { .. })), "{f:?}");
+    assert!(
+        matches!(f, Failure::InvalidOutput(InvalidOutput::TooLarge { .. })),
+        "{f:?}"
+    );
 }
 
 #[test]
 fn reserved_claim_is_invalid_output() {
     let f = failure(art::RESERVED_CLAIM, Trigger::PreTokenGeneration, &budget());
-    assert_eq!(f, Failure::InvalidOutput(InvalidOutput::ReservedClaim("sub".into())));
+    assert_eq!(
+        f,
+        Failure::InvalidOutput(InvalidOutput::ReservedClaim("sub".into()))
+    );
 }
 
 #[test]
 fn panic_is_a_trap() {
     let f = failure(art::PANICS, Trigger::PreAuthentication, &budget());
-    assert_eq!(f, Failure::Trap { code: wasmtime::Trap::UnreachableCodeReached });
+    assert_eq!(
+        f,
+        Failure::Trap {
+            code: wasmtime::Trap::UnreachableCodeReached
+        }
+    );
 }
 
 #[test]
@@ -119,7 +175,10 @@ fn wasi_guest_refused_at_load_naming_the_import() {
 
 #[test]
 fn unknown_import_refused_at_load() {
-    assert_eq!(load_error(art::UNKNOWN_IMPORT), LoadError::ForbiddenImports(vec!["evil:net/socket@1.0.0".into()]));
+    assert_eq!(
+        load_error(art::UNKNOWN_IMPORT),
+        LoadError::ForbiddenImports(vec!["evil:net/socket@1.0.0".into()])
+    );
 }
 
 #[test]
@@ -140,5 +199,8 @@ fn oversized_module_refused() {
     })
     .unwrap();
     let bytes = std::fs::read(art::ALLOW_ALL).unwrap();
-    assert!(matches!(engine.load(&bytes), Err(LoadError::TooLarge { limit: 1024, .. })));
+    assert!(matches!(
+        engine.load(&bytes),
+        Err(LoadError::TooLarge { limit: 1024, .. })
+    ));
 }

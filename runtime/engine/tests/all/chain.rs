@@ -32,24 +32,53 @@ fn later() -> Instant {
 fn first_enforced_deny_wins_and_stops() {
     let chain = Chain {
         rules: vec![
-            rule("domains", art::EMAIL_DOMAIN, PRE, json!({"domains": ["other.test"], "message": "first"})),
-            rule("suspended", art::SUSPENDED_USERS, PRE, json!({"message": "second"})),
+            rule(
+                "domains",
+                art::EMAIL_DOMAIN,
+                PRE,
+                json!({"domains": ["other.test"], "message": "first"}),
+            ),
+            rule(
+                "suspended",
+                art::SUSPENDED_USERS,
+                PRE,
+                json!({"message": "second"}),
+            ),
         ],
     };
     let mut r = request(Trigger::PreAuthentication);
-    r.user_attributes.push(("custom:suspended".into(), "true".into()));
+    r.user_attributes
+        .push(("custom:suspended".into(), "true".into()));
     let out = chain.evaluate(engine(), r, &DataSet::default(), later());
-    assert_eq!(out.decision, Decision::Deny { message: "first".into(), rule: RuleName::new("domains").unwrap() });
+    assert_eq!(
+        out.decision,
+        Decision::Deny {
+            message: "first".into(),
+            rule: RuleName::new("domains").unwrap()
+        }
+    );
     assert_eq!(out.reports.len(), 1);
     assert_eq!(out.reports[0].effect, Effect::Decided);
 }
 
 #[test]
 fn shadow_deny_is_reported_not_applied() {
-    let mut shadow = rule("domains", art::EMAIL_DOMAIN, PRE, json!({"domains": ["other.test"]}));
+    let mut shadow = rule(
+        "domains",
+        art::EMAIL_DOMAIN,
+        PRE,
+        json!({"domains": ["other.test"]}),
+    );
     shadow.mode = Mode::Shadow;
-    let chain = Chain { rules: vec![shadow, rule("all", art::ALLOW_ALL, PRE, json!(null))] };
-    let out = chain.evaluate(engine(), request(Trigger::PreAuthentication), &DataSet::default(), later());
+    let chain = Chain {
+        rules: vec![shadow, rule("all", art::ALLOW_ALL, PRE, json!(null))],
+    };
+    let out = chain.evaluate(
+        engine(),
+        request(Trigger::PreAuthentication),
+        &DataSet::default(),
+        later(),
+    );
     assert_eq!(out.decision, Decision::Allow);
     assert_eq!(out.reports.len(), 2);
     assert_eq!(out.reports[0].effect, Effect::Shadowed);
@@ -59,14 +88,37 @@ fn shadow_deny_is_reported_not_applied() {
 #[test]
 fn on_error_deny_fails_closed_and_allow_fails_open() {
     let mut panics = rule("panics", art::PANICS, PRE, json!(null));
-    let chain = Chain { rules: vec![panics.clone(), rule("all", art::ALLOW_ALL, PRE, json!(null))] };
-    let out = chain.evaluate(engine(), request(Trigger::PreAuthentication), &DataSet::default(), later());
-    assert_eq!(out.decision, Decision::Deny { message: FAIL_CLOSED_MESSAGE.into(), rule: panics.name.clone() });
+    let chain = Chain {
+        rules: vec![
+            panics.clone(),
+            rule("all", art::ALLOW_ALL, PRE, json!(null)),
+        ],
+    };
+    let out = chain.evaluate(
+        engine(),
+        request(Trigger::PreAuthentication),
+        &DataSet::default(),
+        later(),
+    );
+    assert_eq!(
+        out.decision,
+        Decision::Deny {
+            message: FAIL_CLOSED_MESSAGE.into(),
+            rule: panics.name.clone()
+        }
+    );
     assert_eq!(out.reports[0].effect, Effect::FailedClosed);
 
     panics.on_error = OnError::Allow;
-    let chain = Chain { rules: vec![panics, rule("all", art::ALLOW_ALL, PRE, json!(null))] };
-    let out = chain.evaluate(engine(), request(Trigger::PreAuthentication), &DataSet::default(), later());
+    let chain = Chain {
+        rules: vec![panics, rule("all", art::ALLOW_ALL, PRE, json!(null))],
+    };
+    let out = chain.evaluate(
+        engine(),
+        request(Trigger::PreAuthentication),
+        &DataSet::default(),
+        later(),
+    );
     assert_eq!(out.decision, Decision::Allow);
     assert_eq!(out.reports[0].effect, Effect::FailedOpen);
     assert_eq!(out.reports[1].effect, Effect::Applied);
@@ -76,15 +128,34 @@ fn on_error_deny_fails_closed_and_allow_fails_open() {
 fn claims_merge_in_order_and_conflicts_are_reported() {
     let chain = Chain {
         rules: vec![
-            rule("first", art::TENANT_CLAIMS, TOKEN, json!({"roles": ["member"], "suppress": ["phone_number"]})),
-            rule("second", art::TENANT_CLAIMS, TOKEN, json!({"roles": ["admin"]})),
+            rule(
+                "first",
+                art::TENANT_CLAIMS,
+                TOKEN,
+                json!({"roles": ["member"], "suppress": ["phone_number"]}),
+            ),
+            rule(
+                "second",
+                art::TENANT_CLAIMS,
+                TOKEN,
+                json!({"roles": ["admin"]}),
+            ),
         ],
     };
-    let out = chain.evaluate(engine(), request(Trigger::PreTokenGeneration), &DataSet::default(), later());
+    let out = chain.evaluate(
+        engine(),
+        request(Trigger::PreTokenGeneration),
+        &DataSet::default(),
+        later(),
+    );
     assert_eq!(out.decision, Decision::Allow);
     assert_eq!(out.id.get("roles"), Some(&json!(["admin"])));
     assert_eq!(out.id.suppress, ["phone_number"]);
-    assert!(out.conflicts.iter().any(|c| c.claim == "roles" && c.rule.as_str() == "second" && c.token == "id"));
+    assert!(
+        out.conflicts
+            .iter()
+            .any(|c| c.claim == "roles" && c.rule.as_str() == "second" && c.token == "id")
+    );
 }
 
 #[test]
@@ -95,7 +166,12 @@ fn only_rules_for_the_trigger_run() {
             rule("all", art::ALLOW_ALL, PRE, json!(null)),
         ],
     };
-    let out = chain.evaluate(engine(), request(Trigger::PreAuthentication), &DataSet::default(), later());
+    let out = chain.evaluate(
+        engine(),
+        request(Trigger::PreAuthentication),
+        &DataSet::default(),
+        later(),
+    );
     assert_eq!(out.reports.len(), 1);
     assert_eq!(out.reports[0].rule.as_str(), "all");
     assert!(out.id.is_empty());
@@ -110,18 +186,33 @@ fn post_auth_deny_never_stops_the_chain() {
             rule("device", art::NEW_DEVICE, post, json!(null)),
         ],
     };
-    let out = chain.evaluate(engine(), request(Trigger::PostAuthentication), &DataSet::default(), later());
-    assert_eq!(out.reports.len(), 2, "post-auth rules all run for their side effects");
+    let out = chain.evaluate(
+        engine(),
+        request(Trigger::PostAuthentication),
+        &DataSet::default(),
+        later(),
+    );
+    assert_eq!(
+        out.reports.len(),
+        2,
+        "post-auth rules all run for their side effects"
+    );
 }
 
 #[test]
 fn global_deadline_bounds_the_chain() {
     let mut spin = rule("spin", art::INFINITE_LOOP, PRE, json!(null));
-    spin.budget = Budget { fuel: u64::MAX / 2, timeout: Duration::from_secs(10), ..Budget::default() };
+    spin.budget = Budget {
+        fuel: u64::MAX / 2,
+        timeout: Duration::from_secs(10),
+        ..Budget::default()
+    };
     spin.on_error = OnError::Allow;
     let mut second = spin.clone();
     second.name = RuleName::new("spin-again").unwrap();
-    let chain = Chain { rules: vec![spin, second] };
+    let chain = Chain {
+        rules: vec![spin, second],
+    };
     let start = Instant::now();
     let out = chain.evaluate(
         engine(),
@@ -129,9 +220,17 @@ fn global_deadline_bounds_the_chain() {
         &DataSet::default(),
         Instant::now() + Duration::from_millis(20),
     );
-    assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(out.reports[0].evaluation.outcome.kind(), "timeout");
-    assert_eq!(out.reports[1].evaluation.outcome.kind(), "timeout", "the second rule gets only what is left");
+    assert_eq!(
+        out.reports[1].evaluation.outcome.kind(),
+        "timeout",
+        "the second rule gets only what is left"
+    );
     assert_eq!(out.decision, Decision::Allow, "both failed open");
 }
 
@@ -144,8 +243,15 @@ fn data_failure_applies_on_error() {
         wanted: vec![suspended.name.clone()],
         ..DataSet::default()
     };
-    let chain = Chain { rules: vec![suspended] };
-    let out = chain.evaluate(engine(), request(Trigger::PreAuthentication), &data, later());
+    let chain = Chain {
+        rules: vec![suspended],
+    };
+    let out = chain.evaluate(
+        engine(),
+        request(Trigger::PreAuthentication),
+        &data,
+        later(),
+    );
     assert_eq!(out.reports[0].evaluation.outcome.kind(), "data_unavailable");
     assert!(matches!(out.decision, Decision::Deny { .. }));
 }

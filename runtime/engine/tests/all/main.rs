@@ -1,6 +1,13 @@
 //! Engine integration tests: every example policy and adversarial guest, compiled from
 //! source by `portcullis-artifacts`, run through the real engine.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod adversarial;
 mod chain;
 mod policies;
@@ -24,7 +31,9 @@ pub fn load(path: &str) -> Arc<CompiledPolicy> {
         return policy.clone();
     }
     let bytes = std::fs::read(path).expect("artifact");
-    let policy = engine().load(&bytes).unwrap_or_else(|e| panic!("loading {path}: {e}"));
+    let policy = engine()
+        .load(&bytes)
+        .unwrap_or_else(|e| panic!("loading {path}: {e}"));
     loaded.push((path.to_owned(), policy.clone()));
     policy
 }

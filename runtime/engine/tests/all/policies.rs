@@ -16,7 +16,11 @@ fn verdict(path: &str, req: &portcullis_engine::Request) -> Verdict {
 
 #[test]
 fn allow_all_allows_every_trigger() {
-    for trigger in [Trigger::PreAuthentication, Trigger::PostAuthentication, Trigger::PreTokenGeneration] {
+    for trigger in [
+        Trigger::PreAuthentication,
+        Trigger::PostAuthentication,
+        Trigger::PreTokenGeneration,
+    ] {
         assert!(verdict(art::ALLOW_ALL, &request(trigger)).is_allowed());
     }
 }
@@ -25,10 +29,17 @@ fn allow_all_allows_every_trigger() {
 fn suspended_users_by_attribute_and_by_data() {
     let mut r = request(Trigger::PreAuthentication);
     assert!(verdict(art::SUSPENDED_USERS, &r).is_allowed());
-    r.user_attributes.push(("custom:suspended".into(), "true".into()));
-    assert_eq!(verdict(art::SUSPENDED_USERS, &r).deny.as_deref(), Some("Your account is suspended"));
+    r.user_attributes
+        .push(("custom:suspended".into(), "true".into()));
+    assert_eq!(
+        verdict(art::SUSPENDED_USERS, &r).deny.as_deref(),
+        Some("Your account is suspended")
+    );
     let mut r = request(Trigger::PreAuthentication);
-    r.data.push(DataItem { key: "user".into(), value: json!({"suspended": true}).to_string() });
+    r.data.push(DataItem {
+        key: "user".into(),
+        value: json!({"suspended": true}).to_string(),
+    });
     assert!(!verdict(art::SUSPENDED_USERS, &r).is_allowed());
 }
 
@@ -44,8 +55,13 @@ fn email_domain_allow_list() {
 #[test]
 fn email_domain_without_config_is_a_policy_error() {
     let policy = load(art::EMAIL_DOMAIN);
-    let outcome = engine().evaluate(&policy, &request(Trigger::PreAuthentication), &budget()).outcome;
-    assert!(matches!(outcome, Outcome::Failed(Failure::PolicyError(ref m)) if m.contains("domains")), "{outcome:?}");
+    let outcome = engine()
+        .evaluate(&policy, &request(Trigger::PreAuthentication), &budget())
+        .outcome;
+    assert!(
+        matches!(outcome, Outcome::Failed(Failure::PolicyError(ref m)) if m.contains("domains")),
+        "{outcome:?}"
+    );
 }
 
 #[test]
@@ -55,7 +71,10 @@ fn ip_allowlist_by_cidr() {
     r.client_metadata = vec![("ip".into(), "10.1.2.3".into())];
     assert!(verdict(art::IP_ALLOWLIST, &r).is_allowed());
     r.client_metadata = vec![("ip".into(), "10.6.6.6".into())];
-    assert_eq!(verdict(art::IP_ALLOWLIST, &r).deny.as_deref(), Some("Sign-in is not allowed from this network"));
+    assert_eq!(
+        verdict(art::IP_ALLOWLIST, &r).deny.as_deref(),
+        Some("Sign-in is not allowed from this network")
+    );
 }
 
 #[test]
@@ -115,7 +134,9 @@ fn describe_reports_metadata() {
 fn every_example_loads_and_is_cached_by_digest() {
     for (name, path) in art::examples() {
         let bytes = std::fs::read(path).unwrap();
-        let a = engine().load(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let a = engine()
+            .load(&bytes)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let b = engine().load(&bytes).unwrap();
         assert!(std::sync::Arc::ptr_eq(&a, &b), "{name} compiled twice");
         assert_eq!(a.digest(), portcullis_engine::Sha256::of(&bytes));
@@ -127,5 +148,8 @@ fn digest_mismatch_refused() {
     let bytes = std::fs::read(art::ALLOW_ALL).unwrap();
     let wrong = portcullis_engine::Sha256::of(b"something else");
     let err = engine().load_verified(&bytes, &wrong).unwrap_err();
-    assert!(matches!(err, portcullis_engine::LoadError::DigestMismatch { .. }));
+    assert!(matches!(
+        err,
+        portcullis_engine::LoadError::DigestMismatch { .. }
+    ));
 }

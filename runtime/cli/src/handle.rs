@@ -1,0 +1,122 @@
+//! `portcullis handle`: the Lambda's exact handler, run locally on one event against a
+//! local store. Prints what Cognito would receive, or the message a blocked user would see.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use portcullis_engine::handler::{FailMode, Handler, HandlerConfig, TenantFrom};
+use portcullis_engine::store::DirStore;
+use portcullis_engine::{Engine, EngineConfig};
+
+use crate::{Exit, input};
+
+/// Arguments of `portcullis handle`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The local store directory (layout: tenants/<t>/manifest.json, modules/<sha256>.wasm).
+    #[arg(long)]
+    store: PathBuf,
+    /// The Cognito event (AWS-shaped JSON).
+    #[arg(long)]
+    event: PathBuf,
+    /// Tenant resolution: user-pool, client-id or attribute:NAME.
+    #[arg(long, default_value = "attribute:custom:tenant_id")]
+    tenant_from: TenantFrom,
+    /// Tenants without a manifest: open (global rules only) or closed.
+    #[arg(long, default_value = "open")]
+    missing_tenant: FailMode,
+    /// Portcullis failures: open or closed.
+    #[arg(long, default_value = "closed")]
+    fail_mode: FailMode,
+    /// Print one JSON object: {"blocked", "response", "record"}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `portcullis handle`.
+pub fn run(args: Args) -> Result<Exit> {
+    let bytes = input::read(&args.event)?;
+    let event: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("`{}` is not JSON: {e}", args.event.display()))?;
+    let engine = Arc::new(Engine::new(EngineConfig {
+        max_concurrent: 2,
+        ..EngineConfig::default()
+    })?);
+    let config = HandlerConfig {
+        tenant_from: args.tenant_from,
+        missing_tenant: args.missing_tenant,
+        fail_mode: args.fail_mode,
+        ..HandlerConfig::default()
+    };
+    let handler = Handler::new(
+        engine,
+        Arc::new(DirStore::new(&args.store)),
+        Duration::from_secs(60),
+        config,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let trigger = event
+        .get("triggerSource")
+        .and_then(|t| t.as_str())
+        .unwrap_or("")
+        .to_owned();
+    let answer = runtime.block_on(handler.handle(event, None));
+
+    let stage = match trigger.split('_').next() {
+        Some("TokenGeneration") => "PreTokenGeneration",
+        Some(other) => other,
+        None => "Trigger",
+    };
+    if args.json {
+        let (blocked, response) = match &answer.response {
+            Ok(r) => (None, Some(r.clone())),
+            Err(m) => (Some(format!("{stage} failed with error {m}.")), None),
+        };
+        let out =
+            serde_json::json!({"blocked": blocked, "response": response, "record": answer.record});
+        println!("{out}");
+    } else {
+        match &answer.response {
+            // Cognito reads the `response` member of the event it gets back.
+            Ok(event) => match event.get("response") {
+                Some(response) => println!("allowed; response: {response}"),
+                None => println!("allowed"),
+            },
+            Err(message) => println!("blocked: {stage} failed with error {message}."),
+        }
+        let r = &answer.record;
+        let rules: Vec<String> = r
+            .rules
+            .iter()
+            .map(|x| match x.mode {
+                portcullis_engine::Mode::Shadow => format!("{}={} (shadow)", x.rule, x.outcome),
+                portcullis_engine::Mode::Enforce => format!("{}={}", x.rule, x.outcome),
+            })
+            .collect();
+        eprintln!(
+            "tenant {} rev {} decision {} [{}] {} µs",
+            r.tenant.as_deref().unwrap_or("-"),
+            r.revision.map_or("-".into(), |v| v.to_string()),
+            r.decision,
+            rules.join(", "),
+            r.duration_us
+        );
+        for rule in &r.rules {
+            for line in &rule.logs {
+                eprintln!("log {}: {line}", rule.rule);
+            }
+        }
+        for problem in &r.problems {
+            eprintln!("note: {problem}");
+        }
+    }
+    Ok(if answer.response.is_ok() {
+        Exit::Allow
+    } else {
+        Exit::Deny
+    })
+}

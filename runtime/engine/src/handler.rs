@@ -1,0 +1,404 @@
+//! The trigger handler: one Cognito event in, Cognito's answer out, and one decision record.
+//!
+//! This is the code the Lambda runs for every invocation and `portcullis handle` runs
+//! locally. Data flows one way: event → tenant → rules → chain → response.
+//!
+//! - **Pre authentication**: a deny (or a rule failing closed) blocks: the answer is an
+//!   error whose message is client-safe (Cognito shows `PreAuthentication failed with
+//!   error <message>.`).
+//! - **Post authentication**: rules run for their side effects; the answer is always the
+//!   event unchanged, because an error here fails the sign-in in real Cognito.
+//! - **Pre token generation**: merged claims go into the response for the event's
+//!   version; a deny or a rule failing closed blocks token issuance.
+//! - **Any other trigger**: the event unchanged, with a warning.
+//!
+//! A failure of Portcullis itself (unreadable event, rules that cannot be loaded) follows
+//! [`FailMode`], with a generic client-safe message; the detail goes to the log.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::chain::{Chain, ChainOutcome, DataSet, Decision, Effect};
+use crate::cognito::{self, Event, EventKind};
+use crate::contract::Trigger;
+use crate::outcome::Outcome;
+use crate::registry::{Lookup, Registry};
+use crate::sandbox::Engine;
+use crate::store::{Store, TenantId};
+
+/// The client-safe message when Portcullis itself fails closed.
+pub const UNAVAILABLE_MESSAGE: &str = "Sign-in is temporarily unavailable, please try again later";
+
+/// Where the tenant of a sign-in comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantFrom {
+    /// The user pool id (a pool per tenant).
+    UserPool,
+    /// The app client id (a client per tenant).
+    ClientId,
+    /// A user attribute such as `custom:tenant_id`. It must not be writable by app
+    /// clients, or users could pick their tenant.
+    Attribute(String),
+}
+
+impl std::str::FromStr for TenantFrom {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "user-pool" => Ok(TenantFrom::UserPool),
+            "client-id" => Ok(TenantFrom::ClientId),
+            other => match other.strip_prefix("attribute:") {
+                Some(attr) if !attr.is_empty() => Ok(TenantFrom::Attribute(attr.to_owned())),
+                _ => Err(format!(
+                    "`{other}` is not user-pool, client-id or attribute:NAME"
+                )),
+            },
+        }
+    }
+}
+
+/// What a failure means when there is no rule-level `on_error` to consult.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailMode {
+    /// Let the sign-in through (logged).
+    Open,
+    /// Block the sign-in with a generic message.
+    Closed,
+}
+
+impl std::str::FromStr for FailMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" | "allow" => Ok(FailMode::Open),
+            "closed" | "deny" => Ok(FailMode::Closed),
+            other => Err(format!("`{other}` is not open or closed")),
+        }
+    }
+}
+
+/// Handler settings.
+#[derive(Debug, Clone)]
+pub struct HandlerConfig {
+    /// Tenant resolution.
+    pub tenant_from: TenantFrom,
+    /// A tenant with no manifest (or no resolvable tenant): open runs only the `_global`
+    /// rules (with a warning), closed blocks.
+    pub missing_tenant: FailMode,
+    /// Portcullis failures: unreadable events, rules that cannot be loaded.
+    pub fail_mode: FailMode,
+    /// The longest a chain may run.
+    pub max_chain: Duration,
+    /// Time kept back from the invocation's deadline for answering.
+    pub safety_margin: Duration,
+}
+
+impl Default for HandlerConfig {
+    fn default() -> Self {
+        HandlerConfig {
+            tenant_from: TenantFrom::Attribute("custom:tenant_id".into()),
+            missing_tenant: FailMode::Open,
+            fail_mode: FailMode::Closed,
+            max_chain: Duration::from_millis(3000),
+            safety_margin: Duration::from_millis(300),
+        }
+    }
+}
+
+/// One rule's line in the decision record. No user attribute values, no claim values.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleRecord {
+    /// The rule.
+    pub rule: String,
+    /// `enforce` or `shadow`.
+    pub mode: crate::chain::Mode,
+    /// What became of it.
+    pub effect: Effect,
+    /// `allow`, `deny`, `timeout`, …
+    pub outcome: &'static str,
+    /// The failure, for failed rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Fuel consumed.
+    pub fuel: u64,
+    /// Wall time in microseconds.
+    pub duration_us: u64,
+    /// Peak linear memory in bytes.
+    pub peak_memory: usize,
+    /// Log lines the rule wrote.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
+}
+
+/// The decision record: one per invocation, logged as one JSON line.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRecord {
+    /// The tenant, when resolved.
+    pub tenant: Option<String>,
+    /// The raw trigger source.
+    pub trigger: String,
+    /// The tenant's manifest revision, when it has one.
+    pub revision: Option<u64>,
+    /// The `_global` manifest revision, when there is one.
+    pub global_revision: Option<u64>,
+    /// `allow`, `deny`, `pass` (trigger not handled) or `error` (Portcullis failed).
+    pub decision: &'static str,
+    /// The rule that denied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied_by: Option<String>,
+    /// Rule reports, in order.
+    pub rules: Vec<RuleRecord>,
+    /// Claims one rule set and a later one changed (names only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<crate::chain::Conflict>,
+    /// Portcullis-level problems (not rule failures).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    /// Wall time of the whole invocation in microseconds.
+    pub duration_us: u64,
+}
+
+/// The handler's answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// `Ok(response)` for Cognito, or `Err(message)`: block with this client-safe message.
+    pub response: Result<Value, String>,
+    /// The decision record.
+    pub record: DecisionRecord,
+}
+
+/// The trigger handler.
+#[derive(Debug)]
+pub struct Handler {
+    engine: Arc<Engine>,
+    registry: Registry,
+    config: HandlerConfig,
+}
+
+impl Handler {
+    /// A handler reading rules from `store`, revalidating them after `refresh`.
+    pub fn new(
+        engine: Arc<Engine>,
+        store: Arc<dyn Store>,
+        refresh: Duration,
+        config: HandlerConfig,
+    ) -> Handler {
+        let registry = Registry::new(store, Arc::clone(&engine), refresh);
+        Handler {
+            engine,
+            registry,
+            config,
+        }
+    }
+
+    /// The rule registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Handles one event. `deadline` is the invocation's own deadline, if any.
+    pub async fn handle(&self, event: Value, deadline: Option<Instant>) -> Answer {
+        let start = Instant::now();
+        let mut record = DecisionRecord {
+            tenant: None,
+            trigger: event
+                .get("triggerSource")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            revision: None,
+            global_revision: None,
+            decision: "allow",
+            denied_by: None,
+            rules: Vec::new(),
+            conflicts: Vec::new(),
+            problems: Vec::new(),
+            duration_us: 0,
+        };
+        let response = self.decide(event, deadline, &mut record).await;
+        record.duration_us = micros(start.elapsed());
+        Answer { response, record }
+    }
+
+    async fn decide(
+        &self,
+        raw: Value,
+        deadline: Option<Instant>,
+        record: &mut DecisionRecord,
+    ) -> Result<Value, String> {
+        let event = match Event::from_value(raw.clone()) {
+            Ok(event) => event,
+            Err(error) => {
+                record.problems.push(error.to_string());
+                return self.fail(raw, None, record);
+            }
+        };
+        let Some(trigger) = event.kind.trigger() else {
+            record.decision = "pass";
+            record.problems.push(format!(
+                "trigger source `{}` is not handled; event returned unchanged",
+                event.trigger_source
+            ));
+            return Ok(event.raw);
+        };
+
+        let global = match self.registry.get(&TenantId::global()).await {
+            Lookup::Found(set) => Some(set),
+            Lookup::Missing => None,
+            Lookup::Failed(error) => {
+                record.problems.push(format!("global rules: {error}"));
+                return self.fail(event.raw, Some(trigger), record);
+            }
+        };
+        record.global_revision = global.as_ref().map(|s| s.revision);
+
+        let tenant = self.resolve_tenant(&event);
+        record.tenant = tenant.as_ref().map(TenantId::to_string);
+        let tenant_set = match &tenant {
+            None => None,
+            Some(tenant) => match self.registry.get(tenant).await {
+                Lookup::Found(set) => Some(set),
+                Lookup::Missing => None,
+                Lookup::Failed(error) => {
+                    record.problems.push(format!("tenant rules: {error}"));
+                    return self.fail(event.raw, Some(trigger), record);
+                }
+            },
+        };
+        record.revision = tenant_set.as_ref().map(|s| s.revision);
+        if tenant_set.is_none() {
+            record.problems.push(match &tenant {
+                None => "no tenant could be resolved for this sign-in".to_owned(),
+                Some(t) => format!("tenant `{t}` has no manifest"),
+            });
+            if self.config.missing_tenant == FailMode::Closed
+                && trigger != Trigger::PostAuthentication
+            {
+                record.decision = "deny";
+                return Err(UNAVAILABLE_MESSAGE.to_owned());
+            }
+        }
+
+        let tenant_name = tenant.as_ref().map_or("", TenantId::as_str);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let Some(request) = event.to_request(tenant_name, now_ms) else {
+            return Ok(event.raw);
+        };
+        let chain = Chain {
+            rules: global
+                .iter()
+                .chain(tenant_set.iter())
+                .flat_map(|set| set.rules.iter().cloned())
+                .collect(),
+        };
+        let chain_deadline = self.chain_deadline(deadline);
+        let outcome = chain.evaluate(&self.engine, request, &DataSet::default(), chain_deadline);
+        fill_record(record, &outcome);
+
+        match (&outcome.decision, event.kind) {
+            (_, EventKind::PostAuthentication) => Ok(event.raw),
+            (Decision::Deny { message, .. }, _) => Err(message.clone()),
+            (Decision::Allow, EventKind::PreTokenGeneration(_)) => {
+                Ok(cognito::token_response(&event, &outcome))
+            }
+            (Decision::Allow, _) => Ok(event.raw),
+        }
+    }
+
+    fn resolve_tenant(&self, event: &Event) -> Option<TenantId> {
+        let raw = match &self.config.tenant_from {
+            TenantFrom::UserPool => Some(event.user_pool_id.as_str()),
+            TenantFrom::ClientId => event.client_id.as_deref(),
+            TenantFrom::Attribute(name) => event.attr(name),
+        }?;
+        // `_global` is not a tenant a sign-in may claim.
+        TenantId::new(raw).filter(|t| !t.as_str().starts_with('_'))
+    }
+
+    fn chain_deadline(&self, deadline: Option<Instant>) -> Instant {
+        let cap = Instant::now() + self.config.max_chain;
+        match deadline.and_then(|d| d.checked_sub(self.config.safety_margin)) {
+            Some(d) if d < cap => d,
+            _ => cap,
+        }
+    }
+
+    /// A Portcullis failure: post-auth never fails; otherwise the fail mode decides.
+    fn fail(
+        &self,
+        raw: Value,
+        trigger: Option<Trigger>,
+        record: &mut DecisionRecord,
+    ) -> Result<Value, String> {
+        record.decision = "error";
+        if trigger == Some(Trigger::PostAuthentication) || self.config.fail_mode == FailMode::Open {
+            return Ok(raw);
+        }
+        Err(UNAVAILABLE_MESSAGE.to_owned())
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn fill_record(record: &mut DecisionRecord, outcome: &ChainOutcome) {
+    if let Decision::Deny { rule, .. } = &outcome.decision {
+        record.decision = "deny";
+        record.denied_by = Some(rule.to_string());
+    }
+    record.conflicts.clone_from(&outcome.conflicts);
+    record.rules = outcome
+        .reports
+        .iter()
+        .map(|report| {
+            let e = &report.evaluation;
+            RuleRecord {
+                rule: report.rule.to_string(),
+                mode: report.mode,
+                effect: report.effect,
+                outcome: e.outcome.kind(),
+                error: match &e.outcome {
+                    Outcome::Failed(f) => Some(f.to_string()),
+                    Outcome::Verdict(_) => None,
+                },
+                fuel: e.fuel_used,
+                duration_us: micros(e.duration),
+                peak_memory: e.peak_memory,
+                logs: e
+                    .logs
+                    .iter()
+                    .map(|l| format!("{}: {}", l.level.as_str(), l.message))
+                    .collect(),
+            }
+        })
+        .collect();
+}
+
+impl DecisionRecord {
+    /// Writes the record as one structured log line (target `portcullis::decision`).
+    pub fn emit(&self) {
+        let rules = serde_json::to_string(&self.rules).unwrap_or_default();
+        tracing::info!(
+            target: "portcullis::decision",
+            tenant = self.tenant.as_deref().unwrap_or(""),
+            trigger = %self.trigger,
+            revision = self.revision,
+            global_revision = self.global_revision,
+            decision = self.decision,
+            denied_by = self.denied_by.as_deref(),
+            rules = %rules,
+            conflicts = self.conflicts.len(),
+            problems = ?self.problems,
+            duration_us = self.duration_us,
+            "decision"
+        );
+    }
+}

@@ -1,0 +1,324 @@
+//! Tenant manifests: the JSON document that lists a tenant's rules, parsed strictly
+//! ([`Manifest`], unknown fields refused) and validated into typed [`RuleSpec`]s.
+//!
+//! ```json
+//! {
+//!   "revision": 3,
+//!   "rules": [
+//!     {
+//!       "name": "block-suspended",
+//!       "module": "sha256:<64 hex digits>",
+//!       "triggers": ["pre-authentication"],
+//!       "timeout_ms": 50, "fuel": 20000000, "memory_mb": 64,
+//!       "on_error": "deny",
+//!       "mode": "enforce",
+//!       "config": {"message": "Your account is suspended"},
+//!       "data": {"user": "user#{sub}"}
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! The JSON Schema is `deploy/manifest.schema.json` (`portcullis schema` prints it).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::budget::Budget;
+use crate::chain::{Mode, OnError, RuleName};
+use crate::contract::Trigger;
+use crate::digest::Sha256;
+
+/// Most rules one manifest may hold.
+pub const MAX_RULES: usize = 64;
+/// The longest per-rule timeout.
+pub const MAX_TIMEOUT_MS: u64 = 3_000;
+/// The largest per-rule memory limit.
+pub const MAX_MEMORY_MB: usize = 512;
+/// The largest per-rule fuel budget.
+pub const MAX_FUEL: u64 = 10_000_000_000;
+/// The largest configuration, serialized.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+
+/// A tenant manifest as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Increases by one with every publish; history keeps every revision.
+    pub revision: u64,
+    /// The rules, in evaluation order.
+    pub rules: Vec<RuleEntry>,
+}
+
+/// One rule as written in a manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleEntry {
+    /// The rule's name: 1–64 characters of `a-z`, `0-9`, `-`, `_`, `.`; unique in the manifest.
+    pub name: String,
+    /// The module's sha256 (`sha256:<hex>` or `<hex>`), stored as `modules/<hex>.wasm`.
+    pub module: String,
+    /// The triggers the rule runs for.
+    pub triggers: Vec<String>,
+    /// Wall-clock budget in milliseconds (default 100, at most 3000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Fuel budget (default 20,000,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Memory limit in MiB (default 64, at most 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<usize>,
+    /// `deny` (fail closed, the default) or `allow` (fail open).
+    #[serde(default)]
+    pub on_error: OnError,
+    /// `enforce` (the default) or `shadow` (evaluated and logged, never applied).
+    #[serde(default)]
+    pub mode: Mode,
+    /// The rule's configuration, handed to it as JSON.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub config: serde_json::Value,
+    /// Data items the rule needs: alias → key template such as `user#{sub}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+}
+
+/// A validated rule, ready to be paired with its compiled module.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSpec {
+    /// The name.
+    pub name: RuleName,
+    /// The module digest.
+    pub module: Sha256,
+    /// The triggers.
+    pub triggers: Vec<Trigger>,
+    /// The budget.
+    pub budget: Budget,
+    /// What its failure means.
+    pub on_error: OnError,
+    /// Enforce or shadow.
+    pub mode: Mode,
+    /// The configuration as JSON text.
+    pub config: String,
+    /// Data aliases and key templates.
+    pub data: BTreeMap<String, String>,
+}
+
+/// A manifest that cannot be used. Each names the rule and field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// Not valid JSON or not the manifest's shape.
+    #[error("manifest is malformed: {0}")]
+    Malformed(String),
+    /// Too many rules.
+    #[error("manifest has {0} rules, over the limit of {MAX_RULES}")]
+    TooManyRules(usize),
+    /// Two rules share a name.
+    #[error("rule `{0}` appears twice")]
+    DuplicateRule(String),
+    /// A field of a rule is invalid.
+    #[error("rule `{rule}`: {problem}")]
+    Rule {
+        /// The rule's name (as written).
+        rule: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl Manifest {
+    /// Parses a manifest strictly.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))
+    }
+
+    /// Validates every rule.
+    pub fn validate(&self) -> Result<Vec<RuleSpec>, ManifestError> {
+        if self.rules.len() > MAX_RULES {
+            return Err(ManifestError::TooManyRules(self.rules.len()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut specs = Vec::with_capacity(self.rules.len());
+        for entry in &self.rules {
+            if !seen.insert(entry.name.as_str()) {
+                return Err(ManifestError::DuplicateRule(entry.name.clone()));
+            }
+            specs.push(entry.validate().map_err(|problem| ManifestError::Rule {
+                rule: entry.name.clone(),
+                problem,
+            })?);
+        }
+        Ok(specs)
+    }
+
+    /// The JSON Schema of a manifest.
+    pub fn schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(Manifest)).unwrap_or_default()
+    }
+}
+
+impl RuleEntry {
+    fn validate(&self) -> Result<RuleSpec, String> {
+        let name = RuleName::new(&self.name).map_err(|e| e.to_string())?;
+        let module: Sha256 = self
+            .module
+            .parse()
+            .map_err(|e: crate::digest::BadDigest| format!("module: {e}"))?;
+        if self.triggers.is_empty() {
+            return Err("triggers: list at least one trigger".into());
+        }
+        let mut triggers = Vec::new();
+        for t in &self.triggers {
+            let trigger: Trigger = t.parse().map_err(|e| format!("triggers: {e}"))?;
+            if !triggers.contains(&trigger) {
+                triggers.push(trigger);
+            }
+        }
+        let timeout_ms = self
+            .timeout_ms
+            .unwrap_or(Budget::DEFAULT_TIMEOUT.as_millis() as u64);
+        if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+            return Err(format!(
+                "timeout_ms must be 1 to {MAX_TIMEOUT_MS}, not {timeout_ms}"
+            ));
+        }
+        let fuel = self.fuel.unwrap_or(Budget::DEFAULT_FUEL);
+        if !(1..=MAX_FUEL).contains(&fuel) {
+            return Err(format!("fuel must be 1 to {MAX_FUEL}, not {fuel}"));
+        }
+        let memory_mb = self.memory_mb.unwrap_or(Budget::DEFAULT_MEMORY >> 20);
+        if !(1..=MAX_MEMORY_MB).contains(&memory_mb) {
+            return Err(format!(
+                "memory_mb must be 1 to {MAX_MEMORY_MB}, not {memory_mb}"
+            ));
+        }
+        let config = self.config.to_string();
+        if config.len() > MAX_CONFIG_BYTES {
+            return Err(format!(
+                "config is {} bytes, over the limit of {MAX_CONFIG_BYTES}",
+                config.len()
+            ));
+        }
+        for (alias, template) in &self.data {
+            if alias.is_empty() || alias.len() > 64 {
+                return Err(format!("data alias `{alias}` must be 1 to 64 characters"));
+            }
+            crate::data::KeyTemplate::parse(template)
+                .map_err(|e| format!("data `{alias}`: {e}"))?;
+        }
+        Ok(RuleSpec {
+            name,
+            module,
+            triggers,
+            budget: Budget {
+                fuel,
+                timeout: Duration::from_millis(timeout_ms),
+                memory_bytes: memory_mb << 20,
+            },
+            on_error: self.on_error,
+            mode: self.mode,
+            config,
+            data: self.data.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest() -> String {
+        format!("sha256:{}", Sha256::of(b"m"))
+    }
+
+    fn manifest(rule: serde_json::Value) -> Result<Vec<RuleSpec>, ManifestError> {
+        let doc = serde_json::json!({"revision": 1, "rules": [rule]});
+        Manifest::parse(doc.to_string().as_bytes())?.validate()
+    }
+
+    #[test]
+    fn minimal_rule_gets_defaults() {
+        let specs = manifest(serde_json::json!({"name": "r", "module": digest(), "triggers": ["pre-authentication"]})).unwrap();
+        assert_eq!(specs[0].budget, Budget::default());
+        assert_eq!(specs[0].on_error, OnError::Deny);
+        assert_eq!(specs[0].mode, Mode::Enforce);
+        assert_eq!(specs[0].config, "null");
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_refused() {
+        let base = serde_json::json!({"name": "r", "module": digest(), "triggers": ["pre-authentication"]});
+        let with = |k: &str, v: serde_json::Value| {
+            let mut r = base.clone();
+            r[k] = v;
+            manifest(r)
+        };
+        assert!(matches!(
+            with("bogus", 1.into()),
+            Err(ManifestError::Malformed(_))
+        ));
+        assert!(matches!(
+            with("on_error", "maybe".into()),
+            Err(ManifestError::Malformed(_))
+        ));
+        assert!(matches!(
+            with("triggers", serde_json::json!(["sign-up"])),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("triggers", serde_json::json!([])),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("module", "abc".into()),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("timeout_ms", 0.into()),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("memory_mb", 4096.into()),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("name", "Bad Name".into()),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("data", serde_json::json!({"u": "user#{nope}"})),
+            Err(ManifestError::Rule { .. })
+        ));
+    }
+
+    #[test]
+    fn duplicate_names_refused() {
+        let r = serde_json::json!({"name": "r", "module": digest(), "triggers": ["pre-authentication"]});
+        let doc = serde_json::json!({"revision": 1, "rules": [r.clone(), r]});
+        let err = Manifest::parse(doc.to_string().as_bytes())
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(err, ManifestError::DuplicateRule("r".into()));
+    }
+
+    #[test]
+    fn published_schema_is_current() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/manifest.schema.json"
+        );
+        let current = serde_json::to_string_pretty(&Manifest::schema()).unwrap() + "\n";
+        if std::env::var_os("PORTCULLIS_WRITE_SCHEMA").is_some() {
+            std::fs::write(path, &current).unwrap();
+        }
+        let published = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            published == current,
+            "deploy/manifest.schema.json is stale: run `PORTCULLIS_WRITE_SCHEMA=1 cargo test -p portcullis-engine --lib manifest`"
+        );
+    }
+}
