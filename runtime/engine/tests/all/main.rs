@@ -10,6 +10,7 @@
 
 mod adversarial;
 mod chain;
+mod handler;
 mod policies;
 
 use std::sync::{Arc, Mutex, OnceLock};
