@@ -17,10 +17,10 @@ mod imp {
     use core::alloc::{GlobalAlloc, Layout};
     use core::cell::UnsafeCell;
 
-    /// Size of the static arena. With the 64 KiB stack first and a few KiB of data, a
-    /// 56 KiB arena keeps a small policy's whole memory in two 64 KiB pages, which is what
-    /// the host keeps resident between instances.
-    const ARENA_SIZE: usize = 56 * 1024;
+    /// Size of the static arena: enough for a realistic policy's configuration parsing
+    /// (serde, CIDR lists) without `memory.grow`. With the 64 KiB stack first, a small
+    /// policy's whole memory is four 64 KiB pages, which the host keeps resident.
+    const ARENA_SIZE: usize = 128 * 1024;
     const PAGE: usize = 64 * 1024;
 
     #[repr(C, align(16))]

@@ -65,7 +65,7 @@ impl Default for EngineConfig {
             max_module_bytes: 32 << 20,
             max_memory_bytes: 512 << 20,
             max_concurrent: 32,
-            keep_resident_bytes: 128 << 10,
+            keep_resident_bytes: 256 << 10,
         }
     }
 }
