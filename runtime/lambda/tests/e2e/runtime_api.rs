@@ -1,0 +1,196 @@
+//! The Lambda as Cognito sees it: AWS-shaped events in over the Invoke API, answers out.
+
+use std::path::Path;
+
+use portcullis_artifacts as art;
+use portcullis_engine::manifest::{Manifest, RuleEntry};
+use portcullis_engine::store::{DirStore, TenantId};
+use portcullis_engine::{Mode, OnError};
+use serde_json::{Value, json};
+
+use crate::harness::{Invoked, Lambda};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/events");
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/{name}.json")).unwrap()).unwrap()
+}
+
+fn entry(name: &str, path: &str, trigger: &str, on_error: OnError, config: Value) -> RuleEntry {
+    RuleEntry {
+        name: name.into(),
+        module: path.into(),
+        triggers: vec![trigger.into()],
+        timeout_ms: None,
+        fuel: None,
+        memory_mb: None,
+        on_error,
+        mode: Mode::Enforce,
+        config,
+        data: Default::default(),
+    }
+}
+
+fn publish(store: &DirStore, tenant: &str, mut rules: Vec<RuleEntry>) {
+    for rule in &mut rules {
+        let bytes = std::fs::read(&rule.module).unwrap();
+        rule.module = store.put_module(&bytes).unwrap().to_string();
+    }
+    let tenant = TenantId::new(tenant).unwrap();
+    let current = store.revision(&tenant).unwrap();
+    let manifest = Manifest {
+        revision: current + 1,
+        rules,
+    };
+    store.put_manifest(&tenant, &manifest, current).unwrap();
+}
+
+/// `_global` blocks suspended users; acme checks e-mail domains, adds claims, and has a
+/// post-auth rule that traps.
+fn seed(dir: &Path) {
+    let store = DirStore::new(dir);
+    publish(
+        &store,
+        "_global",
+        vec![entry(
+            "block-suspended",
+            art::SUSPENDED_USERS,
+            "pre-authentication",
+            OnError::Deny,
+            json!(null),
+        )],
+    );
+    publish(
+        &store,
+        "acme",
+        vec![
+            entry(
+                "company-email",
+                art::EMAIL_DOMAIN,
+                "pre-authentication",
+                OnError::Deny,
+                json!({"domains": ["acme.example"]}),
+            ),
+            entry(
+                "claims",
+                art::TENANT_CLAIMS,
+                "pre-token-generation",
+                OnError::Deny,
+                json!({"roles": ["member"], "suppress": ["phone_number"]}),
+            ),
+            entry(
+                "flaky",
+                art::PANICS,
+                "post-authentication",
+                OnError::Deny,
+                json!(null),
+            ),
+        ],
+    );
+}
+
+fn start(dir: &Path) -> Lambda {
+    Lambda::start(&[("PORTCULLIS_STORE", format!("file://{}", dir.display()))])
+}
+
+#[test]
+fn cognito_triggers_through_the_lambda_runtime_api() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let lambda = start(dir.path());
+
+    // Pre-auth allowed: the event comes back unchanged.
+    let Invoked::Ok(body) = lambda.invoke(&fixture("pre-auth")) else {
+        panic!("pre-auth should be allowed")
+    };
+    assert_eq!(body, fixture("pre-auth"));
+
+    // Pre-auth blocked: an error whose message is the rule's client-safe message.
+    match lambda.invoke(&fixture("pre-auth-suspended")) {
+        Invoked::Error {
+            error_type,
+            message,
+        } => {
+            assert_eq!(error_type, "SignInBlocked");
+            assert_eq!(message, "Your account is suspended");
+        }
+        other => panic!("suspended user should be blocked, got {other:?}"),
+    }
+
+    // Post-auth whose rule traps with on_error=deny: still succeeds, event unchanged.
+    let Invoked::Ok(body) = lambda.invoke(&fixture("post-auth")) else {
+        panic!("post-auth must never fail")
+    };
+    assert_eq!(body, fixture("post-auth"));
+
+    // V1: merged claims as strings, no group override (Cognito keeps the groups).
+    let Invoked::Ok(body) = lambda.invoke(&fixture("token-v1")) else {
+        panic!("token v1 should succeed")
+    };
+    let details = &body["response"]["claimsOverrideDetails"];
+    assert_eq!(details["claimsToAddOrOverride"]["tenant_id"], "acme");
+    assert_eq!(details["claimsToSuppress"], json!(["phone_number"]));
+    assert!(details.get("groupOverrideDetails").is_none(), "{details}");
+
+    // V2: JSON claims in both tokens, scopes, groups kept.
+    let Invoked::Ok(body) = lambda.invoke(&fixture("token-v2")) else {
+        panic!("token v2 should succeed")
+    };
+    let details = &body["response"]["claimsAndScopeOverrideDetails"];
+    assert_eq!(
+        details["idTokenGeneration"]["claimsToAddOrOverride"]["roles"],
+        json!(["member"])
+    );
+    assert_eq!(
+        details["accessTokenGeneration"]["scopesToAdd"],
+        json!(["tenant:acme"])
+    );
+    assert!(details.get("groupOverrideDetails").is_none(), "{details}");
+
+    // A body that is not a Cognito event: fail closed with the generic message.
+    match lambda.invoke(&json!({"hello": "world"})) {
+        Invoked::Error { message, .. } => {
+            assert_eq!(message, portcullis_engine::handler::UNAVAILABLE_MESSAGE)
+        }
+        other => panic!("garbage should be refused, got {other:?}"),
+    }
+
+    // One decision line per invocation, and no user attribute values in any log line.
+    let decisions = lambda.decisions();
+    assert_eq!(decisions.len(), 6, "{decisions:#?}");
+    let blocked = &decisions[1]["fields"];
+    assert_eq!(blocked["decision"], "deny");
+    assert_eq!(blocked["denied_by"], "block-suspended");
+    assert!(
+        decisions[2]["fields"]["rules"]
+            .as_str()
+            .unwrap()
+            .contains("trap")
+    );
+    for line in lambda.logs() {
+        for secret in [
+            "ada@acme.example",
+            "+15555550100",
+            "10.20.30.40",
+            "4f8e6c1a",
+        ] {
+            assert!(
+                !line.contains(secret),
+                "log line leaks a user value: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bad_configuration_stops_the_function_at_start() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .env("PORTCULLIS_STORE", "ftp://nowhere")
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("PORTCULLIS_STORE"), "{text}");
+}
