@@ -1,13 +1,15 @@
 //! `portcullis handle`: the Lambda's exact handler, run locally on one event against a
-//! local store. Prints what Cognito would receive, or the message a blocked user would see.
+//! store (a local directory, or S3). Prints what Cognito would receive, or the message a blocked user would see.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use portcullis_aws::StoreUrl;
+use portcullis_aws::dynamo::DynamoData;
 use portcullis_engine::handler::{FailMode, Handler, HandlerConfig, TenantFrom};
-use portcullis_engine::store::DirStore;
+use portcullis_engine::registry::{Registry, RegistryConfig};
 use portcullis_engine::{Engine, EngineConfig};
 
 use crate::{Exit, input};
@@ -15,9 +17,12 @@ use crate::{Exit, input};
 /// Arguments of `portcullis handle`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The local store directory (layout: tenants/<t>/manifest.json, modules/<sha256>.wasm).
+    /// The store: a directory, file://DIR or s3://bucket/prefix.
     #[arg(long)]
-    store: PathBuf,
+    store: StoreUrl,
+    /// A DynamoDB table of rule data (AWS environment), for rules that declare data.
+    #[arg(long)]
+    data_table: Option<String>,
     /// The Cognito event (AWS-shaped JSON).
     #[arg(long)]
     event: PathBuf,
@@ -50,15 +55,25 @@ pub fn run(args: Args) -> Result<Exit> {
         fail_mode: args.fail_mode,
         ..HandlerConfig::default()
     };
-    let handler = Handler::new(
-        engine,
-        Arc::new(DirStore::new(&args.store)),
-        Duration::from_secs(60),
-        config,
+    let runtime = input::runtime()?;
+    let store = runtime.block_on(input::store(&args.store));
+    let registry = Registry::new(
+        store,
+        Arc::clone(&engine),
+        RegistryConfig {
+            refresh: Duration::from_secs(60),
+            ..RegistryConfig::default()
+        },
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let mut handler = Handler::new(engine, registry, config);
+    if let Some(table) = &args.data_table {
+        let aws = runtime.block_on(portcullis_aws::sdk_config());
+        handler = handler.with_data(Arc::new(DynamoData::new(
+            portcullis_aws::dynamo::client(&aws),
+            table,
+            Duration::ZERO,
+        )));
+    }
     let trigger = event
         .get("triggerSource")
         .and_then(|t| t.as_str())

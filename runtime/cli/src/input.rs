@@ -24,3 +24,15 @@ pub fn event(path: &Path) -> Result<Event> {
     let bytes = read(path)?;
     Event::from_slice(&bytes).with_context(|| format!("`{}`", path.display()))
 }
+
+/// A current-thread async runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Opens a rule store URL (`file://DIR`, a plain directory, or `s3://bucket/prefix`).
+pub async fn store(url: &portcullis_aws::StoreUrl) -> portcullis_engine::store::RuleStore {
+    url.open(std::time::Duration::from_secs(10)).await
+}

@@ -3,6 +3,7 @@
 //! Exit codes: 0 allowed, 2 denied or blocked, 3 the rule failed (or could not be loaded),
 //! 1 usage or input error.
 
+mod data;
 mod eval;
 mod handle;
 mod input;
@@ -24,10 +25,20 @@ struct Cli {
 enum Command {
     /// Run one policy on one Cognito event with production limits.
     Eval(eval::Args),
-    /// Run the Lambda's handler locally on one event against a local store.
+    /// Run the Lambda's handler locally on one event against a store.
     Handle(handle::Args),
-    /// Publish a tenant's rules to a local store: modules by digest, history, manifest.
+    /// Publish a tenant's rules: modules by digest, history, conditional manifest update.
     Publish(publish::Args),
+    /// Make an earlier revision's rules current again (as a new revision).
+    Rollback(publish::RollbackArgs),
+    /// Show each tenant's revision, rules, digests and modes.
+    Status(publish::StatusArgs),
+    /// Show what changed between two revisions of a tenant.
+    Diff(publish::DiffArgs),
+    /// Manage rule data in DynamoDB.
+    Data(data::Args),
+    /// Show a user's sign-in activity.
+    Activity(data::ActivityArgs),
     /// Print the manifest JSON Schema.
     Schema,
 }
@@ -58,6 +69,11 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Handle(args) => handle::run(args),
         Command::Publish(args) => publish::run(args),
+        Command::Rollback(args) => publish::rollback(args),
+        Command::Status(args) => publish::status(args),
+        Command::Diff(args) => publish::diff_cmd(args),
+        Command::Data(args) => data::run(args),
+        Command::Activity(args) => data::activity(args),
         Command::Schema => {
             println!("{:#}", portcullis_engine::manifest::Manifest::schema());
             Ok(Exit::Allow)

@@ -1,74 +1,347 @@
-//! `portcullis publish`: validates a tenant's rules and publishes them to a local store —
-//! every module checked against the contract and stored under its digest, the manifest
-//! written to history and then made current, refused if someone published in between.
+//! The ops commands on a rule store (`file://` or `s3://` alike): `publish` (validate,
+//! upload content-addressed, write history, update the manifest with a conditional write),
+//! `rollback`, `status` and `diff`.
 //!
-//! The input is a manifest whose `module` fields may name `.wasm` files instead of digests;
-//! its `revision` is ignored (the store's current revision + 1 is used).
+//! `publish` reads a manifest whose `module` fields may name `.wasm` files instead of
+//! digests; its `revision` is ignored (the store's current revision + 1 is used). A module
+//! with a test file beside it (`x.wasm` → `x.tests.json`) must pass its tests first.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use portcullis_engine::manifest::Manifest;
-use portcullis_engine::store::{DirStore, TenantId};
+use portcullis_aws::StoreUrl;
+use portcullis_engine::chain::{DataSet, Decision, Rule, evaluate_rules};
+use portcullis_engine::manifest::{Manifest, RuleChange, diff};
+use portcullis_engine::store::TenantId;
 use portcullis_engine::{Budget, Engine, EngineConfig};
+use serde::Deserialize;
 
 use crate::{Exit, input};
+
+fn tenant(id: &str) -> Result<TenantId> {
+    TenantId::new(id).with_context(|| {
+        format!("`{id}` is not a valid tenant id (1-128 of A-Z a-z 0-9 _ . -, not starting with .)")
+    })
+}
+
+fn engine() -> Result<Engine> {
+    Ok(Engine::new(EngineConfig {
+        max_concurrent: 2,
+        ..EngineConfig::default()
+    })?)
+}
 
 /// Arguments of `portcullis publish`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The local store directory.
+    /// The store: a directory, file://DIR or s3://bucket/prefix.
     #[arg(long)]
-    store: PathBuf,
+    store: StoreUrl,
     /// The tenant (`_global` for rules that run for every tenant).
     #[arg(long)]
     tenant: String,
     /// The manifest to publish; `module` may be a path to a .wasm file.
     #[arg(long)]
     manifest: PathBuf,
+    /// Also store precompiled artifacts for this machine's engine build.
+    #[arg(long)]
+    precompile: bool,
+}
+
+/// A policy's test case, in `<module>.tests.json` (a list of these).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestCase {
+    /// What it checks.
+    name: String,
+    /// A Cognito event, inline or as a path relative to the test file.
+    event: serde_json::Value,
+    /// Overrides the rule's configuration from the manifest.
+    #[serde(default)]
+    config: Option<serde_json::Value>,
+    /// `allow` or `deny`.
+    expect: String,
 }
 
 /// Runs `portcullis publish`.
 pub fn run(args: Args) -> Result<Exit> {
-    let Some(tenant) = TenantId::new(&args.tenant) else {
-        bail!(
-            "`{}` is not a valid tenant id (1-128 of A-Z a-z 0-9 _ . -)",
-            args.tenant
-        );
-    };
+    let tenant = tenant(&args.tenant)?;
     let mut manifest = Manifest::parse(&input::read(&args.manifest)?)
         .with_context(|| format!("`{}`", args.manifest.display()))?;
     let base = args.manifest.parent().unwrap_or(Path::new("."));
-    let store = DirStore::new(&args.store);
-    let engine = Engine::new(EngineConfig {
-        max_concurrent: 2,
-        ..EngineConfig::default()
-    })?;
+    let engine = engine()?;
+    let runtime = input::runtime()?;
+    let store = runtime.block_on(input::store(&args.store));
+    let compat = engine.compat();
     for rule in &mut manifest.rules {
-        if rule.module.ends_with(".wasm") {
+        let bytes = if rule.module.ends_with(".wasm") {
             let path = base.join(&rule.module);
             let bytes = input::read(&path)?;
-            let policy = engine.load(&bytes).with_context(|| {
+            run_tests(&engine, rule, &path, &bytes)?;
+            bytes
+        } else {
+            let digest = rule.module.parse()?;
+            runtime.block_on(store.module(&digest))?.with_context(|| {
                 format!(
-                    "rule `{}`: `{}` is not a valid policy",
-                    rule.name,
-                    path.display()
+                    "rule `{}`: module `{digest}` is not in the store",
+                    rule.name
                 )
-            })?;
-            engine
-                .describe(&policy, &Budget::default())
-                .with_context(|| format!("rule `{}`: describe failed", rule.name))?;
-            rule.module = format!("sha256:{}", store.put_module(&bytes)?);
+            })?
+        };
+        let policy = engine.load(&bytes).with_context(|| {
+            format!(
+                "rule `{}`: `{}` is not a valid policy",
+                rule.name, rule.module
+            )
+        })?;
+        engine
+            .describe(&policy, &Budget::default())
+            .with_context(|| format!("rule `{}`: describe failed", rule.name))?;
+        let digest = runtime.block_on(store.put_module(bytes))?;
+        if args.precompile {
+            let artifact = engine.artifact(&policy)?;
+            runtime.block_on(store.put_compiled(&compat, &digest, artifact))?;
         }
+        rule.module = format!("sha256:{digest}");
     }
     manifest.validate()?;
-    let current = store.revision(&tenant)?;
-    manifest.revision = current + 1;
-    store.put_manifest(&tenant, &manifest, current)?;
+    let current = runtime.block_on(store.current(&tenant))?;
+    let expected = current.map_or(0, |c| c.manifest.revision);
+    let published = runtime.block_on(store.publish(&tenant, manifest.rules, expected))?;
     println!(
-        "published {tenant} revision {} ({} rules)",
-        manifest.revision,
-        manifest.rules.len()
+        "published {tenant} revision {} ({} rules){}",
+        published.revision,
+        published.rules.len(),
+        if args.precompile {
+            format!("; precompiled for engine {compat}")
+        } else {
+            String::new()
+        }
     );
+    Ok(Exit::Allow)
+}
+
+/// Runs the module's test cases (`x.tests.json` beside `x.wasm`), if it has any.
+fn run_tests(
+    engine: &Engine,
+    entry: &portcullis_engine::manifest::RuleEntry,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<()> {
+    let tests_path = path.with_extension("tests.json");
+    if !tests_path.exists() {
+        return Ok(());
+    }
+    let cases: Vec<TestCase> = serde_json::from_slice(&input::read(&tests_path)?)
+        .with_context(|| format!("`{}`", tests_path.display()))?;
+    let dir = tests_path.parent().unwrap_or(Path::new("."));
+    let policy = engine.load(bytes)?;
+    let mut failures = Vec::new();
+    for case in &cases {
+        let event = match &case.event {
+            serde_json::Value::String(file) => input::event(&dir.join(file))?,
+            inline => portcullis_engine::cognito::Event::from_value(inline.clone())?,
+        };
+        let mut entry = entry.clone();
+        entry.module = format!("sha256:{}", policy.digest());
+        if let Some(config) = &case.config {
+            entry.config = config.clone();
+        }
+        if let Some(trigger) = event.kind.trigger() {
+            entry.triggers = vec![trigger.to_string()];
+        }
+        let spec = Manifest {
+            revision: 1,
+            rules: vec![entry],
+        }
+        .validate()?
+        .into_iter()
+        .next()
+        .context("no rule")?;
+        let rule = Rule::new(spec, policy.clone()).map_err(anyhow::Error::msg)?;
+        let request = event
+            .to_request("test", 0)
+            .with_context(|| format!("test `{}`: the event has no request", case.name))?;
+        let outcome = evaluate_rules(
+            [&rule],
+            engine,
+            request,
+            &DataSet::default(),
+            Instant::now() + Duration::from_secs(5),
+        );
+        let got = match outcome.decision {
+            Decision::Allow => "allow",
+            Decision::Deny { .. } => "deny",
+        };
+        if got != case.expect {
+            failures.push(format!(
+                "`{}`: expected {}, got {got}",
+                case.name, case.expect
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "rule `{}`: {} of {} tests failed in `{}`:\n  {}",
+            entry.name,
+            failures.len(),
+            cases.len(),
+            tests_path.display(),
+            failures.join("\n  ")
+        );
+    }
+    eprintln!("rule `{}`: {} tests passed", entry.name, cases.len());
+    Ok(())
+}
+
+/// Arguments of `portcullis rollback`.
+#[derive(clap::Args)]
+pub struct RollbackArgs {
+    /// The store.
+    #[arg(long)]
+    store: StoreUrl,
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// The revision whose rules become current again (as a new revision).
+    #[arg(long)]
+    to: u64,
+}
+
+/// Runs `portcullis rollback`.
+pub fn rollback(args: RollbackArgs) -> Result<Exit> {
+    let tenant = tenant(&args.tenant)?;
+    let runtime = input::runtime()?;
+    let store = runtime.block_on(input::store(&args.store));
+    let current = runtime
+        .block_on(store.current(&tenant))?
+        .with_context(|| format!("tenant `{tenant}` has no manifest"))?;
+    let published =
+        runtime.block_on(store.rollback(&tenant, args.to, current.manifest.revision))?;
+    println!(
+        "rolled {tenant} back to the rules of revision {}: now revision {}",
+        args.to, published.revision
+    );
+    Ok(Exit::Allow)
+}
+
+/// Arguments of `portcullis status`.
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The store.
+    #[arg(long)]
+    store: StoreUrl,
+    /// One tenant only.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `portcullis status`.
+pub fn status(args: StatusArgs) -> Result<Exit> {
+    let runtime = input::runtime()?;
+    let store = runtime.block_on(input::store(&args.store));
+    let tenants = match &args.tenant {
+        Some(t) => vec![tenant(t)?],
+        None => runtime.block_on(store.tenants())?,
+    };
+    let mut all = Vec::new();
+    for t in tenants {
+        let Some(current) = runtime.block_on(store.current(&t))? else {
+            bail!("tenant `{t}` has no manifest in {}", store.url());
+        };
+        all.push((t, current.manifest));
+    }
+    if args.json {
+        let out: serde_json::Map<String, serde_json::Value> = all
+            .iter()
+            .map(|(t, m)| (t.to_string(), serde_json::to_value(m).unwrap_or_default()))
+            .collect();
+        println!("{}", serde_json::Value::Object(out));
+        return Ok(Exit::Allow);
+    }
+    println!("store {}", store.url());
+    for (t, m) in &all {
+        println!("{t}  revision {}  {} rules", m.revision, m.rules.len());
+        for r in &m.rules {
+            let digest = r.module.strip_prefix("sha256:").unwrap_or(&r.module);
+            println!(
+                "  {:<20} {:<8} {:<8} {}  {}",
+                r.name,
+                format!("{:?}", r.mode).to_lowercase(),
+                format!("on_error={:?}", r.on_error).to_lowercase(),
+                digest.get(..12).unwrap_or(digest),
+                r.triggers.join(",")
+            );
+        }
+    }
+    Ok(Exit::Allow)
+}
+
+/// Arguments of `portcullis diff`.
+#[derive(clap::Args)]
+pub struct DiffArgs {
+    /// The store.
+    #[arg(long)]
+    store: StoreUrl,
+    /// The tenant.
+    #[arg(long)]
+    tenant: String,
+    /// The older revision (default: the one before `--to`).
+    #[arg(long)]
+    from: Option<u64>,
+    /// The newer revision (default: the current one).
+    #[arg(long)]
+    to: Option<u64>,
+}
+
+/// Runs `portcullis diff`.
+pub fn diff_cmd(args: DiffArgs) -> Result<Exit> {
+    let tenant = tenant(&args.tenant)?;
+    let runtime = input::runtime()?;
+    let store = runtime.block_on(input::store(&args.store));
+    let to = match args.to {
+        Some(to) => to,
+        None => {
+            runtime
+                .block_on(store.current(&tenant))?
+                .with_context(|| format!("tenant `{tenant}` has no manifest"))?
+                .manifest
+                .revision
+        }
+    };
+    let from = args.from.unwrap_or(to.saturating_sub(1));
+    let load = |rev: u64| -> Result<Manifest> {
+        if rev == 0 {
+            return Ok(Manifest {
+                revision: 0,
+                rules: Vec::new(),
+            });
+        }
+        runtime
+            .block_on(store.revision(&tenant, rev))?
+            .with_context(|| format!("tenant `{tenant}` has no revision {rev}"))
+    };
+    let changes = diff(&load(from)?, &load(to)?);
+    println!("{tenant}: revision {from} -> {to}");
+    if changes.is_empty() {
+        println!("  no changes");
+    }
+    for change in changes {
+        match change {
+            RuleChange::Added { rule } => println!("  + {rule}"),
+            RuleChange::Removed { rule } => println!("  - {rule}"),
+            RuleChange::Changed { rule, fields } => {
+                println!("  ~ {rule}");
+                for f in fields {
+                    println!("      {f}");
+                }
+            }
+            RuleChange::Reordered { order } => println!("  order: {}", order.join(", ")),
+        }
+    }
     Ok(Exit::Allow)
 }

@@ -93,6 +93,7 @@ fn bench(c: &mut Criterion) {
             } else {
                 "null".into()
             },
+            data: Vec::new(),
         })
         .collect();
     let chain = Chain { rules };

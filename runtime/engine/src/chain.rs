@@ -110,6 +110,36 @@ pub struct Rule {
     pub mode: Mode,
     /// Its configuration, as JSON text (`null` when none).
     pub config: String,
+    /// The data it declared: alias and key template.
+    pub data: Vec<(String, crate::data::KeyTemplate)>,
+}
+
+impl Rule {
+    /// A rule from its validated manifest entry and its compiled policy.
+    pub fn new(
+        spec: crate::manifest::RuleSpec,
+        policy: Arc<CompiledPolicy>,
+    ) -> Result<Rule, String> {
+        let data = spec
+            .data
+            .into_iter()
+            .map(|(alias, template)| {
+                crate::data::KeyTemplate::parse(&template)
+                    .map(|t| (alias, t))
+                    .map_err(|e| format!("rule `{}`: data: {e}", spec.name))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Rule {
+            name: spec.name,
+            policy,
+            triggers: spec.triggers,
+            budget: spec.budget,
+            on_error: spec.on_error,
+            mode: spec.mode,
+            config: spec.config,
+            data,
+        })
+    }
 }
 
 /// Prefetched data for a chain's rules, by rule.
@@ -232,10 +262,24 @@ impl Chain {
     pub fn evaluate(
         &self,
         engine: &Engine,
-        mut request: Request,
+        request: Request,
         data: &DataSet,
         deadline: Instant,
     ) -> ChainOutcome {
+        evaluate_rules(&self.rules, engine, request, data, deadline)
+    }
+}
+
+/// Evaluates borrowed rules in order, as [`Chain::evaluate`] does (no rule is cloned: the
+/// handler runs the rule sets it holds).
+pub fn evaluate_rules<'r>(
+    rules: impl IntoIterator<Item = &'r Rule>,
+    engine: &Engine,
+    mut request: Request,
+    data: &DataSet,
+    deadline: Instant,
+) -> ChainOutcome {
+    {
         let start = Instant::now();
         let trigger = request.trigger;
         let stop_on_deny = trigger != Trigger::PostAuthentication;
@@ -244,7 +288,7 @@ impl Chain {
         let mut reports = Vec::new();
         let mut decision = Decision::Allow;
 
-        for rule in self.rules.iter().filter(|r| r.triggers.contains(&trigger)) {
+        for rule in rules.into_iter().filter(|r| r.triggers.contains(&trigger)) {
             let evaluation = match prepare(rule, &mut request, data) {
                 Err(failure) => skipped(failure),
                 Ok(()) => {

@@ -3,10 +3,90 @@
 //!
 //! Placeholders: `{tenant}`, `{sub}` (the `sub` attribute), `{username}`, `{client_id}`,
 //! `{user_pool_id}` and `{attr:NAME}` (any user attribute). A key whose placeholder has no
-//! value (no such attribute) is not fetched: the rule sees the item as absent. Fetching is
-//! the caller's (the Lambda reads DynamoDB); keys are always scoped to the tenant there.
+//! value (no such attribute) is not fetched: the rule sees the item as absent.
+//!
+//! [`prefetch`] resolves every key of every rule that runs for the sign-in and fetches them
+//! in one call to a [`DataSource`] (the Lambda's reads DynamoDB with one `BatchGetItem`),
+//! always scoped to the sign-in's tenant, before the chain runs. Rules stay pure: they only
+//! see what was prefetched for them, under the aliases they declared.
 
-use crate::contract::Request;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use crate::chain::{DataSet, Rule};
+use crate::contract::{DataItem, Request};
+use crate::store::{BoxFuture, TenantId};
+
+/// Where rule data comes from. Implementations must scope every key to `tenant`, so a rule
+/// can never read another tenant's items.
+pub trait DataSource: Send + Sync + std::fmt::Debug {
+    /// The source's name, for logs.
+    fn url(&self) -> String;
+
+    /// Fetches `keys` of `tenant` within `timeout`: the items found (key → JSON text).
+    /// A missing item is simply absent; an error means the fetch as a whole failed.
+    fn fetch<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+        keys: &'a [String],
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<HashMap<String, String>, String>>;
+}
+
+/// Resolves and fetches the data of every rule in `rules` that runs for the request's
+/// trigger, in one call. Without a tenant or a source, rules that declared data fail with
+/// a data-unavailable outcome (their `on_error` decides).
+pub async fn prefetch(
+    source: Option<&dyn DataSource>,
+    tenant: Option<&TenantId>,
+    rules: &[&Rule],
+    request: &Request,
+    timeout: Duration,
+) -> DataSet {
+    let mut set = DataSet::default();
+    let mut wanted: BTreeMap<String, ()> = BTreeMap::new();
+    let mut resolved = Vec::new();
+    for rule in rules
+        .iter()
+        .filter(|r| !r.data.is_empty() && r.triggers.contains(&request.trigger))
+    {
+        set.wanted.push(rule.name.clone());
+        for (alias, template) in &rule.data {
+            if let Some(key) = template.resolve(request) {
+                wanted.insert(key.clone(), ());
+                resolved.push((rule.name.clone(), alias.clone(), key));
+            }
+        }
+    }
+    if set.wanted.is_empty() {
+        return set;
+    }
+    let (Some(source), Some(tenant)) = (source, tenant) else {
+        set.error = Some(match tenant {
+            None => "no tenant: data is always scoped to a tenant".to_owned(),
+            Some(_) => "no data store is configured".to_owned(),
+        });
+        return set;
+    };
+    if wanted.is_empty() {
+        return set;
+    }
+    let keys: Vec<String> = wanted.into_keys().collect();
+    match source.fetch(tenant, &keys, timeout).await {
+        Ok(items) => {
+            for (rule, alias, key) in resolved {
+                if let Some(value) = items.get(&key) {
+                    set.items.entry(rule).or_default().push(DataItem {
+                        key: alias,
+                        value: value.clone(),
+                    });
+                }
+            }
+        }
+        Err(error) => set.error = Some(error),
+    }
+    set
+}
 
 /// A part of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]

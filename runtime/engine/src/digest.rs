@@ -15,6 +15,20 @@ impl Sha256 {
         Sha256(sha2::Sha256::digest(bytes).into())
     }
 
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// From raw bytes (zero-padded or truncated to 32).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let mut out = [0u8; 32];
+        for (o, b) in out.iter_mut().zip(bytes) {
+            *o = *b;
+        }
+        Sha256(out)
+    }
+
     /// The first 12 hex digits, for logs and tables.
     pub fn short(&self) -> String {
         let mut s = self.to_string();

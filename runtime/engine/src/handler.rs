@@ -21,13 +21,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::chain::{Chain, ChainOutcome, DataSet, Decision, Effect};
+use crate::activity::{AuditEntry, Recorder, SignIn};
+use crate::chain::{ChainOutcome, Decision, Effect, Rule, evaluate_rules};
 use crate::cognito::{self, Event, EventKind};
 use crate::contract::Trigger;
+use crate::data::{DataSource, prefetch};
 use crate::outcome::Outcome;
 use crate::registry::{Lookup, Registry};
 use crate::sandbox::Engine;
-use crate::store::{Store, TenantId};
+use crate::store::TenantId;
 
 /// The client-safe message when Portcullis itself fails closed.
 pub const UNAVAILABLE_MESSAGE: &str = "Sign-in is temporarily unavailable, please try again later";
@@ -96,6 +98,12 @@ pub struct HandlerConfig {
     pub max_chain: Duration,
     /// Time kept back from the invocation's deadline for answering.
     pub safety_margin: Duration,
+    /// The longest the data prefetch may take (also capped by half the chain's time).
+    pub data_timeout: Duration,
+    /// The longest an activity or audit write may hold the answer back.
+    pub record_timeout: Duration,
+    /// Per-tenant overrides of `fail_mode`.
+    pub tenant_fail_modes: std::collections::HashMap<TenantId, FailMode>,
 }
 
 impl Default for HandlerConfig {
@@ -106,6 +114,9 @@ impl Default for HandlerConfig {
             fail_mode: FailMode::Closed,
             max_chain: Duration::from_millis(3000),
             safety_margin: Duration::from_millis(300),
+            data_timeout: Duration::from_millis(500),
+            record_timeout: Duration::from_millis(300),
+            tenant_fail_modes: std::collections::HashMap::new(),
         }
     }
 }
@@ -156,6 +167,9 @@ pub struct DecisionRecord {
     /// Claims one rule set and a later one changed (names only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<crate::chain::Conflict>,
+    /// Whether the tenant's rules came from the baseline store.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub baseline: bool,
     /// Portcullis-level problems (not rule failures).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
@@ -178,22 +192,32 @@ pub struct Handler {
     engine: Arc<Engine>,
     registry: Registry,
     config: HandlerConfig,
+    data: Option<Arc<dyn DataSource>>,
+    recorder: Option<Arc<dyn Recorder>>,
 }
 
 impl Handler {
-    /// A handler reading rules from `store`, revalidating them after `refresh`.
-    pub fn new(
-        engine: Arc<Engine>,
-        store: Arc<dyn Store>,
-        refresh: Duration,
-        config: HandlerConfig,
-    ) -> Handler {
-        let registry = Registry::new(store, Arc::clone(&engine), refresh);
+    /// A handler over `registry` (which reads the rules) with `engine` running them.
+    pub fn new(engine: Arc<Engine>, registry: Registry, config: HandlerConfig) -> Handler {
         Handler {
             engine,
             registry,
             config,
+            data: None,
+            recorder: None,
         }
+    }
+
+    /// Rules' declared data is fetched from `source`.
+    pub fn with_data(mut self, source: Arc<dyn DataSource>) -> Handler {
+        self.data = Some(source);
+        self
+    }
+
+    /// Sign-in activity and audit entries go to `recorder`.
+    pub fn with_recorder(mut self, recorder: Arc<dyn Recorder>) -> Handler {
+        self.recorder = Some(recorder);
+        self
     }
 
     /// The rule registry.
@@ -217,10 +241,17 @@ impl Handler {
             denied_by: None,
             rules: Vec::new(),
             conflicts: Vec::new(),
+            baseline: false,
             problems: Vec::new(),
             duration_us: 0,
         };
+        let user = event
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         let response = self.decide(event, deadline, &mut record).await;
+        self.audit(&record, user).await;
         record.duration_us = micros(start.elapsed());
         Answer { response, record }
     }
@@ -247,6 +278,8 @@ impl Handler {
             return Ok(event.raw);
         };
 
+        let tenant = self.resolve_tenant(&event);
+        record.tenant = tenant.as_ref().map(TenantId::to_string);
         let global = match self.registry.get(&TenantId::global()).await {
             Lookup::Found(set) => Some(set),
             Lookup::Missing => None,
@@ -257,8 +290,6 @@ impl Handler {
         };
         record.global_revision = global.as_ref().map(|s| s.revision);
 
-        let tenant = self.resolve_tenant(&event);
-        record.tenant = tenant.as_ref().map(TenantId::to_string);
         let tenant_set = match &tenant {
             None => None,
             Some(tenant) => match self.registry.get(tenant).await {
@@ -271,6 +302,7 @@ impl Handler {
             },
         };
         record.revision = tenant_set.as_ref().map(|s| s.revision);
+        record.baseline = global.iter().chain(tenant_set.iter()).any(|s| s.baseline);
         if tenant_set.is_none() {
             record.problems.push(match &tenant {
                 None => "no tenant could be resolved for this sign-in".to_owned(),
@@ -285,22 +317,52 @@ impl Handler {
         }
 
         let tenant_name = tenant.as_ref().map_or("", TenantId::as_str);
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = now_ms();
         let Some(request) = event.to_request(tenant_name, now_ms) else {
             return Ok(event.raw);
         };
-        let chain = Chain {
-            rules: global
-                .iter()
-                .chain(tenant_set.iter())
-                .flat_map(|set| set.rules.iter().cloned())
-                .collect(),
-        };
+        let rules: Vec<&Rule> = global
+            .iter()
+            .chain(tenant_set.iter())
+            .flat_map(|set| set.rules.iter())
+            .collect();
         let chain_deadline = self.chain_deadline(deadline);
-        let outcome = chain.evaluate(&self.engine, request, &DataSet::default(), chain_deadline);
+        let data_timeout = self
+            .config
+            .data_timeout
+            .min(chain_deadline.saturating_duration_since(Instant::now()) / 2);
+        let data = prefetch(
+            self.data.as_deref(),
+            tenant.as_ref(),
+            &rules,
+            &request,
+            data_timeout,
+        )
+        .await;
+        if let Some(error) = &data.error {
+            record.problems.push(format!("data prefetch: {error}"));
+        }
+        let outcome = evaluate_rules(rules, &self.engine, request, &data, chain_deadline);
         fill_record(record, &outcome);
+
+        if event.kind == EventKind::PostAuthentication
+            && let (Some(recorder), Some(tenant)) = (&self.recorder, &tenant)
+            && let Some(user) = &event.user_name
+        {
+            let sign_in = SignIn {
+                tenant: tenant.clone(),
+                user: user.clone(),
+                new_device: event.new_device_used.unwrap_or(false),
+                at_ms: now_ms,
+            };
+            let written =
+                tokio::time::timeout(self.config.record_timeout, recorder.sign_in(&sign_in)).await;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => record.problems.push(format!("activity: {error}")),
+                Err(_) => record.problems.push("activity: timed out".to_owned()),
+            }
+        }
 
         match (&outcome.decision, event.kind) {
             (_, EventKind::PostAuthentication) => Ok(event.raw),
@@ -309,6 +371,44 @@ impl Handler {
                 Ok(cognito::token_response(&event, &outcome))
             }
             (Decision::Allow, _) => Ok(event.raw),
+        }
+    }
+
+    /// Writes an audit entry for a block and for each failed rule (bounded, never fatal).
+    async fn audit(&self, record: &DecisionRecord, user: String) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let at_ms = now_ms();
+        let entry = |rule: &str, outcome: &str| AuditEntry {
+            tenant: record.tenant.clone().unwrap_or_default(),
+            user: user.clone(),
+            trigger: record.trigger.clone(),
+            rule: rule.to_owned(),
+            outcome: outcome.to_owned(),
+            revision: record.revision,
+            at_ms,
+        };
+        let mut entries: Vec<AuditEntry> = record
+            .rules
+            .iter()
+            .filter(|r| r.error.is_some())
+            .map(|r| entry(&r.rule, r.outcome))
+            .collect();
+        match (record.decision, &record.denied_by) {
+            ("deny", Some(rule)) if !entries.iter().any(|e| e.rule == *rule) => {
+                entries.push(entry(rule, "deny"))
+            }
+            ("deny", None) | ("error", _) => entries.push(entry("", record.decision)),
+            _ => {}
+        }
+        if entries.is_empty() {
+            return;
+        }
+        match tokio::time::timeout(self.config.record_timeout, recorder.audit(&entries)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(error = %error, "audit write failed"),
+            Err(_) => tracing::warn!("audit write timed out"),
         }
     }
 
@@ -338,11 +438,23 @@ impl Handler {
         record: &mut DecisionRecord,
     ) -> Result<Value, String> {
         record.decision = "error";
-        if trigger == Some(Trigger::PostAuthentication) || self.config.fail_mode == FailMode::Open {
+        let mode = record
+            .tenant
+            .as_deref()
+            .and_then(TenantId::new)
+            .and_then(|t| self.config.tenant_fail_modes.get(&t).copied())
+            .unwrap_or(self.config.fail_mode);
+        if trigger == Some(Trigger::PostAuthentication) || mode == FailMode::Open {
             return Ok(raw);
         }
         Err(UNAVAILABLE_MESSAGE.to_owned())
     }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn micros(d: Duration) -> u64 {
@@ -396,6 +508,7 @@ impl DecisionRecord {
             denied_by = self.denied_by.as_deref(),
             rules = %rules,
             conflicts = self.conflicts.len(),
+            baseline = self.baseline,
             problems = ?self.problems,
             duration_us = self.duration_us,
             "decision"

@@ -10,6 +10,7 @@
 //! The engine has no AWS and no Lambda code: the Lambda and the `portcullis` command line
 //! use the same code path, so what an author sees locally is what production decides.
 
+pub mod activity;
 pub mod budget;
 pub mod chain;
 pub mod cognito;

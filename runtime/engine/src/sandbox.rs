@@ -46,6 +46,11 @@ pub const MAX_LOG_LINE: usize = 512;
 /// The longest policy error message kept, in bytes.
 pub const MAX_POLICY_ERROR: usize = 512;
 
+/// The first bytes of a precompiled artifact.
+const ARTIFACT_MAGIC: &[u8; 16] = b"PORTCULLIS-CW\x00\x00\x01";
+/// Magic, module digest, native-code checksum, module size.
+const ARTIFACT_HEADER: usize = 16 + 32 + 32 + 8;
+
 /// Engine-wide settings; per-rule limits are [`Budget`]s.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -103,6 +108,9 @@ pub enum LoadError {
     /// The component does not export the contract's functions with the right types.
     #[error("component does not implement the policy contract `portcullis:policy@0.1.0`: {0}")]
     Contract(String),
+    /// A precompiled artifact that cannot be used (corrupt, foreign, incompatible).
+    #[error("precompiled artifact refused: {0}")]
+    Artifact(String),
     /// The engine could not be set up.
     #[error("engine setup failed: {0}")]
     Setup(String),
@@ -349,6 +357,108 @@ impl Engine {
         self.load_digest(bytes, actual)
     }
 
+    /// This engine build's compatibility tag: precompiled artifacts made by an engine with
+    /// another tag (wasmtime version, settings, CPU features) are never loaded. 32 hex digits.
+    pub fn compat(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        struct Sha(sha2::Sha256);
+        impl Hasher for Sha {
+            fn finish(&self) -> u64 {
+                0
+            }
+            fn write(&mut self, bytes: &[u8]) {
+                sha2::Digest::update(&mut self.0, bytes);
+            }
+        }
+        let mut hasher = Sha(<sha2::Sha256 as sha2::Digest>::new());
+        self.wasm.precompile_compatibility_hash().hash(&mut hasher);
+        // Our own settings that change what a compiled artifact means.
+        ARTIFACT_MAGIC.hash(&mut hasher);
+        let digest = sha2::Digest::finalize(hasher.0);
+        hex::encode(digest.get(..16).unwrap_or_default())
+    }
+
+    /// The precompiled artifact of a loaded policy, for this engine build: a header binding
+    /// it to the module's digest and its own checksum, then wasmtime's native code. Store
+    /// it as `compiled/<compat>/<digest>.cwasm`; [`Engine::load_precompiled`] loads it.
+    pub fn artifact(&self, policy: &CompiledPolicy) -> Result<Vec<u8>, LoadError> {
+        let native = policy
+            .pre
+            .instance_pre()
+            .component()
+            .serialize()
+            .map_err(|e| LoadError::Artifact(format!("{e:#}")))?;
+        let mut artifact = Vec::with_capacity(ARTIFACT_HEADER + native.len());
+        artifact.extend_from_slice(ARTIFACT_MAGIC);
+        artifact.extend_from_slice(policy.digest.as_bytes());
+        artifact.extend_from_slice(Sha256::of(&native).as_bytes());
+        artifact.extend_from_slice(&(policy.size as u64).to_le_bytes());
+        artifact.extend_from_slice(&native);
+        Ok(artifact)
+    }
+
+    /// Loads a precompiled artifact made by [`Engine::precompile`] for the module whose
+    /// digest is `expected`. Refused unless the header names `expected`, the native code
+    /// matches the header's checksum, and wasmtime accepts it as built by a compatible
+    /// engine; the contract's import allow-list is checked again.
+    pub fn load_precompiled(
+        &self,
+        artifact: &[u8],
+        expected: &Sha256,
+    ) -> Result<Arc<CompiledPolicy>, LoadError> {
+        if let Some(policy) = self.cached(expected) {
+            return Ok(policy);
+        }
+        let bad = |why: &str| LoadError::Artifact(why.to_owned());
+        let (header, native) = artifact
+            .split_at_checked(ARTIFACT_HEADER)
+            .ok_or_else(|| bad("shorter than its header"))?;
+        let (magic, rest) = header.split_at(ARTIFACT_MAGIC.len());
+        if magic != ARTIFACT_MAGIC {
+            return Err(bad("not a Portcullis artifact"));
+        }
+        let (module, rest) = rest.split_at(32);
+        let (checksum, size) = rest.split_at(32);
+        if module != expected.as_bytes() {
+            return Err(LoadError::DigestMismatch {
+                expected: *expected,
+                actual: Sha256::from_bytes(module),
+            });
+        }
+        if checksum != Sha256::of(native).as_bytes() {
+            return Err(bad(
+                "native code does not match its checksum (corrupt or truncated)",
+            ));
+        }
+        let size = <[u8; 8]>::try_from(size).map_or(0, u64::from_le_bytes) as usize;
+        // Compatibility first, with a clear error, instead of relying on deserialize alone.
+        wasmtime::Engine::detect_precompiled(native)
+            .filter(|kind| *kind == wasmtime::Precompiled::Component)
+            .ok_or_else(|| bad("not a precompiled component"))?;
+        // SAFETY: `Component::deserialize` requires bytes produced by wasmtime's
+        // `precompile_component`. These were written by `Engine::precompile` (the header's
+        // checksum over the native code matched, so they are the bytes it wrote, bound to
+        // this module's digest) into the rule store, which is as trusted as the manifests
+        // that name the modules; wasmtime itself checks the version and settings.
+        let component = unsafe { Component::deserialize(&self.wasm, native) }
+            .map_err(|e| LoadError::Artifact(format!("{e:#}")))?;
+        let policy = Arc::new(self.prepare(&component, *expected, size)?);
+        self.remember(&policy);
+        Ok(policy)
+    }
+
+    fn remember(&self, policy: &Arc<CompiledPolicy>) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|_, weak| weak.strong_count() > 0);
+            cache.insert(policy.digest, Arc::downgrade(policy));
+        }
+    }
+
+    /// The policy with this digest, if it is compiled and in use (no store read needed).
+    pub fn loaded(&self, digest: &Sha256) -> Option<Arc<CompiledPolicy>> {
+        self.cached(digest)
+    }
+
     fn cached(&self, digest: &Sha256) -> Option<Arc<CompiledPolicy>> {
         self.cache.lock().ok()?.get(digest).and_then(Weak::upgrade)
     }
@@ -370,10 +480,7 @@ impl Engine {
         let component = Component::from_binary(&self.wasm, bytes)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let policy = Arc::new(self.prepare(&component, digest, bytes.len())?);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.retain(|_, weak| weak.strong_count() > 0);
-            cache.insert(digest, Arc::downgrade(&policy));
-        }
+        self.remember(&policy);
         Ok(policy)
     }
 

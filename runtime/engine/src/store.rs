@@ -1,19 +1,22 @@
-//! Rule stores: where manifests and modules live. One layout everywhere:
+//! Rule stores: where manifests, modules and compiled artifacts live. One layout for
+//! every backend, written once here in [`RuleStore`]:
 //!
 //! ```text
-//! tenants/<tenant>/manifest.json        mutable; carries a revision number
-//! tenants/<tenant>/history/<rev>.json   immutable copy of every published manifest
-//! modules/<sha256>.wasm                 immutable, content-addressed
+//! tenants/<tenant>/manifest.json               mutable; carries a revision number
+//! tenants/<tenant>/history/<rev>.json          immutable copy of every published manifest
+//! modules/<sha256>.wasm                        immutable, content-addressed
+//! compiled/<engine-compat>/<sha256>.cwasm      precompiled modules for one engine build
 //! ```
 //!
-//! [`Store`] is what the runtime reads through; [`DirStore`] is the local directory store,
-//! the embedded default for development, tests and the demo. Other stores (S3) implement
-//! the same trait.
+//! Backends implement [`ObjectStore`] — get (conditional), put (conditional), list — and
+//! nothing else: [`DirStore`] is the local directory store, the embedded default for
+//! development, tests and the demo; the S3 store (`portcullis-aws`) is the production one.
 
 use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::digest::Sha256;
 use crate::manifest::Manifest;
@@ -58,20 +61,31 @@ impl fmt::Display for TenantId {
     }
 }
 
-/// The result of a (conditional) manifest read.
+/// The result of a (conditional) read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {
-    /// The tenant has no manifest.
+    /// There is no such object.
     NotFound,
-    /// The manifest still has the ETag the caller holds.
+    /// The object still has the ETag the caller holds.
     NotModified,
-    /// The manifest and its ETag.
+    /// The object and its ETag.
     Found {
-        /// The manifest bytes.
+        /// The bytes.
         bytes: Vec<u8>,
         /// Its entity tag.
         etag: String,
     },
+}
+
+/// The condition of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutIf {
+    /// Unconditionally.
+    Always,
+    /// Only if there is no such object yet (`If-None-Match: *`).
+    Absent,
+    /// Only if the object still has this ETag (`If-Match`).
+    Matches(String),
 }
 
 /// A store that could not answer.
@@ -90,7 +104,21 @@ pub enum StoreError {
     /// The store did not answer in time.
     #[error("store timed out on `{0}`")]
     Timeout(String),
-    /// A conditional write lost: someone else changed the manifest first.
+    /// A conditional write's condition did not hold.
+    #[error("`{0}` changed since it was read (conditional write refused)")]
+    PreconditionFailed(String),
+    /// A key that is not a plain relative path.
+    #[error("`{0}` is not a valid store key")]
+    BadKey(String),
+    /// A stored document that cannot be used.
+    #[error("`{key}` is unusable: {message}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A publish lost: someone else changed the manifest first.
     #[error(
         "manifest of tenant `{tenant}` changed since revision {expected}: another publish won, fetch and retry"
     )]
@@ -100,28 +128,291 @@ pub enum StoreError {
         /// The revision the writer expected to replace.
         expected: u64,
     },
+    /// A manifest names a module the store does not hold.
+    #[error("module `{0}` is not in the store: upload it first")]
+    MissingModule(Sha256),
 }
 
-/// Where manifests and modules are read from.
-pub trait Store: Send + Sync + fmt::Debug {
+/// A key-value object store: the backend of a [`RuleStore`]. Keys are `/`-separated
+/// relative paths; ETags are opaque.
+pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// The store's URL, for logs.
     fn url(&self) -> String;
 
-    /// Reads a tenant's manifest; with `etag`, answers `NotModified` if it still matches.
-    fn manifest<'a>(
+    /// Reads an object; with `if_none_match`, answers `NotModified` if its ETag still matches.
+    fn get<'a>(
         &'a self,
-        tenant: &'a TenantId,
-        etag: Option<&'a str>,
+        key: &'a str,
+        if_none_match: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Fetched, StoreError>>;
 
-    /// Reads a module by digest; `None` if the store does not have it.
-    fn module<'a>(
+    /// Writes an object under a condition and returns its new ETag.
+    fn put<'a>(
         &'a self,
-        digest: &'a Sha256,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+        key: &'a str,
+        bytes: Vec<u8>,
+        condition: PutIf,
+    ) -> BoxFuture<'a, Result<String, StoreError>>;
+
+    /// Every key that starts with `prefix`, in order.
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>>;
 }
 
-/// The local directory store.
+/// The current manifest of a tenant, with the ETag a publish must match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Current {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Its ETag.
+    pub etag: String,
+}
+
+/// The rule store: the layout above over any [`ObjectStore`].
+#[derive(Debug, Clone)]
+pub struct RuleStore {
+    objects: Arc<dyn ObjectStore>,
+}
+
+impl RuleStore {
+    /// The layout over `objects`.
+    pub fn new(objects: Arc<dyn ObjectStore>) -> RuleStore {
+        RuleStore { objects }
+    }
+
+    /// A local directory store.
+    pub fn dir(root: impl Into<PathBuf>) -> RuleStore {
+        RuleStore::new(Arc::new(DirStore::new(root)))
+    }
+
+    /// The backend's URL.
+    pub fn url(&self) -> String {
+        self.objects.url()
+    }
+
+    fn manifest_key(tenant: &TenantId) -> String {
+        format!("tenants/{tenant}/manifest.json")
+    }
+
+    fn history_key(tenant: &TenantId, revision: u64) -> String {
+        format!("tenants/{tenant}/history/{revision}.json")
+    }
+
+    fn module_key(digest: &Sha256) -> String {
+        format!("modules/{digest}.wasm")
+    }
+
+    fn compiled_key(compat: &str, digest: &Sha256) -> String {
+        format!("compiled/{compat}/{digest}.cwasm")
+    }
+
+    /// Reads a tenant's manifest; with `etag`, answers `NotModified` if it still matches.
+    pub async fn manifest(
+        &self,
+        tenant: &TenantId,
+        etag: Option<&str>,
+    ) -> Result<Fetched, StoreError> {
+        self.objects.get(&Self::manifest_key(tenant), etag).await
+    }
+
+    /// The tenant's current manifest, parsed (`None` when it has none).
+    pub async fn current(&self, tenant: &TenantId) -> Result<Option<Current>, StoreError> {
+        let key = Self::manifest_key(tenant);
+        match self.objects.get(&key, None).await? {
+            Fetched::Found { bytes, etag } => Ok(Some(Current {
+                manifest: parse_manifest(&key, &bytes)?,
+                etag,
+            })),
+            Fetched::NotFound | Fetched::NotModified => Ok(None),
+        }
+    }
+
+    /// A published revision of a tenant's manifest (`None` if there is no such revision).
+    pub async fn revision(
+        &self,
+        tenant: &TenantId,
+        revision: u64,
+    ) -> Result<Option<Manifest>, StoreError> {
+        let key = Self::history_key(tenant, revision);
+        match self.objects.get(&key, None).await? {
+            Fetched::Found { bytes, .. } => parse_manifest(&key, &bytes).map(Some),
+            Fetched::NotFound | Fetched::NotModified => Ok(None),
+        }
+    }
+
+    /// Every published revision of a tenant, ascending.
+    pub async fn revisions(&self, tenant: &TenantId) -> Result<Vec<u64>, StoreError> {
+        let prefix = format!("tenants/{tenant}/history/");
+        let mut revisions: Vec<u64> = self
+            .objects
+            .list(&prefix)
+            .await?
+            .iter()
+            .filter_map(|k| k.strip_prefix(&prefix)?.strip_suffix(".json")?.parse().ok())
+            .collect();
+        revisions.sort_unstable();
+        Ok(revisions)
+    }
+
+    /// Every tenant with a manifest (including `_global`).
+    pub async fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        let keys = self.objects.list("tenants/").await?;
+        let mut tenants: Vec<TenantId> = keys
+            .iter()
+            .filter_map(|k| {
+                let name = k.strip_prefix("tenants/")?.strip_suffix("/manifest.json")?;
+                TenantId::new(name)
+            })
+            .collect();
+        tenants.sort();
+        tenants.dedup();
+        Ok(tenants)
+    }
+
+    /// Reads a module by digest; `None` if the store does not have it.
+    pub async fn module(&self, digest: &Sha256) -> Result<Option<Vec<u8>>, StoreError> {
+        found(self.objects.get(&Self::module_key(digest), None).await?)
+    }
+
+    /// Stores a module under its digest (idempotent) and returns the digest.
+    pub async fn put_module(&self, bytes: Vec<u8>) -> Result<Sha256, StoreError> {
+        let digest = Sha256::of(&bytes);
+        match self
+            .objects
+            .put(&Self::module_key(&digest), bytes, PutIf::Absent)
+            .await
+        {
+            Ok(_) | Err(StoreError::PreconditionFailed(_)) => Ok(digest),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a precompiled artifact for engine build `compat`, if there is one.
+    pub async fn compiled(
+        &self,
+        compat: &str,
+        digest: &Sha256,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        found(
+            self.objects
+                .get(&Self::compiled_key(compat, digest), None)
+                .await?,
+        )
+    }
+
+    /// Stores a precompiled artifact for engine build `compat` (first writer wins).
+    pub async fn put_compiled(
+        &self,
+        compat: &str,
+        digest: &Sha256,
+        artifact: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        match self
+            .objects
+            .put(&Self::compiled_key(compat, digest), artifact, PutIf::Absent)
+            .await
+        {
+            Ok(_) | Err(StoreError::PreconditionFailed(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Publishes `rules` as the tenant's next revision, if the tenant is still at
+    /// `expected` (`0`: it has no manifest yet). Every module must already be stored.
+    /// Writes `history/<rev>.json` first (refused if that revision exists), then replaces
+    /// `manifest.json` under `If-Match`: of two concurrent publishers one wins and the
+    /// other gets [`StoreError::Conflict`]. Returns the new manifest.
+    pub async fn publish(
+        &self,
+        tenant: &TenantId,
+        rules: Vec<crate::manifest::RuleEntry>,
+        expected: u64,
+    ) -> Result<Manifest, StoreError> {
+        let conflict = || StoreError::Conflict {
+            tenant: tenant.to_string(),
+            expected,
+        };
+        let current = self.current(tenant).await?;
+        let (revision, condition) = match &current {
+            None => (0, PutIf::Absent),
+            Some(c) => (c.manifest.revision, PutIf::Matches(c.etag.clone())),
+        };
+        if revision != expected {
+            return Err(conflict());
+        }
+        for rule in &rules {
+            let digest = rule
+                .module
+                .parse::<Sha256>()
+                .map_err(|e| StoreError::Corrupt {
+                    key: rule.name.clone(),
+                    message: e.to_string(),
+                })?;
+            if self.module(&digest).await?.is_none() {
+                return Err(StoreError::MissingModule(digest));
+            }
+        }
+        let manifest = Manifest {
+            revision: revision + 1,
+            rules,
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Corrupt {
+            key: tenant.to_string(),
+            message: e.to_string(),
+        })?;
+        let lost = |e: StoreError| match e {
+            StoreError::PreconditionFailed(_) => conflict(),
+            other => other,
+        };
+        self.objects
+            .put(
+                &Self::history_key(tenant, manifest.revision),
+                bytes.clone(),
+                PutIf::Absent,
+            )
+            .await
+            .map_err(lost)?;
+        self.objects
+            .put(&Self::manifest_key(tenant), bytes, condition)
+            .await
+            .map_err(lost)?;
+        Ok(manifest)
+    }
+
+    /// Rolls a tenant back: publishes the rules of revision `to` as a new revision (history
+    /// only grows), if the tenant is still at `expected`.
+    pub async fn rollback(
+        &self,
+        tenant: &TenantId,
+        to: u64,
+        expected: u64,
+    ) -> Result<Manifest, StoreError> {
+        let Some(old) = self.revision(tenant, to).await? else {
+            return Err(StoreError::Corrupt {
+                key: Self::history_key(tenant, to),
+                message: format!("tenant `{tenant}` has no revision {to}"),
+            });
+        };
+        self.publish(tenant, old.rules, expected).await
+    }
+}
+
+fn found(fetched: Fetched) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(match fetched {
+        Fetched::Found { bytes, .. } => Some(bytes),
+        Fetched::NotFound | Fetched::NotModified => None,
+    })
+}
+
+fn parse_manifest(key: &str, bytes: &[u8]) -> Result<Manifest, StoreError> {
+    Manifest::parse(bytes).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// The local directory store: object `k` is the file `<root>/k`; the ETag is the
+/// content's sha256. Writes go through a temporary file and a rename, so readers never
+/// see half a file; conditional writes hold a lock file while they check and write.
 #[derive(Debug, Clone)]
 pub struct DirStore {
     root: PathBuf,
@@ -138,63 +429,110 @@ impl DirStore {
         &self.root
     }
 
-    fn manifest_path(&self, tenant: &TenantId) -> PathBuf {
-        self.root
-            .join("tenants")
-            .join(tenant.as_str())
-            .join("manifest.json")
-    }
-
-    fn module_path(&self, digest: &Sha256) -> PathBuf {
-        self.root.join("modules").join(format!("{digest}.wasm"))
-    }
-
-    /// Stores a module under its digest (idempotent) and returns the digest.
-    pub fn put_module(&self, bytes: &[u8]) -> Result<Sha256, StoreError> {
-        let digest = Sha256::of(bytes);
-        let path = self.module_path(&digest);
-        if !path.exists() {
-            write_atomic(&path, bytes)?;
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let ok = !key.is_empty()
+            && !key.starts_with('/')
+            && key
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..");
+        if !ok {
+            return Err(StoreError::BadKey(key.to_owned()));
         }
-        Ok(digest)
+        Ok(self.root.join(key))
     }
 
-    /// Publishes a manifest: writes `history/<rev>.json`, then replaces `manifest.json`,
-    /// if the current revision is `expected` (`0` when the tenant has none yet).
-    pub fn put_manifest(
-        &self,
-        tenant: &TenantId,
-        manifest: &Manifest,
-        expected: u64,
-    ) -> Result<(), StoreError> {
-        let current = self.revision(tenant)?;
-        if current != expected {
-            return Err(StoreError::Conflict {
-                tenant: tenant.to_string(),
-                expected,
-            });
+    fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match std::fs::read(self.path(key)?) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read", key, e)),
         }
-        let bytes = serde_json::to_vec_pretty(manifest)
-            .map_err(|e| io_err("encode", tenant.as_str(), e))?;
-        let dir = self.root.join("tenants").join(tenant.as_str());
-        write_atomic(
-            &dir.join("history")
-                .join(format!("{}.json", manifest.revision)),
-            &bytes,
-        )?;
-        write_atomic(&dir.join("manifest.json"), &bytes)
     }
 
-    /// The tenant's current revision (`0` when it has no manifest).
-    pub fn revision(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        let path = self.manifest_path(tenant);
-        match std::fs::read(&path) {
-            Ok(bytes) => Manifest::parse(&bytes)
-                .map(|m| m.revision)
-                .map_err(|e| io_err("parse", &path.display().to_string(), e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-            Err(e) => Err(io_err("read", &path.display().to_string(), e)),
+    fn write(&self, key: &str, bytes: &[u8], condition: &PutIf) -> Result<String, StoreError> {
+        let path = self.path(key)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io_err("create", key, e))?;
         }
+        let _lock = match condition {
+            PutIf::Always => None,
+            PutIf::Absent | PutIf::Matches(_) => Some(Lock::take(&path, key)?),
+        };
+        let holds = match (condition, self.read(key)?) {
+            (PutIf::Always, _) | (PutIf::Absent, None) => true,
+            (PutIf::Absent, Some(_)) | (PutIf::Matches(_), None) => false,
+            (PutIf::Matches(etag), Some(old)) => Sha256::of(&old).to_string() == *etag,
+        };
+        if !holds {
+            return Err(StoreError::PreconditionFailed(key.to_owned()));
+        }
+        let tmp = path.with_extension(format!(
+            "tmp{}.{}",
+            std::process::id(),
+            TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::write(&tmp, bytes).map_err(|e| io_err("write", key, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| io_err("rename", key, e))?;
+        Ok(Sha256::of(bytes).to_string())
+    }
+
+    fn walk(&self, dir: &Path, out: &mut Vec<String>) -> Result<(), StoreError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err("list", &dir.display().to_string(), e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("list", &dir.display().to_string(), e))?;
+            let path = entry.path();
+            if path.is_dir() {
+                self.walk(&path, out)?;
+            } else if let Ok(rel) = path.strip_prefix(&self.root)
+                && let Some(key) = rel.to_str()
+                && !key.contains(".tmp")
+                && !key.ends_with(".lock")
+            {
+                out.push(key.replace(std::path::MAIN_SEPARATOR, "/"));
+            }
+        }
+        Ok(())
+    }
+}
+
+static TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A lock file next to the object, held while a conditional write checks and writes.
+struct Lock(PathBuf);
+
+impl Lock {
+    fn take(path: &Path, key: &str) -> Result<Lock, StoreError> {
+        let lock = path.with_extension("lock");
+        let start = std::time::Instant::now();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(_) => return Ok(Lock(lock)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if start.elapsed() > std::time::Duration::from_secs(5) {
+                        return Err(StoreError::Timeout(format!(
+                            "{key} (lock `{}` held; remove it if no publish is running)",
+                            lock.display()
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(io_err("lock", key, e)),
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -206,54 +544,52 @@ fn io_err(op: &'static str, key: &str, e: impl fmt::Display) -> StoreError {
     }
 }
 
-/// Writes through a temporary file and a rename, so readers never see half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let key = path.display().to_string();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| io_err("create", &key, e))?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| io_err("write", &key, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err("rename", &key, e))
-}
-
-impl Store for DirStore {
+impl ObjectStore for DirStore {
     fn url(&self) -> String {
         format!("file://{}", self.root.display())
     }
 
-    fn manifest<'a>(
+    fn get<'a>(
         &'a self,
-        tenant: &'a TenantId,
-        etag: Option<&'a str>,
+        key: &'a str,
+        if_none_match: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Fetched, StoreError>> {
         Box::pin(async move {
-            let path = self.manifest_path(tenant);
-            match std::fs::read(&path) {
-                Ok(bytes) => {
-                    let tag = Sha256::of(&bytes).to_string();
-                    if etag == Some(tag.as_str()) {
-                        return Ok(Fetched::NotModified);
+            Ok(match self.read(key)? {
+                None => Fetched::NotFound,
+                Some(bytes) => {
+                    let etag = Sha256::of(&bytes).to_string();
+                    if if_none_match == Some(etag.as_str()) {
+                        Fetched::NotModified
+                    } else {
+                        Fetched::Found { bytes, etag }
                     }
-                    Ok(Fetched::Found { bytes, etag: tag })
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound),
-                Err(e) => Err(io_err("read", &path.display().to_string(), e)),
-            }
+            })
         })
     }
 
-    fn module<'a>(
+    fn put<'a>(
         &'a self,
-        digest: &'a Sha256,
-    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+        key: &'a str,
+        bytes: Vec<u8>,
+        condition: PutIf,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
+        Box::pin(async move { self.write(key, &bytes, &condition) })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
         Box::pin(async move {
-            let path = self.module_path(digest);
-            match std::fs::read(&path) {
-                Ok(bytes) => Ok(Some(bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(io_err("read", &path.display().to_string(), e)),
-            }
+            // Walk only the deepest directory the prefix names.
+            let dir = match prefix.rfind('/') {
+                Some(i) => self.path(prefix.get(..i).unwrap_or(""))?,
+                None => self.root.clone(),
+            };
+            let mut keys = Vec::new();
+            self.walk(&dir, &mut keys)?;
+            keys.retain(|k| k.starts_with(prefix));
+            keys.sort();
+            Ok(keys)
         })
     }
 }

@@ -3,7 +3,16 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `PORTCULLIS_STORE` | `file://$LAMBDA_TASK_ROOT/store` | the rule store (`file://DIR`) |
+//! | `PORTCULLIS_STORE` | `file://$LAMBDA_TASK_ROOT/store` | the rule store: `file://DIR` or `s3://bucket/prefix` |
+//! | `PORTCULLIS_BASELINE_STORE` | none | rules served when the store cannot be read on a cold start (e.g. `file://$LAMBDA_TASK_ROOT/baseline`) |
+//! | `PORTCULLIS_STORE_TIMEOUT_MS` | `1000` | the longest one store read may take |
+//! | `PORTCULLIS_WRITE_BACK` | `false` | write precompiled artifacts back to the store after compiling |
+//! | `PORTCULLIS_FAIL_MODE_TENANTS` | none | per-tenant fail modes: `acme=open,globex=closed` |
+//! | `PORTCULLIS_DATA_TABLE` | none | DynamoDB table of rule data |
+//! | `PORTCULLIS_DATA_TIMEOUT_MS` | `500` | the longest the data prefetch may take |
+//! | `PORTCULLIS_DATA_CACHE_SECS` | `5` | how long fetched data items are reused |
+//! | `PORTCULLIS_ACTIVITY_TABLE` | none | DynamoDB table of sign-in activity (and audit) |
+//! | `PORTCULLIS_AUDIT_DAYS` | `0` | keep audit entries this many days (`0`: no audit) |
 //! | `PORTCULLIS_TENANT_FROM` | `attribute:custom:tenant_id` | `user-pool`, `client-id` or `attribute:NAME` |
 //! | `PORTCULLIS_REFRESH_SECS` | `10` | how old a manifest may get before it is revalidated |
 //! | `PORTCULLIS_FAIL_MODE` | `closed` | Portcullis failures: `open` or `closed` |
@@ -11,10 +20,12 @@
 //! | `PORTCULLIS_MAX_CHAIN_MS` | `3000` | the longest a chain may run (at most 4500: Cognito waits 5 s) |
 //! | `PORTCULLIS_SAFETY_MARGIN_MS` | `300` | time kept back from the invocation deadline |
 
-use std::path::PathBuf;
+use std::collections::HashMap;
 use std::time::Duration;
 
+use portcullis_aws::StoreUrl;
 use portcullis_engine::handler::{FailMode, HandlerConfig};
+use portcullis_engine::store::TenantId;
 
 /// A bad configuration value.
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +38,24 @@ pub struct ConfigError {
 /// The Lambda's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The local store directory.
-    pub store: PathBuf,
+    /// The rule store.
+    pub store: StoreUrl,
+    /// The baseline store, for cold starts without the rule store.
+    pub baseline: Option<StoreUrl>,
+    /// The longest one store read may take.
+    pub store_timeout: Duration,
+    /// Write precompiled artifacts back.
+    pub write_back: bool,
     /// Manifest revalidation interval.
     pub refresh: Duration,
+    /// The data table.
+    pub data_table: Option<String>,
+    /// How long fetched data items are reused.
+    pub data_cache: Duration,
+    /// The activity table.
+    pub activity_table: Option<String>,
+    /// Audit retention (`None`: no audit).
+    pub audit: Option<Duration>,
     /// The handler's settings.
     pub handler: HandlerConfig,
 }
@@ -59,14 +84,25 @@ impl Config {
         let task_root = get("LAMBDA_TASK_ROOT").unwrap_or_else(|| ".".into());
         let store_url =
             get("PORTCULLIS_STORE").unwrap_or_else(|| format!("file://{task_root}/store"));
-        let store = match store_url.strip_prefix("file://") {
-            Some(path) if !path.is_empty() => PathBuf::from(path),
-            _ => {
-                return Err(ConfigError {
-                    variable: "PORTCULLIS_STORE",
-                    problem: format!("`{store_url}`: expected file://DIR"),
-                });
-            }
+        let url = |variable: &'static str, value: &str| {
+            value.parse::<StoreUrl>().map_err(|e| ConfigError {
+                variable,
+                problem: e.to_string(),
+            })
+        };
+        let store = url("PORTCULLIS_STORE", &store_url)?;
+        let baseline = match get("PORTCULLIS_BASELINE_STORE").filter(|v| !v.trim().is_empty()) {
+            Some(v) => Some(url("PORTCULLIS_BASELINE_STORE", &v)?),
+            None => None,
+        };
+        let table = |variable: &str| get(variable).filter(|v| !v.trim().is_empty());
+        let audit_days = parse(&get, "PORTCULLIS_AUDIT_DAYS", 0u64)?;
+        let tenant_fail_modes = match get("PORTCULLIS_FAIL_MODE_TENANTS") {
+            None => HashMap::new(),
+            Some(list) => tenant_modes(&list).map_err(|problem| ConfigError {
+                variable: "PORTCULLIS_FAIL_MODE_TENANTS",
+                problem,
+            })?,
         };
         let refresh = parse(&get, "PORTCULLIS_REFRESH_SECS", 10u64)?;
         let max_chain = parse(&get, "PORTCULLIS_MAX_CHAIN_MS", 3000u64)?;
@@ -87,13 +123,43 @@ impl Config {
             missing_tenant: parse(&get, "PORTCULLIS_MISSING_TENANT", FailMode::Open)?,
             max_chain: Duration::from_millis(max_chain),
             safety_margin: Duration::from_millis(margin),
+            data_timeout: Duration::from_millis(parse(&get, "PORTCULLIS_DATA_TIMEOUT_MS", 500u64)?),
+            tenant_fail_modes,
+            ..HandlerConfig::default()
         };
         Ok(Config {
             store,
+            baseline,
+            store_timeout: Duration::from_millis(parse(
+                &get,
+                "PORTCULLIS_STORE_TIMEOUT_MS",
+                1000u64,
+            )?),
+            write_back: parse(&get, "PORTCULLIS_WRITE_BACK", false)?,
             refresh: Duration::from_secs(refresh),
+            data_table: table("PORTCULLIS_DATA_TABLE"),
+            data_cache: Duration::from_secs(parse(&get, "PORTCULLIS_DATA_CACHE_SECS", 5u64)?),
+            activity_table: table("PORTCULLIS_ACTIVITY_TABLE"),
+            audit: (audit_days > 0).then(|| Duration::from_secs(audit_days * 86_400)),
             handler,
         })
     }
+}
+
+/// `acme=open,globex=closed`.
+fn tenant_modes(list: &str) -> Result<HashMap<TenantId, FailMode>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (tenant, mode) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` is not TENANT=open|closed"))?;
+            let tenant = TenantId::new(tenant.trim())
+                .ok_or_else(|| format!("`{tenant}` is not a tenant id"))?;
+            Ok((tenant, mode.trim().parse::<FailMode>()?))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -112,7 +178,9 @@ mod tests {
     #[test]
     fn defaults() {
         let c = config(&[("LAMBDA_TASK_ROOT", "/var/task")]).unwrap();
-        assert_eq!(c.store, PathBuf::from("/var/task/store"));
+        assert_eq!(c.store, StoreUrl::Dir("/var/task/store".into()));
+        assert_eq!(c.data_table, None);
+        assert_eq!(c.audit, None);
         assert_eq!(c.refresh, Duration::from_secs(10));
         assert_eq!(
             c.handler.tenant_from,
@@ -130,6 +198,27 @@ mod tests {
         .unwrap();
         assert_eq!(c.handler.tenant_from, TenantFrom::ClientId);
         assert_eq!(c.handler.fail_mode, FailMode::Open);
+        let c = config(&[
+            ("PORTCULLIS_STORE", "s3://rules/prod"),
+            ("PORTCULLIS_FAIL_MODE_TENANTS", "acme=open, globex=closed"),
+            ("PORTCULLIS_AUDIT_DAYS", "30"),
+            ("PORTCULLIS_DATA_TABLE", "data"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.store,
+            StoreUrl::S3 {
+                bucket: "rules".into(),
+                prefix: "prod".into()
+            }
+        );
+        assert_eq!(
+            c.handler.tenant_fail_modes[&TenantId::new("acme").unwrap()],
+            FailMode::Open
+        );
+        assert_eq!(c.audit, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(c.data_table.as_deref(), Some("data"));
+        assert!(config(&[("PORTCULLIS_FAIL_MODE_TENANTS", "acme")]).is_err());
         let e = config(&[("PORTCULLIS_REFRESH_SECS", "soon")]).unwrap_err();
         assert!(
             e.to_string().starts_with("PORTCULLIS_REFRESH_SECS: `soon`"),

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use portcullis_aws::dynamo::{DynamoData, DynamoRecorder};
 use portcullis_engine::handler::Handler;
-use portcullis_engine::store::DirStore;
+use portcullis_engine::registry::{Registry, RegistryConfig};
 use portcullis_engine::{Engine, EngineConfig};
 use serde_json::Value;
 
@@ -41,18 +42,52 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         max_concurrent: 8,
         ..EngineConfig::default()
     })?);
-    let store = Arc::new(DirStore::new(&config.store));
-    tracing::info!(store = %config.store.display(), refresh_secs = config.refresh.as_secs(), "portcullis starting");
-    let handler = Arc::new(Handler::new(engine, store, config.refresh, config.handler));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let handler = Arc::new(runtime.block_on(build(config, engine)));
     runtime.block_on(lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Value>| {
             let handler = Arc::clone(&handler);
             async move { invoke(&handler, event).await }
         },
     )))
+}
+
+/// The handler from the configuration: stores, registry, DynamoDB.
+async fn build(config: config::Config, engine: Arc<Engine>) -> Handler {
+    let store = config.store.open(config.store_timeout).await;
+    let baseline = match &config.baseline {
+        Some(url) => Some(url.open(config.store_timeout).await),
+        None => None,
+    };
+    tracing::info!(store = %store.url(), baseline = baseline.as_ref().map(|b| b.url()), refresh_secs = config.refresh.as_secs(), compat = %engine.compat(), "portcullis starting");
+    let registry = Registry::new(
+        store,
+        Arc::clone(&engine),
+        RegistryConfig {
+            refresh: config.refresh,
+            write_back: config.write_back,
+            baseline,
+        },
+    );
+    let mut handler = Handler::new(engine, registry, config.handler);
+    if config.data_table.is_some() || config.activity_table.is_some() {
+        let aws = portcullis_aws::sdk_config().await;
+        let dynamo = portcullis_aws::dynamo::client(&aws);
+        if let Some(table) = &config.data_table {
+            handler = handler.with_data(Arc::new(DynamoData::new(
+                dynamo.clone(),
+                table,
+                config.data_cache,
+            )));
+        }
+        if let Some(table) = &config.activity_table {
+            handler =
+                handler.with_recorder(Arc::new(DynamoRecorder::new(dynamo, table, config.audit)));
+        }
+    }
+    handler
 }
 
 async fn invoke(handler: &Handler, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {

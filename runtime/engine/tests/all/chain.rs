@@ -18,6 +18,7 @@ fn rule(name: &str, path: &str, triggers: &[Trigger], config: serde_json::Value)
         on_error: OnError::Deny,
         mode: Mode::Enforce,
         config: config.to_string(),
+        data: Vec::new(),
     }
 }
 

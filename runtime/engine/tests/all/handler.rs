@@ -9,7 +9,8 @@ use std::time::Duration;
 use portcullis_artifacts as art;
 use portcullis_engine::handler::{Answer, FailMode, Handler, HandlerConfig, UNAVAILABLE_MESSAGE};
 use portcullis_engine::manifest::{Manifest, RuleEntry};
-use portcullis_engine::store::{DirStore, TenantId};
+use portcullis_engine::registry::{Registry, RegistryConfig};
+use portcullis_engine::store::{RuleStore, TenantId};
 use portcullis_engine::{Engine, EngineConfig, Mode, OnError};
 use serde_json::{Value, json};
 
@@ -34,28 +35,29 @@ fn entry(name: &str, path: &str, triggers: &[&str], config: Value) -> RuleEntry 
     }
 }
 
-/// Publishes `rules` for `tenant`, storing the modules they name by path.
-fn publish(store: &DirStore, tenant: &str, mut rules: Vec<RuleEntry>) {
-    for rule in &mut rules {
-        let bytes = std::fs::read(&rule.module).unwrap();
-        rule.module = store.put_module(&bytes).unwrap().to_string();
-    }
-    let tenant = TenantId::new(tenant).unwrap();
-    let current = store.revision(&tenant).unwrap();
-    store
-        .put_manifest(
-            &tenant,
-            &Manifest {
-                revision: current + 1,
-                rules,
-            },
-            current,
-        )
-        .unwrap();
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
-fn acme_store(dir: &Path) -> DirStore {
-    let store = DirStore::new(dir);
+/// Publishes `rules` for `tenant`, storing the modules they name by path.
+fn publish(store: &RuleStore, tenant: &str, mut rules: Vec<RuleEntry>) {
+    for rule in &mut rules {
+        let bytes = std::fs::read(&rule.module).unwrap();
+        rule.module = block(store.put_module(bytes)).unwrap().to_string();
+    }
+    let tenant = TenantId::new(tenant).unwrap();
+    let current = block(store.current(&tenant))
+        .unwrap()
+        .map_or(0, |c| c.manifest.revision);
+    block(store.publish(&tenant, rules, current)).unwrap();
+}
+
+fn acme_store(dir: &Path) -> RuleStore {
+    let store = RuleStore::dir(dir);
     publish(
         &store,
         "_global",
@@ -90,7 +92,7 @@ fn acme_store(dir: &Path) -> DirStore {
     store
 }
 
-fn handler(store: &DirStore, config: HandlerConfig, refresh: Duration) -> Handler {
+fn handler(store: &RuleStore, config: HandlerConfig, refresh: Duration) -> Handler {
     let engine = Arc::new(
         Engine::new(EngineConfig {
             max_concurrent: 4,
@@ -98,7 +100,15 @@ fn handler(store: &DirStore, config: HandlerConfig, refresh: Duration) -> Handle
         })
         .unwrap(),
     );
-    Handler::new(engine, Arc::new(store.clone()), refresh, config)
+    let registry = Registry::new(
+        store.clone(),
+        Arc::clone(&engine),
+        RegistryConfig {
+            refresh,
+            ..RegistryConfig::default()
+        },
+    );
+    Handler::new(engine, registry, config)
 }
 
 fn handle(handler: &Handler, event: Value) -> Answer {
@@ -311,7 +321,7 @@ fn hot_swap_and_last_known_good() {
 
     // Neither does a module that does not match its digest.
     let bad = Manifest {
-        revision: 3,
+        revision: 4,
         rules: vec![entry(
             "x",
             &"0".repeat(64),

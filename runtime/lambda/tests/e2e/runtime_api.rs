@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use portcullis_artifacts as art;
-use portcullis_engine::manifest::{Manifest, RuleEntry};
-use portcullis_engine::store::{DirStore, TenantId};
+use portcullis_engine::manifest::RuleEntry;
+use portcullis_engine::store::{RuleStore, TenantId};
 use portcullis_engine::{Mode, OnError};
 use serde_json::{Value, json};
 
@@ -16,7 +16,7 @@ fn fixture(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/{name}.json")).unwrap()).unwrap()
 }
 
-fn entry(name: &str, path: &str, trigger: &str, on_error: OnError, config: Value) -> RuleEntry {
+pub fn entry(name: &str, path: &str, trigger: &str, on_error: OnError, config: Value) -> RuleEntry {
     RuleEntry {
         name: name.into(),
         module: path.into(),
@@ -31,24 +31,31 @@ fn entry(name: &str, path: &str, trigger: &str, on_error: OnError, config: Value
     }
 }
 
-fn publish(store: &DirStore, tenant: &str, mut rules: Vec<RuleEntry>) {
-    for rule in &mut rules {
-        let bytes = std::fs::read(&rule.module).unwrap();
-        rule.module = store.put_module(&bytes).unwrap().to_string();
-    }
-    let tenant = TenantId::new(tenant).unwrap();
-    let current = store.revision(&tenant).unwrap();
-    let manifest = Manifest {
-        revision: current + 1,
-        rules,
-    };
-    store.put_manifest(&tenant, &manifest, current).unwrap();
+/// Publishes `rules` for `tenant`, storing the modules they name by path.
+pub fn publish(store: &RuleStore, tenant: &str, mut rules: Vec<RuleEntry>) -> u64 {
+    crate::harness::block(async {
+        for rule in &mut rules {
+            let bytes = std::fs::read(&rule.module).unwrap();
+            rule.module = store.put_module(bytes).await.unwrap().to_string();
+        }
+        let tenant = TenantId::new(tenant).unwrap();
+        let current = store
+            .current(&tenant)
+            .await
+            .unwrap()
+            .map_or(0, |c| c.manifest.revision);
+        store
+            .publish(&tenant, rules, current)
+            .await
+            .unwrap()
+            .revision
+    })
 }
 
 /// `_global` blocks suspended users; acme checks e-mail domains, adds claims, and has a
 /// post-auth rule that traps.
 fn seed(dir: &Path) {
-    let store = DirStore::new(dir);
+    let store = RuleStore::dir(dir);
     publish(
         &store,
         "_global",

@@ -1,0 +1,112 @@
+//! Portcullis on AWS: the S3 rule store ([`s3::S3Objects`]), and DynamoDB for rule data
+//! ([`dynamo::DynamoData`]), sign-in activity and audit ([`dynamo::DynamoRecorder`]).
+//! Each implements a trait of the engine, which itself knows nothing of AWS.
+//!
+//! Clients are built from the usual AWS environment (region, credentials,
+//! `AWS_ENDPOINT_URL` for local servers) by [`sdk_config`].
+
+pub mod dynamo;
+pub mod s3;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_engine::store::{DirStore, RuleStore};
+
+/// The AWS configuration from the environment.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
+
+/// A store URL that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("`{url}` is not a store URL: {problem}")]
+pub struct BadStoreUrl {
+    url: String,
+    problem: &'static str,
+}
+
+/// Where a store URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// `file://DIR` (or a plain path).
+    Dir(std::path::PathBuf),
+    /// `s3://bucket/prefix`.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix (may be empty).
+        prefix: String,
+    },
+}
+
+impl std::str::FromStr for StoreUrl {
+    type Err = BadStoreUrl;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        let bad = |problem| BadStoreUrl {
+            url: url.to_owned(),
+            problem,
+        };
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("no bucket (expected s3://bucket/prefix)"));
+            }
+            return Ok(StoreUrl::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_matches('/').to_owned(),
+            });
+        }
+        let path = url.strip_prefix("file://").unwrap_or(url);
+        if path.is_empty() || url.contains("://") && !url.starts_with("file://") {
+            return Err(bad("expected file://DIR or s3://bucket/prefix"));
+        }
+        Ok(StoreUrl::Dir(path.into()))
+    }
+}
+
+impl StoreUrl {
+    /// Opens the store; S3 operations time out after `timeout`.
+    pub async fn open(&self, timeout: Duration) -> RuleStore {
+        match self {
+            StoreUrl::Dir(path) => RuleStore::new(Arc::new(DirStore::new(path))),
+            StoreUrl::S3 { bucket, prefix } => {
+                let config = sdk_config().await;
+                RuleStore::new(Arc::new(s3::S3Objects::new(
+                    s3::client(&config),
+                    bucket,
+                    prefix,
+                    timeout,
+                )))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls() {
+        assert_eq!(
+            "s3://b/p/q/".parse::<StoreUrl>().unwrap(),
+            StoreUrl::S3 {
+                bucket: "b".into(),
+                prefix: "p/q".into()
+            }
+        );
+        assert_eq!(
+            "file:///tmp/x".parse::<StoreUrl>().unwrap(),
+            StoreUrl::Dir("/tmp/x".into())
+        );
+        assert_eq!(
+            "rel/dir".parse::<StoreUrl>().unwrap(),
+            StoreUrl::Dir("rel/dir".into())
+        );
+        for bad in ["s3://", "ftp://x", "file://"] {
+            assert!(bad.parse::<StoreUrl>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! DynamoDB against a real DynamoDB-compatible server (moto): rule data prefetched in one
+//! round trip and scoped to the tenant, activity counted right under retries, audit
+//! entries, and an outage that each rule's `on_error` handles while post-auth succeeds.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod moto;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moto::Moto;
+use portcullis_artifacts as art;
+use portcullis_aws::dynamo::{DynamoData, DynamoRecorder, client};
+use portcullis_engine::activity::{Recorder, SignIn};
+use portcullis_engine::handler::{Answer, Handler, HandlerConfig};
+use portcullis_engine::manifest::RuleEntry;
+use portcullis_engine::registry::{Registry, RegistryConfig};
+use portcullis_engine::store::{RuleStore, TenantId};
+use portcullis_engine::{Engine, EngineConfig, Mode, OnError};
+use serde_json::{Value, json};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/events");
+const SUB: &str = "4f8e6c1a-8b0e-4a55-9d1c-0d6f2b7a9e10";
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/{name}.json")).unwrap()).unwrap()
+}
+
+fn rule(
+    name: &str,
+    path: &str,
+    trigger: &str,
+    on_error: OnError,
+    data: &[(&str, &str)],
+) -> RuleEntry {
+    RuleEntry {
+        name: name.into(),
+        module: path.into(),
+        triggers: vec![trigger.into()],
+        timeout_ms: None,
+        fuel: None,
+        memory_mb: None,
+        on_error,
+        mode: Mode::Enforce,
+        config: Value::Null,
+        data: data
+            .iter()
+            .map(|(a, t)| (a.to_string(), t.to_string()))
+            .collect(),
+    }
+}
+
+async fn publish(store: &RuleStore, tenant: &str, mut rules: Vec<RuleEntry>) {
+    for r in &mut rules {
+        r.module = store
+            .put_module(std::fs::read(&r.module).unwrap())
+            .await
+            .unwrap()
+            .to_string();
+    }
+    store
+        .publish(&TenantId::new(tenant).unwrap(), rules, 0)
+        .await
+        .unwrap();
+}
+
+struct Setup {
+    moto: Moto,
+    _dir: tempfile::TempDir,
+    handler: Handler,
+    data: Arc<DynamoData>,
+    recorder: Arc<DynamoRecorder>,
+}
+
+/// acme: `block-suspended` reads `user#{sub}` (fails closed); `subscription-note` reads
+/// `tenant#{tenant}` and `plan#{tenant}` (fails open); a post-auth rule reads data too.
+async fn setup() -> Setup {
+    let moto = Moto::start();
+    moto.tables("data", "activity").await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = RuleStore::dir(dir.path());
+    publish(
+        &store,
+        "acme",
+        vec![
+            rule(
+                "block-suspended",
+                art::SUSPENDED_USERS,
+                "pre-authentication",
+                OnError::Deny,
+                &[("user", "user#{sub}")],
+            ),
+            rule(
+                "subscription-note",
+                art::ALLOW_ALL,
+                "pre-authentication",
+                OnError::Allow,
+                &[("tenant", "tenant#{tenant}"), ("plan", "plan#{tenant}")],
+            ),
+            rule(
+                "new-device",
+                art::NEW_DEVICE,
+                "post-authentication",
+                OnError::Deny,
+                &[("user", "user#{sub}")],
+            ),
+        ],
+    )
+    .await;
+    publish(
+        &store,
+        "globex",
+        vec![rule(
+            "subscription-note",
+            art::ALLOW_ALL,
+            "pre-authentication",
+            OnError::Allow,
+            &[("tenant", "tenant#{tenant}")],
+        )],
+    )
+    .await;
+    let aws = moto.sdk_config().await;
+    let data = Arc::new(DynamoData::new(client(&aws), "data", Duration::ZERO));
+    let recorder = Arc::new(
+        DynamoRecorder::new(client(&aws), "activity", Some(Duration::from_secs(86_400)))
+            .with_retry_window(0),
+    );
+    let engine = Arc::new(
+        Engine::new(EngineConfig {
+            max_concurrent: 2,
+            ..EngineConfig::default()
+        })
+        .unwrap(),
+    );
+    let registry = Registry::new(store, engine.clone(), RegistryConfig::default());
+    let handler = Handler::new(
+        engine,
+        registry,
+        HandlerConfig {
+            data_timeout: Duration::from_secs(2),
+            record_timeout: Duration::from_secs(2),
+            ..HandlerConfig::default()
+        },
+    )
+    .with_data(data.clone())
+    .with_recorder(recorder.clone());
+    Setup {
+        moto,
+        _dir: dir,
+        handler,
+        data,
+        recorder,
+    }
+}
+
+fn acme() -> TenantId {
+    TenantId::new("acme").unwrap()
+}
+
+#[tokio::test]
+async fn a_flagged_user_is_blocked_until_the_item_is_deleted() {
+    let s = setup().await;
+    let key = format!("user#{SUB}");
+    s.data
+        .put(&acme(), &key, r#"{"suspended": true}"#)
+        .await
+        .unwrap();
+    let answer: Answer = s.handler.handle(fixture("pre-auth"), None).await;
+    assert_eq!(answer.response, Err("Your account is suspended".into()));
+    // One BatchGetItem for the whole chain (three keys, two rules).
+    assert_eq!(s.data.requests(), 1);
+
+    // The block is audited (no attribute values: user name, rule, outcome, revision).
+    let audit = s.recorder.audit_entries("acme").await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["rule"], "block-suspended");
+    assert_eq!(audit[0]["outcome"], "deny");
+    assert_eq!(audit[0]["user"], "ada");
+    assert!(audit[0].contains_key("expires_at"));
+
+    assert!(s.data.delete(&acme(), &key).await.unwrap());
+    let answer = s.handler.handle(fixture("pre-auth"), None).await;
+    assert!(answer.response.is_ok(), "{:?}", answer.record);
+    assert_eq!(s.data.requests(), 2);
+}
+
+#[tokio::test]
+async fn a_tenant_never_sees_another_tenants_items() {
+    let s = setup().await;
+    // globex has an item with exactly the key acme's rule asks for.
+    let globex = TenantId::new("globex").unwrap();
+    s.data
+        .put(&globex, &format!("user#{SUB}"), r#"{"suspended": true}"#)
+        .await
+        .unwrap();
+    let answer = s.handler.handle(fixture("pre-auth"), None).await;
+    assert!(
+        answer.response.is_ok(),
+        "acme's rule must not see globex's item"
+    );
+    assert_eq!(
+        s.data
+            .get(&globex, &format!("user#{SUB}"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"suspended": true}"#)
+    );
+}
+
+#[tokio::test]
+async fn activity_counts_sign_ins_and_new_devices() {
+    let s = setup().await;
+    let mut event = fixture("post-auth");
+    for new_device in [true, false, true] {
+        event["request"]["newDeviceUsed"] = json!(new_device);
+        let answer = s.handler.handle(event.clone(), None).await;
+        assert_eq!(answer.response, Ok(event.clone()));
+        assert!(
+            answer.record.problems.is_empty(),
+            "{:?}",
+            answer.record.problems
+        );
+    }
+    let activity = s.recorder.activity(&acme(), "ada").await.unwrap().unwrap();
+    assert_eq!(activity.sign_ins, 3);
+    assert_eq!(activity.new_device_sign_ins, 2);
+    assert!(activity.last_new_device);
+}
+
+#[tokio::test]
+async fn a_retried_post_auth_counts_once() {
+    let moto = Moto::start();
+    moto.tables("data", "activity").await;
+    let recorder = DynamoRecorder::new(client(&moto.sdk_config().await), "activity", None);
+    let sign_in = SignIn {
+        tenant: acme(),
+        user: "ada".into(),
+        new_device: true,
+        at_ms: 1_800_000_000_000,
+    };
+    recorder.sign_in(&sign_in).await.unwrap();
+    // Cognito retried the same sign-in a second later.
+    let retry = SignIn {
+        at_ms: sign_in.at_ms + 1_000,
+        ..sign_in.clone()
+    };
+    recorder.sign_in(&retry).await.unwrap();
+    let a = recorder.activity(&acme(), "ada").await.unwrap().unwrap();
+    assert_eq!((a.sign_ins, a.new_device_sign_ins), (1, 1));
+    // A real second sign-in a minute later counts.
+    let later = SignIn {
+        at_ms: sign_in.at_ms + 60_000,
+        new_device: false,
+        ..sign_in
+    };
+    recorder.sign_in(&later).await.unwrap();
+    let a = recorder.activity(&acme(), "ada").await.unwrap().unwrap();
+    assert_eq!((a.sign_ins, a.new_device_sign_ins), (2, 1));
+    assert!(!a.last_new_device);
+}
+
+#[tokio::test]
+async fn with_dynamodb_down_on_error_decides_and_post_auth_succeeds() {
+    let mut s = setup().await;
+    s.moto.stop();
+    let answer = s.handler.handle(fixture("pre-auth"), None).await;
+    // block-suspended fails closed; the chain stops there.
+    assert!(answer.response.is_err(), "{:?}", answer.record);
+    assert_eq!(answer.record.rules[0].outcome, "data_unavailable");
+    assert_eq!(answer.record.denied_by.as_deref(), Some("block-suspended"));
+
+    // post-auth never fails, whatever the data and activity writes do.
+    let answer = s.handler.handle(fixture("post-auth"), None).await;
+    assert_eq!(answer.response, Ok(fixture("post-auth")));
+    assert!(
+        answer
+            .record
+            .problems
+            .iter()
+            .any(|p| p.starts_with("activity")),
+        "{:?}",
+        answer.record.problems
+    );
+}
+
+#[tokio::test]
+async fn a_rule_failing_open_lets_the_sign_in_through_an_outage() {
+    let mut s = setup().await;
+    s.moto.stop();
+    // globex's only data rule fails open.
+    let mut event = fixture("pre-auth");
+    event["request"]["userAttributes"]["custom:tenant_id"] = json!("globex");
+    let answer = s.handler.handle(event, None).await;
+    assert!(answer.response.is_ok(), "{:?}", answer.record);
+    assert_eq!(answer.record.rules[0].outcome, "data_unavailable");
+}
