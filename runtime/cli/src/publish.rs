@@ -47,6 +47,10 @@ pub struct Args {
     /// Also store precompiled artifacts for this machine's engine build.
     #[arg(long)]
     precompile: bool,
+    /// Refuse unless the tenant is at this revision (0: no manifest yet). Without it, the
+    /// revision read just before writing is expected; a publish in between still loses.
+    #[arg(long)]
+    expect_revision: Option<u64>,
 }
 
 /// A policy's test case, in `<module>.tests.json` (a list of these).
@@ -107,7 +111,9 @@ pub fn run(args: Args) -> Result<Exit> {
     }
     manifest.validate()?;
     let current = runtime.block_on(store.current(&tenant))?;
-    let expected = current.map_or(0, |c| c.manifest.revision);
+    let expected = args
+        .expect_revision
+        .unwrap_or_else(|| current.map_or(0, |c| c.manifest.revision));
     let published = runtime.block_on(store.publish(&tenant, manifest.rules, expected))?;
     println!(
         "published {tenant} revision {} ({} rules){}",

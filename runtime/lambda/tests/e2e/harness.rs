@@ -1,6 +1,7 @@
 //! The Lambda under test: `cargo lambda watch --only-lambda-apis` serving the real Lambda
 //! runtime API on loopback, the built `bootstrap` polling it, and invocations sent over
 //! HTTP exactly as the Lambda service would deliver them.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -60,8 +61,14 @@ fn wait_for_port(port: u16, what: &str) {
 }
 
 impl Lambda {
-    /// Starts the emulator and `bootstrap` with `env` (plus the runtime-API variables).
-    pub fn start(env: &[(&str, String)]) -> Lambda {
+    /// Starts the emulator and the `bootstrap` binary at `bootstrap` with `env` (plus the
+    /// runtime-API variables).
+    pub fn start(bootstrap: &Path, env: &[(&str, String)]) -> Lambda {
+        assert!(
+            bootstrap.is_file(),
+            "`{}` is not built: run the tests with `cargo test --workspace`",
+            bootstrap.display()
+        );
         let cargo_lambda = which("cargo-lambda").unwrap_or_else(|| {
             panic!(
                 "cargo-lambda is not installed: `pip install cargo-lambda` (scripts/test does this)"
@@ -69,6 +76,7 @@ impl Lambda {
         });
         let port = free_port();
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let workspace = workspace.canonicalize().unwrap_or(workspace);
         let emulator = Command::new(cargo_lambda)
             .args([
                 "lambda",
@@ -87,7 +95,7 @@ impl Lambda {
         let emulator = Process(emulator);
         wait_for_port(port, "cargo lambda watch");
 
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+        let mut command = Command::new(bootstrap);
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

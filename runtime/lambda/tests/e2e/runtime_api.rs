@@ -97,7 +97,10 @@ fn seed(dir: &Path) {
 }
 
 fn start(dir: &Path) -> Lambda {
-    Lambda::start(&[("PORTCULLIS_STORE", format!("file://{}", dir.display()))])
+    Lambda::start(
+        Path::new(env!("CARGO_BIN_EXE_bootstrap")),
+        &[("PORTCULLIS_STORE", format!("file://{}", dir.display()))],
+    )
 }
 
 #[test]
