@@ -6,6 +6,7 @@
 //! `AWS_ENDPOINT_URL` for local servers) by [`sdk_config`].
 
 pub mod dynamo;
+pub mod iam;
 pub mod s3;
 
 use std::sync::Arc;
