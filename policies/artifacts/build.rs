@@ -27,6 +27,7 @@ const POLICIES: &[&str] = &[
     "risk-score",
     "tenant-claims",
     "new-device",
+    "subscription",
 ];
 const ADVERSARIAL: &[&str] = &[
     "infinite-loop",

@@ -77,7 +77,7 @@ struct Setup {
     recorder: Arc<DynamoRecorder>,
 }
 
-/// acme: `block-suspended` reads `user#{sub}` (fails closed); `subscription-note` reads
+/// acme: `block-suspended` reads `user#{sub}` (fails closed); `subscription` reads
 /// `tenant#{tenant}` and `plan#{tenant}` (fails open); a post-auth rule reads data too.
 async fn setup() -> Setup {
     let moto = Moto::start();
@@ -95,13 +95,16 @@ async fn setup() -> Setup {
                 OnError::Deny,
                 &[("user", "user#{sub}")],
             ),
-            rule(
-                "subscription-note",
-                art::ALLOW_ALL,
-                "pre-authentication",
-                OnError::Allow,
-                &[("tenant", "tenant#{tenant}"), ("plan", "plan#{tenant}")],
-            ),
+            RuleEntry {
+                config: json!({"missing": "allow"}),
+                ..rule(
+                    "subscription",
+                    art::SUBSCRIPTION,
+                    "pre-authentication",
+                    OnError::Allow,
+                    &[("tenant", "tenant#{tenant}"), ("plan", "plan#{tenant}")],
+                )
+            },
             rule(
                 "new-device",
                 art::NEW_DEVICE,
@@ -187,6 +190,25 @@ async fn a_flagged_user_is_blocked_until_the_item_is_deleted() {
     let answer = s.handler.handle(fixture("pre-auth"), None).await;
     assert!(answer.response.is_ok(), "{:?}", answer.record);
     assert_eq!(s.data.requests(), 2);
+}
+
+#[tokio::test]
+async fn an_inactive_subscription_blocks_the_whole_tenant() {
+    let s = setup().await;
+    s.data
+        .put(
+            &acme(),
+            "tenant#acme",
+            r#"{"active": false, "plan": "pro"}"#,
+        )
+        .await
+        .unwrap();
+    let answer = s.handler.handle(fixture("pre-auth"), None).await;
+    assert_eq!(
+        answer.response,
+        Err("Your organisation's subscription is not active".into())
+    );
+    assert_eq!(answer.record.denied_by.as_deref(), Some("subscription"));
 }
 
 #[tokio::test]

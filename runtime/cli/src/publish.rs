@@ -275,7 +275,7 @@ pub fn status(args: StatusArgs) -> Result<Exit> {
         for r in &m.rules {
             let digest = r.module.strip_prefix("sha256:").unwrap_or(&r.module);
             println!(
-                "  {:<20} {:<8} {:<8} {}  {}",
+                "  {:<20} {:<8} {:<15} {}  {}",
                 r.name,
                 format!("{:?}", r.mode).to_lowercase(),
                 format!("on_error={:?}", r.on_error).to_lowercase(),

@@ -1,6 +1,6 @@
 //! Evaluation cost: one rule (a fresh store and instance from the cached `InstancePre`, plus
-//! the call) for a trivial and a realistic policy, a 10-rule chain, and the keep-resident
-//! lever (the same call with the pool's keep-resident region set to 0).
+//! the call) for a trivial and a realistic policy, a 10-rule chain, and the instance-reset
+//! levers (keep-resident size, resetting only dirtied pages with `PAGEMAP_SCAN`).
 //!
 //! `cargo bench -p portcullis-engine --bench evaluate`; BENCHMARKS.md has the figures.
 
@@ -105,17 +105,29 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let cold = Engine::new(EngineConfig {
-        keep_resident_bytes: 0,
-        ..EngineConfig::default()
-    })
-    .expect("engine");
-    let trivial_cold = cold
-        .load(&std::fs::read(art::ALLOW_ALL).expect("artifact"))
-        .expect("load");
-    group.bench_function("trivial, keep_resident 0", |b| {
-        b.iter(|| black_box(cold.evaluate(&trivial_cold, &r, &budget)))
-    });
+    // The instance-reset levers, on the trivial policy.
+    for (name, keep, dirty_only) in [
+        (
+            "trivial, 256K resident, memset all (no pagemap_scan)",
+            256 << 10,
+            false,
+        ),
+        ("trivial, 1M resident, dirty pages only", 1 << 20, true),
+        ("trivial, keep_resident 0", 0, true),
+    ] {
+        let variant = Engine::new(EngineConfig {
+            keep_resident_bytes: keep,
+            reset_dirty_only: dirty_only,
+            ..EngineConfig::default()
+        })
+        .expect("engine");
+        let policy = variant
+            .load(&std::fs::read(art::ALLOW_ALL).expect("artifact"))
+            .expect("load");
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(variant.evaluate(&policy, &r, &budget)))
+        });
+    }
     group.finish();
 }
 
