@@ -155,6 +155,11 @@ async fn layout_conditional_reads_publish_conflicts_and_rollback() {
     let back = store.rollback(&acme(), 1, 2).await.unwrap();
     assert_eq!((back.revision, back.rules.clone()), (3, one.rules));
     assert_eq!(store.revisions(&acme()).await.unwrap(), vec![1, 2, 3]);
+    let nowhere = store.rollback(&acme(), 9, 3).await.unwrap_err();
+    assert!(
+        matches!(nowhere, StoreError::NoSuchRevision { revision: 9, .. }),
+        "{nowhere}"
+    );
 }
 
 #[tokio::test]

@@ -128,6 +128,14 @@ pub enum StoreError {
         /// The revision the writer expected to replace.
         expected: u64,
     },
+    /// A rollback to a revision the tenant never had.
+    #[error("tenant `{tenant}` has no revision {revision}")]
+    NoSuchRevision {
+        /// The tenant.
+        tenant: String,
+        /// The revision asked for.
+        revision: u64,
+    },
     /// A manifest names a module the store does not hold.
     #[error("module `{0}` is not in the store: upload it first")]
     MissingModule(Sha256),
@@ -387,9 +395,9 @@ impl RuleStore {
         expected: u64,
     ) -> Result<Manifest, StoreError> {
         let Some(old) = self.revision(tenant, to).await? else {
-            return Err(StoreError::Corrupt {
-                key: Self::history_key(tenant, to),
-                message: format!("tenant `{tenant}` has no revision {to}"),
+            return Err(StoreError::NoSuchRevision {
+                tenant: tenant.to_string(),
+                revision: to,
             });
         };
         self.publish(tenant, old.rules, expected).await
