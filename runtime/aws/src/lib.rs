@@ -68,19 +68,25 @@ impl std::str::FromStr for StoreUrl {
 }
 
 impl StoreUrl {
-    /// Opens the store; S3 operations time out after `timeout`.
+    /// Opens the store, loading the AWS configuration only for S3; S3 operations time out
+    /// after `timeout`.
     pub async fn open(&self, timeout: Duration) -> RuleStore {
         match self {
             StoreUrl::Dir(path) => RuleStore::new(Arc::new(DirStore::new(path))),
-            StoreUrl::S3 { bucket, prefix } => {
-                let config = sdk_config().await;
-                RuleStore::new(Arc::new(s3::S3Objects::new(
-                    s3::client(&config),
-                    bucket,
-                    prefix,
-                    timeout,
-                )))
-            }
+            StoreUrl::S3 { .. } => self.open_with(&sdk_config().await, timeout),
+        }
+    }
+
+    /// Opens the store with an AWS configuration already loaded (one load per process).
+    pub fn open_with(&self, aws: &aws_config::SdkConfig, timeout: Duration) -> RuleStore {
+        match self {
+            StoreUrl::Dir(path) => RuleStore::new(Arc::new(DirStore::new(path))),
+            StoreUrl::S3 { bucket, prefix } => RuleStore::new(Arc::new(s3::S3Objects::new(
+                s3::client(aws),
+                bucket,
+                prefix,
+                timeout,
+            ))),
         }
     }
 }

@@ -55,45 +55,37 @@ fn tenant(id: &str) -> Result<TenantId> {
 pub fn run(args: Args) -> Result<Exit> {
     let runtime = input::runtime()?;
     let aws = runtime.block_on(portcullis_aws::sdk_config());
-    let client = portcullis_aws::dynamo::client(&aws);
-    let (at, op) = match &args.op {
-        Op::Put { at, .. } => (at, "put"),
-        Op::Get { at } => (at, "get"),
-        Op::Delete { at } => (at, "delete"),
-    };
+    let (Op::Put { at, .. } | Op::Get { at } | Op::Delete { at }) = &args.op;
     let tenant = tenant(&at.tenant)?;
-    let data = DynamoData::new(client, &at.table, std::time::Duration::ZERO);
-    match (&args.op, op) {
-        (Op::Put { value, .. }, _) => {
+    let data = DynamoData::new(
+        portcullis_aws::dynamo::client(&aws),
+        &at.table,
+        std::time::Duration::ZERO,
+    );
+    match &args.op {
+        Op::Put { value, .. } => {
             let value = input::json_arg(value, "VALUE")?.to_string();
             runtime
                 .block_on(data.put(&tenant, &at.key, &value))
                 .map_err(anyhow::Error::msg)?;
             println!("put {tenant} {}", at.key);
-            Ok(Exit::Allow)
         }
-        (_, "get") => match runtime
-            .block_on(data.get(&tenant, &at.key))
-            .map_err(anyhow::Error::msg)?
-        {
-            Some(value) => {
-                println!("{value}");
-                Ok(Exit::Allow)
-            }
-            None => Err(anyhow!("no item `{}` for tenant {tenant}", at.key)),
-        },
-        _ => {
+        Op::Get { .. } => {
+            let value = runtime
+                .block_on(data.get(&tenant, &at.key))
+                .map_err(anyhow::Error::msg)?
+                .ok_or_else(|| anyhow!("no item `{}` for tenant {tenant}", at.key))?;
+            println!("{value}");
+        }
+        Op::Delete { .. } => {
             let existed = runtime
                 .block_on(data.delete(&tenant, &at.key))
                 .map_err(anyhow::Error::msg)?;
-            println!(
-                "{} {tenant} {}",
-                if existed { "deleted" } else { "absent" },
-                at.key
-            );
-            Ok(Exit::Allow)
+            let what = if existed { "deleted" } else { "absent" };
+            println!("{what} {tenant} {}", at.key);
         }
     }
+    Ok(Exit::Allow)
 }
 
 /// Arguments of `portcullis activity`.

@@ -109,6 +109,20 @@ impl Event {
 
     /// Parses an event from a JSON value.
     pub fn from_value(raw: Value) -> Result<Event, EventError> {
+        Event::parse(raw).map_err(|(error, _)| error)
+    }
+
+    /// Like [`Event::from_value`], but a failure hands the JSON back with the error (the
+    /// handler answers with it when failing open), so it never has to be copied.
+    pub fn parse(raw: Value) -> Result<Event, (EventError, Value)> {
+        match Event::fields(&raw) {
+            Ok(event) => Ok(Event { raw, ..event }),
+            Err(error) => Err((error, raw)),
+        }
+    }
+
+    /// Every field but `raw` (left null).
+    fn fields(raw: &Value) -> Result<Event, EventError> {
         let obj = raw.as_object().ok_or(EventError::NotAnObject)?;
         let trigger_source = required_str(obj, "triggerSource")?;
         let user_pool_id = required_str(obj, "userPoolId")?;
@@ -154,7 +168,7 @@ impl Event {
             new_device_used: request.get("newDeviceUsed").and_then(Value::as_bool),
             groups: string_list(group_config.and_then(|g| g.get("groupsToOverride"))),
             scopes: string_list(request.get("scopes")),
-            raw,
+            raw: Value::Null,
         })
     }
 
@@ -265,11 +279,12 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 /// - `groupOverrideDetails` is written **only** when a rule overrides groups: an empty or
 ///   null override would remove every group of the user.
 /// - With no change at all the event's `response` is returned as Cognito sent it.
-pub fn token_response(event: &Event, outcome: &crate::chain::ChainOutcome) -> Value {
+pub fn token_response(event: Event, outcome: &crate::chain::ChainOutcome) -> Value {
     let EventKind::PreTokenGeneration(version) = event.kind else {
-        return event.raw.clone();
+        return event.raw;
     };
-    let mut raw = event.raw.clone();
+    let machine_to_machine = event.trigger_source == "TokenGeneration_ClientCredentials";
+    let mut raw = event.raw;
     let groups = outcome.groups.as_ref().map(crate::verdict::groups_json);
     let details = match version {
         TokenVersion::V1 => {
@@ -305,7 +320,7 @@ pub fn token_response(event: &Event, outcome: &crate::chain::ChainOutcome) -> Va
                 return raw;
             }
             let mut details = Map::new();
-            if event.trigger_source != "TokenGeneration_ClientCredentials" {
+            if !machine_to_machine {
                 details.insert(
                     "idTokenGeneration".into(),
                     serde_json::json!({

@@ -245,13 +245,18 @@ impl Handler {
             problems: Vec::new(),
             duration_us: 0,
         };
-        let user = event
-            .get("userName")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
+        // Read before the event moves into `decide`, and only when there is an audit.
+        let user = self.recorder.as_ref().map(|_| {
+            event
+                .get("userName")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        });
         let response = self.decide(event, deadline, &mut record).await;
-        self.audit(&record, user).await;
+        if let Some(user) = user {
+            self.audit(&record, user).await;
+        }
         record.duration_us = micros(start.elapsed());
         Answer { response, record }
     }
@@ -262,11 +267,11 @@ impl Handler {
         deadline: Option<Instant>,
         record: &mut DecisionRecord,
     ) -> Result<Value, String> {
-        let event = match Event::from_value(raw.clone()) {
+        let event = match Event::parse(raw) {
             Ok(event) => event,
-            Err(error) => {
+            Err((error, raw)) => {
                 record.problems.push(error.to_string());
-                return self.fail(raw, None, record);
+                return self.fail(raw, None, None, record);
             }
         };
         let Some(trigger) = event.kind.trigger() else {
@@ -285,7 +290,7 @@ impl Handler {
             Lookup::Missing => None,
             Lookup::Failed(error) => {
                 record.problems.push(format!("global rules: {error}"));
-                return self.fail(event.raw, Some(trigger), record);
+                return self.fail(event.raw, Some(trigger), tenant.as_ref(), record);
             }
         };
         record.global_revision = global.as_ref().map(|s| s.revision);
@@ -297,7 +302,7 @@ impl Handler {
                 Lookup::Missing => None,
                 Lookup::Failed(error) => {
                     record.problems.push(format!("tenant rules: {error}"));
-                    return self.fail(event.raw, Some(trigger), record);
+                    return self.fail(event.raw, Some(trigger), Some(tenant), record);
                 }
             },
         };
@@ -368,7 +373,7 @@ impl Handler {
             (_, EventKind::PostAuthentication) => Ok(event.raw),
             (Decision::Deny { message, .. }, _) => Err(message.clone()),
             (Decision::Allow, EventKind::PreTokenGeneration(_)) => {
-                Ok(cognito::token_response(&event, &outcome))
+                Ok(cognito::token_response(event, &outcome))
             }
             (Decision::Allow, _) => Ok(event.raw),
         }
@@ -435,14 +440,12 @@ impl Handler {
         &self,
         raw: Value,
         trigger: Option<Trigger>,
+        tenant: Option<&TenantId>,
         record: &mut DecisionRecord,
     ) -> Result<Value, String> {
         record.decision = "error";
-        let mode = record
-            .tenant
-            .as_deref()
-            .and_then(TenantId::new)
-            .and_then(|t| self.config.tenant_fail_modes.get(&t).copied())
+        let mode = tenant
+            .and_then(|t| self.config.tenant_fail_modes.get(t).copied())
             .unwrap_or(self.config.fail_mode);
         if trigger == Some(Trigger::PostAuthentication) || mode == FailMode::Open {
             return Ok(raw);

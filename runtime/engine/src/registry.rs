@@ -144,6 +144,16 @@ impl Registry {
             },
             Err(error) => return self.keep_last_good(tenant, known, error.to_string()).await,
         };
+        self.remember(tenant, set, etag)
+    }
+
+    /// Records what is now known of a tenant (checked now) and answers with it.
+    fn remember(
+        &self,
+        tenant: &TenantId,
+        set: Option<Arc<RuleSet>>,
+        etag: Option<String>,
+    ) -> Lookup {
         if let Ok(mut tenants) = self.tenants.lock() {
             tenants.insert(
                 tenant.clone(),
@@ -196,17 +206,8 @@ impl Registry {
             Err(e) => return Lookup::Failed(format!("{error}; baseline: {e}")),
         };
         tracing::warn!(tenant = %tenant, baseline = %baseline.url(), revision = set.as_ref().map(|s| s.revision), "serving baseline rules until the store answers");
-        if let Ok(mut tenants) = self.tenants.lock() {
-            tenants.insert(
-                tenant.clone(),
-                Entry {
-                    set: set.clone(),
-                    etag: None,
-                    checked: Instant::now(),
-                },
-            );
-        }
-        set.map_or(Lookup::Missing, Lookup::Found)
+        // No ETag: the next refresh reads the primary store in full.
+        self.remember(tenant, set, None)
     }
 
     async fn load(

@@ -11,11 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use portcullis_aws::StoreUrl;
 use portcullis_aws::dynamo::{DynamoData, DynamoRecorder};
 use portcullis_engine::handler::Handler;
 use portcullis_engine::registry::{Registry, RegistryConfig};
+use portcullis_engine::store::RuleStore;
 use portcullis_engine::{Engine, EngineConfig};
 use serde_json::Value;
+use tokio::sync::OnceCell;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -54,11 +57,20 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     )))
 }
 
-/// The handler from the configuration: stores, registry, DynamoDB.
+/// The handler from the configuration: stores, registry, DynamoDB. The AWS configuration
+/// is loaded at most once, and only when something needs it.
 async fn build(config: config::Config, engine: Arc<Engine>) -> Handler {
-    let store = config.store.open(config.store_timeout).await;
+    let aws = OnceCell::new();
+    let open = async |url: &StoreUrl| match url {
+        StoreUrl::Dir(path) => RuleStore::dir(path),
+        StoreUrl::S3 { .. } => url.open_with(
+            aws.get_or_init(portcullis_aws::sdk_config).await,
+            config.store_timeout,
+        ),
+    };
+    let store = open(&config.store).await;
     let baseline = match &config.baseline {
-        Some(url) => Some(url.open(config.store_timeout).await),
+        Some(url) => Some(open(url).await),
         None => None,
     };
     tracing::info!(store = %store.url(), baseline = baseline.as_ref().map(|b| b.url()), refresh_secs = config.refresh.as_secs(), compat = %engine.compat(), "portcullis starting");
@@ -73,8 +85,8 @@ async fn build(config: config::Config, engine: Arc<Engine>) -> Handler {
     );
     let mut handler = Handler::new(engine, registry, config.handler);
     if config.data_table.is_some() || config.activity_table.is_some() {
-        let aws = portcullis_aws::sdk_config().await;
-        let dynamo = portcullis_aws::dynamo::client(&aws);
+        let dynamo =
+            portcullis_aws::dynamo::client(aws.get_or_init(portcullis_aws::sdk_config).await);
         if let Some(table) = &config.data_table {
             handler = handler.with_data(Arc::new(DynamoData::new(
                 dynamo.clone(),
