@@ -10,7 +10,7 @@
 //! always scoped to the sign-in's tenant, before the chain runs. Rules stay pure: they only
 //! see what was prefetched for them, under the aliases they declared.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use crate::chain::{DataSet, Rule};
@@ -44,7 +44,7 @@ pub async fn prefetch(
     timeout: Duration,
 ) -> DataSet {
     let mut set = DataSet::default();
-    let mut wanted: BTreeMap<String, ()> = BTreeMap::new();
+    let mut keys: BTreeSet<String> = BTreeSet::new();
     let mut resolved = Vec::new();
     for rule in rules
         .iter()
@@ -53,7 +53,7 @@ pub async fn prefetch(
         set.wanted.push(rule.name.clone());
         for (alias, template) in &rule.data {
             if let Some(key) = template.resolve(request) {
-                wanted.insert(key.clone(), ());
+                keys.insert(key.clone());
                 resolved.push((rule.name.clone(), alias.clone(), key));
             }
         }
@@ -68,10 +68,10 @@ pub async fn prefetch(
         });
         return set;
     };
-    if wanted.is_empty() {
+    if keys.is_empty() {
         return set;
     }
-    let keys: Vec<String> = wanted.into_keys().collect();
+    let keys: Vec<String> = keys.into_iter().collect();
     match source.fetch(tenant, &keys, timeout).await {
         Ok(items) => {
             for (rule, alias, key) in resolved {
