@@ -15,7 +15,8 @@
 //! # Budgets
 //! Fuel is set per store and is deterministic. The wall clock is an epoch deadline: a
 //! ticker thread advances the engine's epoch once per millisecond of real time while any
-//! evaluation is running, and parks when the engine is idle. Memory, tables and instances
+//! evaluation is running, and parks when the engine is idle. When the deadline tick comes,
+//! the real clock is checked, so a late ticker catching up never stops a rule early. Memory, tables and instances
 //! are capped by a resource limiter. See [`crate::budget`].
 //!
 //! # Cost
@@ -159,6 +160,8 @@ impl std::fmt::Debug for CompiledPolicy {
 /// Per-store state: the limiter and the rule's captured log lines.
 pub struct HostState {
     limiter: Limiter,
+    /// When the rule's wall-clock budget runs out.
+    deadline: Instant,
     logs: Vec<LogLine>,
     logs_dropped: usize,
 }
@@ -569,13 +572,25 @@ impl Engine {
             &self.wasm,
             HostState {
                 limiter: Limiter::new(memory_limit),
+                deadline: start + budget.timeout,
                 logs: Vec::new(),
                 logs_dropped: 0,
             },
         );
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(epoch_ticks(budget.timeout));
-        store.epoch_deadline_trap();
+        // The epoch only says "look at the clock": the ticker may fall behind on a busy
+        // machine and catch up in a burst, so the real clock decides, and a rule is never
+        // stopped before its budget. The closure captures nothing: no allocation.
+        store.epoch_deadline_callback(|ctx| {
+            let now = Instant::now();
+            let deadline = ctx.data().deadline;
+            Ok(if now >= deadline {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Continue(epoch_ticks(deadline - now))
+            })
+        });
         let result = store
             .set_fuel(budget.fuel)
             .and_then(|()| policy.pre.instantiate(&mut store))

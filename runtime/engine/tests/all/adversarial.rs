@@ -58,11 +58,13 @@ fn infinite_loop_times_out_within_the_deadline() {
         "{outcome:?}"
     );
     assert!(
-        elapsed >= Duration::from_millis(9),
-        "stopped too early: {elapsed:?}"
+        elapsed >= Duration::from_millis(10),
+        "stopped before its budget: {elapsed:?}"
     );
+    // Fuel alone would never stop it; a generous bound keeps a busy machine from failing
+    // the test while still showing the clock did.
     assert!(
-        elapsed < Duration::from_millis(40),
+        elapsed < Duration::from_secs(1),
         "took {elapsed:?} for a 10 ms budget"
     );
     benign_still_works();

@@ -221,8 +221,9 @@ fn global_deadline_bounds_the_chain() {
         &DataSet::default(),
         Instant::now() + Duration::from_millis(20),
     );
+    // Each rule alone may run 10 s; the 20 ms chain deadline stops both.
     assert!(
-        start.elapsed() < Duration::from_millis(100),
+        start.elapsed() < Duration::from_secs(2),
         "{:?}",
         start.elapsed()
     );
