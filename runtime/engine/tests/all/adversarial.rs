@@ -61,10 +61,10 @@ fn infinite_loop_times_out_within_the_deadline() {
         elapsed >= Duration::from_millis(10),
         "stopped before its budget: {elapsed:?}"
     );
-    // Fuel alone would never stop it; a generous bound keeps a busy machine from failing
-    // the test while still showing the clock did.
+    // Fuel alone would never stop it. The margin allows for a descheduled ticker thread on
+    // a busy shared machine.
     assert!(
-        elapsed < Duration::from_secs(1),
+        elapsed < Duration::from_millis(100),
         "took {elapsed:?} for a 10 ms budget"
     );
     benign_still_works();
