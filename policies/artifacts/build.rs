@@ -95,7 +95,7 @@ fn main() -> Result<()> {
     let path = write(&out, "wasi-std", &wasi)?;
     entry(&mut listing, &mut all, "wasi-std", &path, false);
 
-    for name in ["unknown-import", "core-module"] {
+    for name in ["unknown-import", "core-module", "wrong-signature"] {
         let source = root.join(format!("policies/adversarial/{name}.wat"));
         let bytes = wat::parse_file(&source)?;
         let path = write(&out, name, &bytes)?;

@@ -189,6 +189,7 @@ fn adversarial_guests_exit_3_with_the_outcome_named() {
         (art::PANICS, "pre-auth", &[], "trap"),
         (art::WASI_STD, "pre-auth", &[], "load_error"),
         (art::UNKNOWN_IMPORT, "pre-auth", &[], "load_error"),
+        (art::WRONG_SIGNATURE, "pre-auth", &[], "load_error"),
         (art::CORE_MODULE, "pre-auth", &[], "load_error"),
         (art::MALFORMED, "pre-auth", &[], "load_error"),
     ];

@@ -184,6 +184,15 @@ fn unknown_import_refused_at_load() {
 }
 
 #[test]
+fn wrong_export_types_refused_at_load() {
+    let err = load_error(art::WRONG_SIGNATURE);
+    assert!(
+        matches!(&err, LoadError::Contract(why) if why.contains("`evaluate`")),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn core_module_refused() {
     assert_eq!(load_error(art::CORE_MODULE), LoadError::NotAComponent);
 }
