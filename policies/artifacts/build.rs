@@ -1,7 +1,7 @@
 //! Builds every policy in `policies/` into a WebAssembly component.
 //!
 //! Rust policies are compiled for `wasm32-unknown-unknown` with the `policy` profile and a
-//! 64 KiB stack, then wrapped into components by `wit-component` (no WASI imports at all).
+//! 32 KiB stack (a small policy's whole memory is then one 64 KiB page), then wrapped into components by `wit-component` (no WASI imports at all).
 //! `wasi-std` is compiled for `wasm32-wasip2`, whose linker emits a component that imports
 //! WASI: that is the point of it. The `.wat` guests are assembled, and a truncated component
 //! stands for malformed bytes. Everything lands in `OUT_DIR`; `artifacts.rs` lists the paths.
@@ -36,6 +36,7 @@ const ADVERSARIAL: &[&str] = &[
     "huge-verdict",
     "reserved-claim",
     "panics",
+    "leak-probe",
 ];
 
 fn main() -> Result<()> {
@@ -135,7 +136,7 @@ fn cargo_build(root: &Path, target_dir: &Path, target: &str, packages: &[String]
         ])
         .arg("--target-dir")
         .arg(target_dir)
-        .env("CARGO_ENCODED_RUSTFLAGS", "-Clink-arg=-zstack-size=65536")
+        .env("CARGO_ENCODED_RUSTFLAGS", "-Clink-arg=-zstack-size=32768")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")

@@ -1,6 +1,6 @@
 //! Evaluation cost: one rule (a fresh store and instance from the cached `InstancePre`, plus
-//! the call) for a trivial and a realistic policy, a 10-rule chain, and the instance-reset
-//! levers (keep-resident size, resetting only dirtied pages with `PAGEMAP_SCAN`).
+//! the call) for a trivial, a realistic and a large-memory policy, a 10-rule chain, and the
+//! instance-reset levers (the memset pool, the dirty-page pool, nothing kept resident).
 //!
 //! `cargo bench -p portcullis-engine --bench evaluate`; BENCHMARKS.md has the figures.
 
@@ -105,28 +105,40 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    // The instance-reset levers, on the trivial policy.
-    for (name, keep, dirty_only) in [
-        (
-            "trivial, 256K resident, memset all (no pagemap_scan)",
-            256 << 10,
-            false,
-        ),
-        ("trivial, 1M resident, dirty pages only", 1 << 20, true),
-        ("trivial, keep_resident 0", 0, true),
+    // A policy with a large memory (time-zone data: 15 pages), under the default reset.
+    let hours = engine
+        .load(&std::fs::read(art::SIGNIN_HOURS).expect("artifact"))
+        .expect("load");
+    let mut r3 = request();
+    r3.config = r#"{"time_zone": "Europe/Berlin", "start": "08:00", "end": "18:00"}"#.into();
+    group.bench_function("large memory (signin-hours)", |b| {
+        b.iter(|| black_box(engine.evaluate(&hours, &r3, &budget)))
+    });
+
+    // The instance-reset levers: every policy in the dirty-page pool, every policy in the
+    // memset pool, and nothing kept resident.
+    for (name, small, large) in [
+        ("all in the dirty-page (PAGEMAP_SCAN) pool", 0, 1 << 20),
+        ("all in the memset pool", 2 << 20, 1 << 20),
+        ("nothing kept resident", 0, 0),
     ] {
         let variant = Engine::new(EngineConfig {
-            keep_resident_bytes: keep,
-            reset_dirty_only: dirty_only,
+            small_memory_bytes: small,
+            large_keep_resident_bytes: large,
             ..EngineConfig::default()
         })
         .expect("engine");
-        let policy = variant
-            .load(&std::fs::read(art::ALLOW_ALL).expect("artifact"))
-            .expect("load");
-        group.bench_function(name, |b| {
-            b.iter(|| black_box(variant.evaluate(&policy, &r, &budget)))
-        });
+        for (policy, path, req) in [
+            ("trivial", art::ALLOW_ALL, &r),
+            ("large memory", art::SIGNIN_HOURS, &r3),
+        ] {
+            let loaded = variant
+                .load(&std::fs::read(path).expect("artifact"))
+                .expect("load");
+            group.bench_function(format!("{policy}, {name}"), |b| {
+                b.iter(|| black_box(variant.evaluate(&loaded, req, &budget)))
+            });
+        }
     }
     group.finish();
 }

@@ -20,10 +20,20 @@
 //! are capped by a resource limiter. See [`crate::budget`].
 //!
 //! # Cost
-//! A fresh instance is cheap when the guest touches few pages: the SDK's arena allocator
-//! avoids `memory.grow`, policies link with a 64 KiB stack, and the pool keeps the first
-//! [`EngineConfig::keep_resident_bytes`] of each memory resident (reset with `memset`
-//! instead of `madvise` + page faults). BENCHMARKS.md has the measurements.
+//! A fresh instance is cheap when the guest's memory stays resident between instances and
+//! its reset is cheap. Policies link with a 32 KiB stack, so a small policy's whole memory
+//! (stack, data, heap) is one 64 KiB page, and the SDK's bump allocator never calls
+//! `memory.grow` on the common path. Two instance pools (two wasmtime engines with the same
+//! compilation settings) reset memory two ways, and each policy is placed in one at load by
+//! the initial size of its memories:
+//! - **small** (up to [`EngineConfig::small_memory_bytes`]): the whole memory is kept
+//!   resident and reset with one `memset` — cheaper than asking the kernel which pages are
+//!   dirty when there are only a few;
+//! - **large** (policies with big data segments, such as time-zone tables): the kernel is
+//!   asked which pages the instance dirtied (Linux `PAGEMAP_SCAN`) and only those are reset,
+//!   so the untouched data stays mapped instead of being copied back or faulted in again.
+//!
+//! BENCHMARKS.md has the measurements.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -63,11 +73,14 @@ pub struct EngineConfig {
     pub max_memory_bytes: usize,
     /// Evaluations that may run at the same time (sizes the instance pool).
     pub max_concurrent: u32,
-    /// Bytes at the start of each linear memory kept resident between instances.
-    pub keep_resident_bytes: usize,
-    /// Reset only the pages an instance dirtied (Linux `PAGEMAP_SCAN`, kernel 6.7+; falls
-    /// back to resetting the whole kept-resident region where unavailable).
-    pub reset_dirty_only: bool,
+    /// Policies whose memories all start at most this large run in the small pool: the
+    /// first this-many bytes of a memory stay resident and are reset with one `memset`.
+    pub small_memory_bytes: usize,
+    /// In the large pool, up to this many bytes of the pages an instance dirtied stay
+    /// resident and are reset with `memset`; the rest is released with `madvise`. The
+    /// dirty pages are found with Linux's `PAGEMAP_SCAN` (kernel 6.7+); without it the
+    /// first this-many bytes are reset whole.
+    pub large_keep_resident_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -76,8 +89,8 @@ impl Default for EngineConfig {
             max_module_bytes: 32 << 20,
             max_memory_bytes: 512 << 20,
             max_concurrent: 32,
-            keep_resident_bytes: 256 << 10,
-            reset_dirty_only: true,
+            small_memory_bytes: 128 << 10,
+            large_keep_resident_bytes: 1 << 20,
         }
     }
 }
@@ -296,22 +309,24 @@ impl Ticker {
         }
     }
 
-    fn run(self: Arc<Self>, engine: wasmtime::EngineWeak) {
+    fn run(self: Arc<Self>, engines: [wasmtime::EngineWeak; 2]) {
         let mut origin = Instant::now();
         let mut ticks: u128 = 0;
         let mut idle_ticks = 0u32;
         while !self.shutdown.load(Ordering::SeqCst) {
             thread::sleep(Duration::from_millis(1));
-            let Some(engine) = engine.upgrade() else {
+            let [small, large] = &engines;
+            let (Some(small), Some(large)) = (small.upgrade(), large.upgrade()) else {
                 return;
             };
             // One tick per elapsed millisecond of real time, however long the sleep was.
             let due = origin.elapsed().as_millis();
             while ticks < due {
-                engine.increment_epoch();
+                small.increment_epoch();
+                large.increment_epoch();
                 ticks += 1;
             }
-            drop(engine);
+            drop((small, large));
             if self.active.load(Ordering::SeqCst) > 0 {
                 idle_ticks = 0;
                 continue;
@@ -338,26 +353,23 @@ impl Drop for Active<'_> {
     }
 }
 
-/// The policy engine: compiles, caches and runs policies. One per process.
-pub struct Engine {
+/// The size of a WebAssembly page.
+const WASM_PAGE: u64 = 64 << 10;
+
+/// A wasmtime engine and its instance pool. The two pools differ only in how a memory is
+/// reset when an instance is dropped; everything that affects compiled code is the same,
+/// so a component compiled by one can be deserialized by the other.
+struct Pool {
     wasm: wasmtime::Engine,
     linker: Linker<HostState>,
-    cache: Mutex<HashMap<Sha256, Weak<CompiledPolicy>>>,
-    ticker: Arc<Ticker>,
-    config: EngineConfig,
 }
 
-impl std::fmt::Debug for Engine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Engine {
-    /// An engine with the given settings.
-    pub fn new(config: EngineConfig) -> Result<Self, LoadError> {
+impl Pool {
+    fn new(
+        config: &EngineConfig,
+        keep_resident: usize,
+        dirty_only: bool,
+    ) -> Result<Self, LoadError> {
         let setup = |e: wasmtime::Error| LoadError::Setup(format!("{e:#}"));
         let mut wasm_config = wasmtime::Config::new();
         wasm_config
@@ -379,8 +391,8 @@ impl Engine {
             .max_tables_per_component(budget::MAX_TABLES as u32)
             .table_elements(budget::MAX_TABLE_ELEMENTS)
             .max_memory_size(config.max_memory_bytes)
-            .linear_memory_keep_resident(config.keep_resident_bytes)
-            .pagemap_scan(if config.reset_dirty_only {
+            .linear_memory_keep_resident(keep_resident)
+            .pagemap_scan(if dirty_only {
                 wasmtime::Enabled::Auto
             } else {
                 wasmtime::Enabled::No
@@ -388,29 +400,55 @@ impl Engine {
             .table_keep_resident(16 << 10);
         wasm_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let wasm = wasmtime::Engine::new(&wasm_config).map_err(setup)?;
-
         let mut linker = Linker::new(&wasm);
         contract::Policy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(setup)?;
+        Ok(Pool { wasm, linker })
+    }
+}
 
+/// The policy engine: compiles, caches and runs policies. One per process.
+pub struct Engine {
+    /// Policies with small memories: reset with one `memset`.
+    small: Pool,
+    /// Policies with large memories: only dirtied pages are reset.
+    large: Pool,
+    cache: Mutex<HashMap<Sha256, Weak<CompiledPolicy>>>,
+    ticker: Arc<Ticker>,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine with the given settings.
+    pub fn new(config: EngineConfig) -> Result<Self, LoadError> {
+        let small = Pool::new(&config, config.small_memory_bytes, false)?;
+        let large = Pool::new(&config, config.large_keep_resident_bytes, true)?;
         let ticker = Arc::new(Ticker {
             active: AtomicUsize::new(0),
             parked: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             thread: Mutex::new(None),
         });
-        let weak = wasm.weak();
+        let engines = [small.wasm.weak(), large.wasm.weak()];
         let runner = Arc::clone(&ticker);
         let handle = thread::Builder::new()
             .name("portcullis-epoch".into())
-            .spawn(move || runner.run(weak))
+            .spawn(move || runner.run(engines))
             .map_err(|e| LoadError::Setup(format!("starting the epoch ticker: {e}")))?;
         if let Ok(mut slot) = ticker.thread.lock() {
             *slot = Some(handle.thread().clone());
         }
         Ok(Engine {
-            wasm,
-            linker,
+            small,
+            large,
             cache: Mutex::new(HashMap::new()),
             ticker,
             config,
@@ -457,7 +495,11 @@ impl Engine {
             }
         }
         let mut hasher = Sha(<sha2::Sha256 as sha2::Digest>::new());
-        self.wasm.precompile_compatibility_hash().hash(&mut hasher);
+        // Both pools compile alike (`Pool::new`), so one hash stands for both.
+        self.small
+            .wasm
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
         // Our own settings that change what a compiled artifact means.
         ARTIFACT_MAGIC.hash(&mut hasher);
         let digest = sha2::Digest::finalize(hasher.0);
@@ -525,7 +567,7 @@ impl Engine {
         // checksum over the native code matched, so they are the bytes it wrote, bound to
         // this module's digest) into the rule store, which is as trusted as the manifests
         // that name the modules; wasmtime itself checks the version and settings.
-        let component = unsafe { Component::deserialize(&self.wasm, native) }
+        let component = unsafe { Component::deserialize(&self.small.wasm, native) }
             .map_err(|e| LoadError::Artifact(format!("{e:#}")))?;
         let policy = Arc::new(self.prepare(&component, *expected, size)?);
         self.remember(&policy);
@@ -562,7 +604,7 @@ impl Engine {
         if bytes.get(..8) == Some(b"\0asm\x01\0\0\0") {
             return Err(LoadError::NotAComponent);
         }
-        let component = Component::from_binary(&self.wasm, bytes)
+        let component = Component::from_binary(&self.small.wasm, bytes)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let policy = Arc::new(self.prepare(&component, digest, bytes.len())?);
         self.remember(&policy);
@@ -577,7 +619,7 @@ impl Engine {
     ) -> Result<CompiledPolicy, LoadError> {
         let forbidden: Vec<String> = component
             .component_type()
-            .imports(&self.wasm)
+            .imports(component.engine())
             .map(|(name, _)| name)
             .filter(|name| !contract::ALLOWED_IMPORTS.contains(name))
             .map(str::to_owned)
@@ -585,11 +627,12 @@ impl Engine {
         if !forbidden.is_empty() {
             return Err(LoadError::ForbiddenImports(forbidden));
         }
-        let pre = self
+        let (component, pool) = self.place(component)?;
+        let pre = pool
             .linker
-            .instantiate_pre(component)
+            .instantiate_pre(&component)
             .map_err(|e| LoadError::Contract(format!("{e:#}")))?;
-        let exports = Exports::find(component)?;
+        let exports = Exports::find(&component)?;
         let policy = CompiledPolicy {
             digest,
             size,
@@ -606,6 +649,30 @@ impl Engine {
             other => LoadError::Contract(format!("checking the exports: {other}")),
         })?;
         Ok(policy)
+    }
+
+    /// Places a component compiled for the small pool in the pool its memories need: the
+    /// large one when any memory starts above [`EngineConfig::small_memory_bytes`] (or when
+    /// that cannot be known).
+    fn place(&self, component: &Component) -> Result<(Component, &Pool), LoadError> {
+        let initial = component.resources_required().map_or(u64::MAX, |needs| {
+            needs
+                .max_initial_memory_size
+                .unwrap_or(0)
+                .saturating_mul(WASM_PAGE)
+        });
+        if initial <= self.config.small_memory_bytes as u64 {
+            return Ok((component.clone(), &self.small));
+        }
+        let moving = |e: wasmtime::Error| {
+            LoadError::Setup(format!("moving a policy to the large-memory pool: {e:#}"))
+        };
+        let native = component.serialize().map_err(moving)?;
+        // SAFETY: wasmtime serialized these bytes just now, in this process, from the small
+        // pool's engine, whose compilation settings are the large pool's (`Pool::new`).
+        let component =
+            unsafe { Component::deserialize(&self.large.wasm, &native) }.map_err(moving)?;
+        Ok((component, &self.large))
     }
 
     /// Evaluates `request` with `policy` in a fresh instance under `budget`.
@@ -660,7 +727,7 @@ impl Engine {
         let start = Instant::now();
         let memory_limit = budget.memory_bytes.min(self.config.max_memory_bytes);
         let mut store = Store::new(
-            &self.wasm,
+            policy.pre.engine(),
             HostState {
                 limiter: Limiter::new(memory_limit),
                 deadline: start + budget.timeout,
@@ -759,6 +826,42 @@ mod tests {
         assert_eq!(epoch_ticks(Duration::from_millis(10)), 10);
         assert_eq!(epoch_ticks(Duration::from_micros(10_001)), 11);
         assert_eq!(epoch_ticks(Duration::ZERO), 1);
+    }
+
+    /// The isolation tests rely on the leak probe; this shows that it does see state when
+    /// an instance is reused (which the engine never does).
+    #[test]
+    fn the_leak_probe_sees_state_left_in_a_reused_instance() {
+        let engine = Engine::new(EngineConfig::default()).expect("engine");
+        let bytes = std::fs::read(portcullis_artifacts::LEAK_PROBE).expect("artifact");
+        let policy = engine.load(&bytes).expect("load");
+        let request = Request {
+            trigger: contract::Trigger::PreAuthentication,
+            trigger_source: "PreAuthentication_Authentication".into(),
+            event_version: "1".into(),
+            tenant: "acme".into(),
+            user_pool_id: "us-east-1_test".into(),
+            client_id: None,
+            user_name: None,
+            user_attributes: vec![],
+            client_metadata: vec![],
+            user_not_found: false,
+            new_device_used: None,
+            groups: vec![],
+            scopes: vec![],
+            config: "null".into(),
+            data: vec![],
+            now_unix_ms: 0,
+        };
+        let run = engine.run(&policy, &Budget::default(), |instance, store| {
+            let evaluate = policy.exports.evaluate(instance, store)?;
+            let first = evaluate.call(&mut *store, (&request,))?.0;
+            let second = evaluate.call(&mut *store, (&request,))?.0;
+            Ok((first.is_ok(), second.err()))
+        });
+        let (first_ok, second) = run.result.expect("runs");
+        assert!(first_ok);
+        assert_eq!(second.as_deref(), Some("global counter leaked: 1"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod adversarial;
 mod chain;
 mod handler;
 mod policies;
+mod pools;
 
 use std::sync::{Arc, Mutex, OnceLock};
 

@@ -1,0 +1,84 @@
+//! The two instance pools (memset for small memories, dirty pages for large ones): the same
+//! answers in either, through a precompiled artifact too, and nothing an evaluation leaves
+//! behind is seen by the next one.
+
+use portcullis_artifacts as art;
+use portcullis_engine::{Engine, EngineConfig, Outcome, Trigger, Verdict};
+use serde_json::json;
+
+use crate::{budget, request};
+
+/// Engines that put every policy here in the memset pool, and in the dirty-page pool.
+fn both_pools() -> [(&'static str, Engine); 2] {
+    let with = |small_memory_bytes| {
+        Engine::new(EngineConfig {
+            small_memory_bytes,
+            ..EngineConfig::default()
+        })
+        .expect("engine")
+    };
+    [("memset pool", with(4 << 20)), ("dirty-page pool", with(0))]
+}
+
+fn verdict(engine: &Engine, path: &str, req: &portcullis_engine::Request) -> Verdict {
+    let policy = engine
+        .load(&std::fs::read(path).expect("artifact"))
+        .expect("load");
+    match engine.evaluate(&policy, req, &budget()).outcome {
+        Outcome::Verdict(v) => v,
+        Outcome::Failed(f) => panic!("{path} failed: {f}"),
+    }
+}
+
+#[test]
+fn no_state_survives_an_evaluation_in_either_pool() {
+    let req = request(Trigger::PreAuthentication);
+    for (pool, engine) in both_pools() {
+        let mut first_pages = None;
+        for run in 0..4 {
+            let v = verdict(&engine, art::LEAK_PROBE, &req);
+            let pages = v.id.get("probe_pages_at_start").cloned();
+            assert!(pages.is_some(), "{pool}, run {run}: {v:?}");
+            // The memory starts at its original size every time, although each run grows it.
+            assert_eq!(
+                *first_pages.get_or_insert(pages.clone()),
+                pages,
+                "{pool}, run {run}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_large_memory_policy_answers_alike_in_both_pools_and_precompiled() {
+    let mut req = request(Trigger::PreAuthentication);
+    req.config =
+        json!({"time_zone": "Europe/Berlin", "start": "08:00", "end": "18:00"}).to_string();
+    for (pool, engine) in both_pools() {
+        let bytes = std::fs::read(art::SIGNIN_HOURS).expect("artifact");
+        let policy = engine.load(&bytes).expect("load");
+        let artifact = engine.artifact(&policy).expect("artifact");
+        // A second engine of the same build loads the artifact (a new Lambda instance).
+        let (_, other) = both_pools()
+            .into_iter()
+            .find(|(p, _)| *p == pool)
+            .expect("pool");
+        let again = other
+            .load_precompiled(&artifact, &policy.digest())
+            .expect("precompiled");
+        for (engine, policy) in [(&engine, &policy), (&other, &again)] {
+            let mut r = req.clone();
+            let at = |r: &portcullis_engine::Request| match engine
+                .evaluate(policy, r, &budget())
+                .outcome
+            {
+                Outcome::Verdict(v) => v.is_allowed(),
+                Outcome::Failed(f) => panic!("{pool}: {f}"),
+            };
+            // Monday 07:00 UTC = 08:00 Berlin: allowed; an hour earlier: not.
+            assert!(at(&r), "{pool}");
+            r.now_unix_ms -= 3_600_000;
+            assert!(!at(&r), "{pool}");
+        }
+    }
+}
