@@ -64,6 +64,20 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(engine.evaluate(&trivial, &r, &budget)))
     });
 
+    // The floor under any request: a fresh instance and a call that lowers nothing
+    // (`describe`), then `evaluate` with a request that has no attributes, metadata or
+    // groups. The gap to the trivial benchmark above is the cost of lowering the request.
+    group.bench_function("floor: describe (fresh instance, nothing lowered)", |b| {
+        b.iter(|| black_box(engine.describe(&trivial, &budget)))
+    });
+    let mut bare = request();
+    bare.user_attributes.clear();
+    bare.client_metadata.clear();
+    bare.groups.clear();
+    group.bench_function("floor: trivial, request without attributes", |b| {
+        b.iter(|| black_box(engine.evaluate(&trivial, &bare, &budget)))
+    });
+
     let realistic = engine
         .load(&std::fs::read(art::IP_ALLOWLIST).expect("artifact"))
         .expect("load");
