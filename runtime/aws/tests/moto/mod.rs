@@ -2,6 +2,7 @@
 //! port, one per test (so state never leaks between tests), killed when dropped.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,21 +15,40 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts a server and waits until it answers.
+    /// Starts a server on a port it picks itself and waits until it answers.
+    ///
+    /// The server binds port 0 and reports the port it got, so two tests starting servers
+    /// at once can never race for one port (picking a free port first and handing it over
+    /// could, and then one test talked to the other's server until that one was killed).
     pub fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("moto_server not found ({e}): `pip install 'moto[server]'` (scripts/test does this)")
             });
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the startup banner, then keeps draining the request log so the server
+        // never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = line
+                    .split_once("Running on http://127.0.0.1:")
+                    .and_then(|(_, rest)| rest.trim().parse::<u16>().ok())
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("moto_server did not report its port: {e}"));
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
