@@ -38,6 +38,7 @@ const ADVERSARIAL: &[&str] = &[
     "reserved-claim",
     "panics",
     "leak-probe",
+    "request-echo",
 ];
 
 fn main() -> Result<()> {

@@ -13,8 +13,8 @@
 //!
 //! The Portcullis build links policies with a 32 KiB stack, so a small policy's stack, data
 //! and heap share one 64 KiB page, which the host resets with one `memset`: the heap is
-//! the rest of the page after the data (the example policies use 0.6–1.2 KiB per
-//! evaluation, the lowered request included).
+//! the rest of the page after the data (the example policies use about a kilobyte per
+//! evaluation, the request fields they read included).
 //!
 //! It is installed as the global allocator on wasm32 with the `arena` feature (on by
 //! default). Native builds (tests) use the system allocator.

@@ -14,7 +14,7 @@
 //!     const TRIGGERS: &'static [Trigger] = &[Trigger::PreAuthentication];
 //!
 //!     fn evaluate(request: &Request) -> Result<Verdict, Error> {
-//!         if request.attr("custom:suspended") == Some("true") {
+//!         if request.attr("custom:suspended").as_deref() == Some("true") {
 //!             return Ok(Verdict::deny("Your account is suspended"));
 //!         }
 //!         Ok(Verdict::allow())
@@ -46,7 +46,7 @@ mod request;
 pub mod testing;
 mod verdict;
 
-pub use request::DataError;
+pub use request::{DataError, Request};
 pub use serde_json::{Value, json};
 pub use verdict::Verdict;
 
@@ -69,8 +69,10 @@ pub mod bindings {
 }
 
 #[doc(hidden)]
+pub use bindings::portcullis::policy::types::Request as __HostRequest;
+#[doc(hidden)]
 pub use bindings::portcullis::policy::types::Verdict as __RawVerdict;
-pub use bindings::portcullis::policy::types::{DataItem, Level, Metadata, Request, Trigger};
+pub use bindings::portcullis::policy::types::{DataItem, Level, Metadata, Trigger};
 
 /// A rule failure reported by a policy: the host applies the rule's `on_error`.
 ///
@@ -125,10 +127,8 @@ pub fn log(level: Level, message: &str) {
 }
 
 #[doc(hidden)]
-pub fn __evaluate<P: Policy>(request: Request) -> Result<__RawVerdict, String> {
-    P::evaluate(&request)
-        .map(Verdict::into_raw)
-        .map_err(|e| e.0)
+pub fn __evaluate<P: Policy>(request: &Request) -> Result<__RawVerdict, String> {
+    P::evaluate(request).map(Verdict::into_raw).map_err(|e| e.0)
 }
 
 #[doc(hidden)]
@@ -152,9 +152,12 @@ macro_rules! export {
 
         impl $crate::bindings::Guest for __PortcullisExport {
             fn evaluate(
-                request: $crate::Request,
+                request: &$crate::__HostRequest,
             ) -> ::core::result::Result<$crate::__RawVerdict, ::std::string::String> {
-                $crate::__evaluate::<$policy>(request)
+                // SAFETY: the handle is the request the host lent to this call, and the
+                // wrapper is dropped before the call returns.
+                let request = unsafe { $crate::Request::__lent(request.handle()) };
+                $crate::__evaluate::<$policy>(&request)
             }
 
             fn describe() -> $crate::Metadata {

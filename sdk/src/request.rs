@@ -1,8 +1,51 @@
-//! Read helpers on the sign-in [`Request`]: attributes, client metadata, configuration, data.
+//! The sign-in [`Request`] a policy reads: in a policy each read asks the host for one field,
+//! in native tests the fields are held in memory (built with [`crate::testing`]).
+
+use std::mem::ManuallyDrop;
 
 use serde::de::DeserializeOwned;
 
-use crate::{Error, Request};
+use crate::bindings::portcullis::policy::types::Request as HostRequest;
+use crate::{DataItem, Error, Trigger};
+
+/// One sign-in, as the host sees it.
+///
+/// In a policy the request stays in the host: each method copies one field into the policy
+/// when it is called, so a rule pays only for what it reads (a field read twice is copied
+/// twice; keep a value you need more than once). In native tests the same methods read a
+/// request built with [`crate::testing::request`].
+pub struct Request {
+    source: Source,
+}
+
+enum Source {
+    /// The host's request, lent to `evaluate` for the length of the call. `ManuallyDrop`:
+    /// a lent handle is the host's to release, never the policy's.
+    Host(ManuallyDrop<HostRequest>),
+    /// A request held in memory (native tests).
+    Fields(Box<Fields>),
+}
+
+/// A request's fields held in memory: what [`crate::testing`] builds.
+#[derive(Clone, Debug)]
+pub(crate) struct Fields {
+    pub trigger: Trigger,
+    pub trigger_source: String,
+    pub event_version: String,
+    pub tenant: String,
+    pub user_pool_id: String,
+    pub client_id: Option<String>,
+    pub user_name: Option<String>,
+    pub user_attributes: Vec<(String, String)>,
+    pub client_metadata: Vec<(String, String)>,
+    pub user_not_found: bool,
+    pub new_device_used: Option<bool>,
+    pub groups: Vec<String>,
+    pub scopes: Vec<String>,
+    pub config: String,
+    pub data: Vec<DataItem>,
+    pub now_unix_ms: i64,
+}
 
 /// A prefetched data item that is present but not of the expected shape.
 #[derive(Debug)]
@@ -19,41 +62,154 @@ impl std::fmt::Display for DataError {
 
 impl std::error::Error for DataError {}
 
+/// Reads one field: from the host, or from the fields held in memory.
+macro_rules! read {
+    ($self:ident, $host:ident => $from_host:expr, $fields:ident => $from_fields:expr) => {
+        match &$self.source {
+            Source::Host($host) => $from_host,
+            Source::Fields($fields) => $from_fields,
+        }
+    };
+}
+
 impl Request {
+    /// The request the host lent to this evaluation (used by [`crate::export!`]).
+    ///
+    /// # Safety
+    /// `handle` must be the handle of the request borrowed by the current `evaluate`
+    /// call, and the returned value must not outlive that call.
+    #[doc(hidden)]
+    pub unsafe fn __lent(handle: u32) -> Self {
+        // SAFETY: the caller passes the handle of the borrowed request; `ManuallyDrop`
+        // keeps the policy from dropping a handle it does not own.
+        let host = unsafe { HostRequest::from_handle(handle) };
+        Request {
+            source: Source::Host(ManuallyDrop::new(host)),
+        }
+    }
+
+    pub(crate) fn from_fields(fields: Fields) -> Self {
+        Request {
+            source: Source::Fields(Box::new(fields)),
+        }
+    }
+
+    /// The trigger kind.
+    pub fn trigger(&self) -> Trigger {
+        read!(self, h => h.trigger(), f => f.trigger)
+    }
+
+    /// The raw Cognito `triggerSource`, e.g. `TokenGeneration_RefreshTokens`.
+    pub fn trigger_source(&self) -> String {
+        read!(self, h => h.trigger_source(), f => f.trigger_source.clone())
+    }
+
+    /// The raw Cognito event `version`.
+    pub fn event_version(&self) -> String {
+        read!(self, h => h.event_version(), f => f.event_version.clone())
+    }
+
+    /// The tenant the host resolved for this sign-in.
+    pub fn tenant(&self) -> String {
+        read!(self, h => h.tenant(), f => f.tenant.clone())
+    }
+
+    /// The Cognito user pool id.
+    pub fn user_pool_id(&self) -> String {
+        read!(self, h => h.user_pool_id(), f => f.user_pool_id.clone())
+    }
+
+    /// The app client id, when the event carries one.
+    pub fn client_id(&self) -> Option<String> {
+        read!(self, h => h.client_id(), f => f.client_id.clone())
+    }
+
+    /// The Cognito user name (absent for machine-to-machine tokens).
+    pub fn user_name(&self) -> Option<String> {
+        read!(self, h => h.user_name(), f => f.user_name.clone())
+    }
+
     /// The user attribute `name` (for example `email` or `custom:tenant_id`).
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        lookup(&self.user_attributes, name)
+    pub fn attr(&self, name: &str) -> Option<String> {
+        read!(self, h => h.user_attribute(name), f => lookup(&f.user_attributes, name))
+    }
+
+    /// All the user's attributes, in the event's order.
+    pub fn attrs(&self) -> Vec<(String, String)> {
+        read!(self, h => h.user_attributes(), f => f.user_attributes.clone())
     }
 
     /// The client metadata (pre-auth: `validationData`) value for `key`.
-    pub fn client_meta(&self, key: &str) -> Option<&str> {
-        lookup(&self.client_metadata, key)
+    pub fn client_meta(&self, key: &str) -> Option<String> {
+        read!(self, h => h.client_metadata_value(key), f => lookup(&f.client_metadata, key))
+    }
+
+    /// All of the client metadata (pre-auth: `validationData`).
+    pub fn client_metadata(&self) -> Vec<(String, String)> {
+        read!(self, h => h.client_metadata(), f => f.client_metadata.clone())
+    }
+
+    /// Pre-auth with `PreventUserExistenceErrors`: the user does not exist.
+    pub fn user_not_found(&self) -> bool {
+        read!(self, h => h.user_not_found(), f => f.user_not_found)
+    }
+
+    /// Post-auth: whether a new device was used, when Cognito says.
+    pub fn new_device_used(&self) -> Option<bool> {
+        read!(self, h => h.new_device_used(), f => f.new_device_used)
+    }
+
+    /// The user's groups.
+    pub fn groups(&self) -> Vec<String> {
+        read!(self, h => h.groups(), f => f.groups.clone())
+    }
+
+    /// Whether the user belongs to `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups().iter().any(|g| g == group)
+    }
+
+    /// The requested scopes (pre token generation V2/V3).
+    pub fn scopes(&self) -> Vec<String> {
+        read!(self, h => h.scopes(), f => f.scopes.clone())
+    }
+
+    /// The rule's configuration from the manifest, as JSON text (`null` when none).
+    pub fn config_json(&self) -> String {
+        read!(self, h => h.config(), f => f.config.clone())
     }
 
     /// The rule's configuration from the manifest, deserialized. A rule without
     /// configuration reads as `{}`, so a struct whose fields all have defaults works.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        let text = self.config.trim();
-        let text = if text.is_empty() || text == "null" {
-            "{}"
-        } else {
-            text
+        let text = self.config_json();
+        let text = match text.trim() {
+            "" | "null" => "{}",
+            text => text,
         };
         serde_json::from_str(text)
             .map_err(|e| Error::msg(format!("invalid rule configuration: {e}")))
     }
 
+    /// The prefetched data item `key` as JSON text; `None` when the host found no item.
+    pub fn data_json(&self, key: &str) -> Option<String> {
+        read!(self, h => h.data_value(key), f => f
+            .data
+            .iter()
+            .find(|item| item.key == key)
+            .map(|item| item.value.clone()))
+    }
+
     /// The prefetched data item `key` as JSON; `None` when the host found no item.
     pub fn data(&self, key: &str) -> Option<serde_json::Value> {
-        let item = self.data.iter().find(|item| item.key == key)?;
-        serde_json::from_str(&item.value).ok()
+        serde_json::from_str(&self.data_json(key)?).ok()
     }
 
     /// The prefetched data item `key` deserialized into `T`; `Ok(None)` when absent.
     pub fn data_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, DataError> {
-        match self.data.iter().find(|item| item.key == key) {
+        match self.data_json(key) {
             None => Ok(None),
-            Some(item) => serde_json::from_str(&item.value)
+            Some(value) => serde_json::from_str(&value)
                 .map(Some)
                 .map_err(|source| DataError {
                     key: key.to_owned(),
@@ -62,15 +218,32 @@ impl Request {
         }
     }
 
-    /// Whether the user belongs to `group`.
-    pub fn in_group(&self, group: &str) -> bool {
-        self.groups.iter().any(|g| g == group)
+    /// All the data items the rule declared and the host found.
+    pub fn data_items(&self) -> Vec<DataItem> {
+        read!(self, h => h.data(), f => f.data.clone())
+    }
+
+    /// The current time in milliseconds since the Unix epoch, supplied by the host.
+    pub fn now_unix_ms(&self) -> i64 {
+        read!(self, h => h.now_unix_ms(), f => f.now_unix_ms)
     }
 }
 
-fn lookup<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Source::Host(host) => f
+                .debug_struct("Request")
+                .field("host_handle", &host.handle())
+                .finish(),
+            Source::Fields(fields) => fields.fmt(f),
+        }
+    }
+}
+
+fn lookup(pairs: &[(String, String)], name: &str) -> Option<String> {
     pairs
         .iter()
         .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| v.clone())
 }

@@ -7,7 +7,7 @@
 //!     .attr("email", "ada@example.com")
 //!     .config(portcullis_sdk::json!({"domains": ["example.com"]}))
 //!     .build();
-//! assert_eq!(request.attr("email"), Some("ada@example.com"));
+//! assert_eq!(request.attr("email").as_deref(), Some("ada@example.com"));
 //! ```
 //!
 //! These tests run the policy's Rust code natively; to run the compiled component under the
@@ -15,6 +15,7 @@
 
 use serde_json::Value;
 
+use crate::request::Fields;
 use crate::{DataItem, Request, Trigger};
 
 /// Starts a request for `trigger` with sensible defaults: tenant `test`, pool
@@ -26,7 +27,7 @@ pub fn request(trigger: Trigger) -> RequestBuilder {
         Trigger::PreTokenGeneration => "TokenGeneration_Authentication",
     };
     RequestBuilder {
-        request: Request {
+        request: Fields {
             trigger,
             trigger_source: trigger_source.to_owned(),
             event_version: "1".to_owned(),
@@ -50,7 +51,7 @@ pub fn request(trigger: Trigger) -> RequestBuilder {
 /// Builds a [`Request`] for native tests.
 #[derive(Clone, Debug)]
 pub struct RequestBuilder {
-    request: Request,
+    request: Fields,
 }
 
 impl RequestBuilder {
@@ -130,6 +131,6 @@ impl RequestBuilder {
 
     /// The request.
     pub fn build(self) -> Request {
-        self.request
+        Request::from_fields(self.request)
     }
 }

@@ -42,11 +42,12 @@ impl Policy for EmailDomain {
 
     fn evaluate(request: &Request) -> Result<Verdict, Error> {
         let config: Config = request.config()?;
-        if request.user_not_found {
+        if request.user_not_found() {
             return Ok(Verdict::allow());
         }
-        let domain = request
-            .attr("email")
+        let email = request.attr("email");
+        let domain = email
+            .as_deref()
             .and_then(|email| email.rsplit_once('@'))
             .map(|(_, d)| d);
         match domain {

@@ -26,7 +26,7 @@ impl Policy for NewDevice {
             Some("warn") => Level::Warn,
             Some(other) => return Err(Error::msg(format!("unknown level `{other}`"))),
         };
-        if request.new_device_used == Some(true) {
+        if request.new_device_used() == Some(true) {
             portcullis_sdk::log(level, "new device used for sign-in");
         }
         Ok(Verdict::allow())

@@ -56,8 +56,11 @@ impl Policy for SigninHours {
 
     fn evaluate(request: &Request) -> Result<Verdict, Error> {
         let config: Config = request.config()?;
-        if config.exempt_groups.iter().any(|g| request.in_group(g)) {
-            return Ok(Verdict::allow());
+        if !config.exempt_groups.is_empty() {
+            let groups = request.groups();
+            if config.exempt_groups.iter().any(|g| groups.contains(g)) {
+                return Ok(Verdict::allow());
+            }
         }
         let zone_name = request
             .data_as::<TenantItem>("tenant")?
@@ -75,7 +78,7 @@ impl Policy for SigninHours {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let (start, end) = (parse_time(&config.start)?, parse_time(&config.end)?);
-        let now = DateTime::from_timestamp_millis(request.now_unix_ms)
+        let now = DateTime::from_timestamp_millis(request.now_unix_ms())
             .ok_or_else(|| Error::msg("host time out of range"))?
             .with_timezone(&zone);
         let time = NaiveTime::from_hms_opt(now.hour(), now.minute(), now.second())

@@ -59,12 +59,12 @@ impl Policy for Subscription {
         };
         let expired = item
             .expires_ms
-            .is_some_and(|expires| request.now_unix_ms >= expires);
+            .is_some_and(|expires| request.now_unix_ms() >= expires);
         if !item.active || expired {
             return Ok(Verdict::deny(config.message));
         }
         let mut verdict = Verdict::allow();
-        if request.trigger == Trigger::PreTokenGeneration
+        if request.trigger() == Trigger::PreTokenGeneration
             && let Some(plan) = item.plan
         {
             verdict = verdict

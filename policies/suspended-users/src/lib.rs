@@ -41,7 +41,7 @@ impl Policy for SuspendedUsers {
 
     fn evaluate(request: &Request) -> Result<Verdict, Error> {
         let config: Config = request.config()?;
-        if request.user_not_found {
+        if request.user_not_found() {
             // Nothing to say about users that do not exist; Cognito fails them anyway.
             return Ok(Verdict::allow());
         }

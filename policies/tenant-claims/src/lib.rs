@@ -37,7 +37,8 @@ impl Policy for TenantClaims {
             Some(member) => member.roles,
             None => config.roles,
         };
-        let tenant = request.tenant.as_str();
+        let tenant = request.tenant();
+        let tenant = tenant.as_str();
         let scope = format!(
             "{}{tenant}",
             config.scope_prefix.as_deref().unwrap_or("tenant:")

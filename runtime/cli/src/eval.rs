@@ -101,7 +101,7 @@ pub fn run(args: Args) -> Result<Exit> {
             return Ok(Exit::RuleFailed);
         }
     };
-    let evaluation = engine.evaluate(&policy, &request, &budget);
+    let evaluation = engine.evaluate(&policy, &std::sync::Arc::new(request), &budget);
 
     if args.json {
         let mut out = evaluation.to_json();

@@ -275,11 +275,14 @@ impl Chain {
 pub fn evaluate_rules<'r>(
     rules: impl IntoIterator<Item = &'r Rule>,
     engine: &Engine,
-    mut request: Request,
+    request: Request,
     data: &DataSet,
     deadline: Instant,
 ) -> ChainOutcome {
     {
+        // Shared with each rule's store while it runs and released when it returns, so
+        // filling in the next rule's configuration and data never copies the request.
+        let mut request = Arc::new(request);
         let start = Instant::now();
         let trigger = request.trigger;
         let stop_on_deny = trigger != Trigger::PostAuthentication;
@@ -289,7 +292,7 @@ pub fn evaluate_rules<'r>(
         let mut decision = Decision::Allow;
 
         for rule in rules.into_iter().filter(|r| r.triggers.contains(&trigger)) {
-            let evaluation = match prepare(rule, &mut request, data) {
+            let evaluation = match prepare(rule, Arc::make_mut(&mut request), data) {
                 Err(failure) => skipped(failure),
                 Ok(()) => {
                     let remaining = deadline.saturating_duration_since(Instant::now());

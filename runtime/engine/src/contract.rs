@@ -1,7 +1,8 @@
 //! The host side of the policy contract, generated from `sdk/wit/policy.wit` by
-//! `wasmtime::component::bindgen!`: the request and verdict types and the `log` import.
+//! `wasmtime::component::bindgen!`: the verdict types, the `request` resource's methods and
+//! the `log` import. The host's data behind the resource is [`crate::request::Request`].
 //!
-//! Nothing of the contract is written by hand here; [`ALLOWED_IMPORTS`] names the
+//! The contract's types and signatures are all generated; [`ALLOWED_IMPORTS`] names the
 //! interfaces of that same file a component may import.
 
 #![allow(missing_docs)]
@@ -9,6 +10,9 @@
 wasmtime::component::bindgen!({
     world: "policy",
     path: "../../sdk/wit",
+    with: {
+        "portcullis:policy/types.request": crate::request::Request,
+    },
 });
 
 pub use portcullis::policy::types::{
@@ -17,9 +21,21 @@ pub use portcullis::policy::types::{
 
 /// The only imports a policy component may have: the contract's own interfaces.
 pub const ALLOWED_IMPORTS: &[&str] = &[
-    "portcullis:policy/types@0.1.0",
-    "portcullis:policy/host@0.1.0",
+    "portcullis:policy/types@0.2.0",
+    "portcullis:policy/host@0.2.0",
 ];
+
+/// The world's own name for the `request` resource type (`use types.{request}`): a
+/// component imports it as a type, which grants nothing.
+const REQUEST_TYPE: &str = "request";
+
+/// Whether a component may import `item` under `name`: one of the contract's interfaces,
+/// or the `request` resource type the world names.
+pub fn allowed_import(name: &str, item: &wasmtime::component::types::ComponentItem) -> bool {
+    use wasmtime::component::types::ComponentItem;
+    ALLOWED_IMPORTS.contains(&name)
+        || (name == REQUEST_TYPE && matches!(item, ComponentItem::Resource(_)))
+}
 
 impl Trigger {
     /// The manifest and log name of the trigger.

@@ -21,14 +21,16 @@ pub mod handler;
 pub mod manifest;
 pub mod outcome;
 pub mod registry;
+pub mod request;
 pub mod sandbox;
 pub mod store;
 pub mod verdict;
 
 pub use budget::Budget;
 pub use chain::{Chain, ChainOutcome, Decision, Mode, OnError, Rule, RuleName, RuleReport};
-pub use contract::{DataItem, Request, Trigger};
+pub use contract::{DataItem, Trigger};
 pub use digest::Sha256;
 pub use outcome::{Evaluation, Failure, InvalidOutput, Outcome};
+pub use request::Request;
 pub use sandbox::{CompiledPolicy, Engine, EngineConfig, LoadError};
 pub use verdict::{ClaimChanges, Verdict};

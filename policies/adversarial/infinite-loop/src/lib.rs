@@ -9,7 +9,7 @@ impl Policy for Spin {
     const TRIGGERS: &'static [Trigger] = &[Trigger::PreAuthentication];
 
     fn evaluate(request: &Request) -> Result<Verdict, Error> {
-        let mut n: u64 = request.now_unix_ms as u64;
+        let mut n: u64 = request.now_unix_ms() as u64;
         loop {
             n = core::hint::black_box(n.wrapping_mul(6364136223846793005).wrapping_add(1));
         }

@@ -10,7 +10,7 @@ impl Policy for Panics {
 
     #[allow(clippy::panic)]
     fn evaluate(request: &Request) -> Result<Verdict, Error> {
-        let attrs = core::hint::black_box(request.user_attributes.len());
+        let attrs = core::hint::black_box(request.attrs().len());
         panic!("policy bug after reading {attrs} attributes");
     }
 }

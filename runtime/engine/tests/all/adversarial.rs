@@ -11,7 +11,7 @@ use crate::{budget, engine, load, request};
 fn failure(path: &str, trigger: Trigger, budget: &Budget) -> Failure {
     let policy = load(path);
     let outcome = engine()
-        .evaluate(&policy, &request(trigger), budget)
+        .evaluate(&policy, &request(trigger).into(), budget)
         .outcome;
     let failure = match outcome {
         Outcome::Failed(f) => f,
@@ -26,7 +26,9 @@ fn benign_still_works() {
     let mut r = request(Trigger::PreAuthentication);
     r.user_attributes
         .push(("custom:suspended".into(), "true".into()));
-    let outcome = engine().evaluate(&policy, &r, &budget()).outcome;
+    let outcome = engine()
+        .evaluate(&policy, &r.clone().into(), &budget())
+        .outcome;
     assert!(
         matches!(outcome, Outcome::Verdict(ref v) if v.deny.is_some()),
         "{outcome:?}"
@@ -50,7 +52,7 @@ fn infinite_loop_times_out_within_the_deadline() {
     let policy = load(art::INFINITE_LOOP);
     let start = Instant::now();
     let outcome = engine()
-        .evaluate(&policy, &request(Trigger::PreAuthentication), &b)
+        .evaluate(&policy, &request(Trigger::PreAuthentication).into(), &b)
         .outcome;
     let elapsed = start.elapsed();
     assert!(
@@ -79,8 +81,8 @@ fn infinite_loop_runs_out_of_fuel_deterministically() {
     };
     let policy = load(art::INFINITE_LOOP);
     let r = request(Trigger::PreAuthentication);
-    let first = engine().evaluate(&policy, &r, &b);
-    let second = engine().evaluate(&policy, &r, &b);
+    let first = engine().evaluate(&policy, &r.clone().into(), &b);
+    let second = engine().evaluate(&policy, &r.clone().into(), &b);
     assert!(
         matches!(
             first.outcome,
@@ -104,8 +106,8 @@ fn fuel_used_is_deterministic_for_a_real_policy() {
     let mut r = request(Trigger::PreAuthentication);
     r.config = r#"{"allow": ["10.0.0.0/8"]}"#.into();
     r.client_metadata = vec![("ip".into(), "10.1.2.3".into())];
-    let a = engine().evaluate(&policy, &r, &budget());
-    let b = engine().evaluate(&policy, &r, &budget());
+    let a = engine().evaluate(&policy, &r.clone().into(), &budget());
+    let b = engine().evaluate(&policy, &r.clone().into(), &budget());
     assert!(a.fuel_used > 0);
     assert_eq!(a.fuel_used, b.fuel_used);
 }

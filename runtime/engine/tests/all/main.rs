@@ -13,6 +13,7 @@ mod chain;
 mod handler;
 mod policies;
 mod pools;
+mod request;
 
 use std::sync::{Arc, Mutex, OnceLock};
 

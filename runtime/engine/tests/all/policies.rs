@@ -8,7 +8,10 @@ use crate::{budget, engine, load, request};
 
 fn verdict(path: &str, req: &portcullis_engine::Request) -> Verdict {
     let policy = load(path);
-    match engine().evaluate(&policy, req, &budget()).outcome {
+    match engine()
+        .evaluate(&policy, &req.clone().into(), &budget())
+        .outcome
+    {
         Outcome::Verdict(v) => v,
         Outcome::Failed(f) => panic!("{path} failed: {f}"),
     }
@@ -56,7 +59,11 @@ fn email_domain_allow_list() {
 fn email_domain_without_config_is_a_policy_error() {
     let policy = load(art::EMAIL_DOMAIN);
     let outcome = engine()
-        .evaluate(&policy, &request(Trigger::PreAuthentication), &budget())
+        .evaluate(
+            &policy,
+            &request(Trigger::PreAuthentication).into(),
+            &budget(),
+        )
         .outcome;
     assert!(
         matches!(outcome, Outcome::Failed(Failure::PolicyError(ref m)) if m.contains("domains")),
@@ -114,12 +121,17 @@ fn new_device_logs_through_the_bounded_import() {
     let policy = load(art::NEW_DEVICE);
     let mut r = request(Trigger::PostAuthentication);
     r.new_device_used = Some(true);
-    let evaluation = engine().evaluate(&policy, &r, &budget());
+    let evaluation = engine().evaluate(&policy, &r.clone().into(), &budget());
     assert!(matches!(evaluation.outcome, Outcome::Verdict(ref v) if v.is_allowed()));
     assert_eq!(evaluation.logs.len(), 1);
     assert_eq!(evaluation.logs[0].message, "new device used for sign-in");
     r.new_device_used = Some(false);
-    assert!(engine().evaluate(&policy, &r, &budget()).logs.is_empty());
+    assert!(
+        engine()
+            .evaluate(&policy, &r.clone().into(), &budget())
+            .logs
+            .is_empty()
+    );
 }
 
 #[test]

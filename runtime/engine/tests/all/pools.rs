@@ -24,7 +24,10 @@ fn verdict(engine: &Engine, path: &str, req: &portcullis_engine::Request) -> Ver
     let policy = engine
         .load(&std::fs::read(path).expect("artifact"))
         .expect("load");
-    match engine.evaluate(&policy, req, &budget()).outcome {
+    match engine
+        .evaluate(&policy, &req.clone().into(), &budget())
+        .outcome
+    {
         Outcome::Verdict(v) => v,
         Outcome::Failed(f) => panic!("{path} failed: {f}"),
     }
@@ -69,7 +72,7 @@ fn a_large_memory_policy_answers_alike_in_both_pools_and_precompiled() {
         for (engine, policy) in [(&engine, &policy), (&other, &again)] {
             let mut r = req.clone();
             let at = |r: &portcullis_engine::Request| match engine
-                .evaluate(policy, r, &budget())
+                .evaluate(policy, &r.clone().into(), &budget())
                 .outcome
             {
                 Outcome::Verdict(v) => v.is_allowed(),
