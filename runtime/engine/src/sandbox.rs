@@ -589,15 +589,21 @@ impl Engine {
         let component = unsafe { Component::deserialize(&self.small.wasm, native) }
             .map_err(|e| LoadError::Artifact(format!("{e:#}")))?;
         let policy = Arc::new(self.prepare(&component, *expected, size)?);
-        self.remember(&policy);
-        Ok(policy)
+        Ok(self.remember(policy))
     }
 
-    fn remember(&self, policy: &Arc<CompiledPolicy>) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.retain(|_, weak| weak.strong_count() > 0);
-            cache.insert(policy.digest, Arc::downgrade(policy));
+    /// Caches `policy`, unless a load of the same digest that ran at the same time got
+    /// there first: then that one is returned, so every caller shares one compiled policy.
+    fn remember(&self, policy: Arc<CompiledPolicy>) -> Arc<CompiledPolicy> {
+        let Ok(mut cache) = self.cache.lock() else {
+            return policy;
+        };
+        cache.retain(|_, weak| weak.strong_count() > 0);
+        if let Some(first) = cache.get(&policy.digest).and_then(Weak::upgrade) {
+            return first;
         }
+        cache.insert(policy.digest, Arc::downgrade(&policy));
+        policy
     }
 
     /// The policy with this digest, if it is compiled and in use (no store read needed).
@@ -626,8 +632,7 @@ impl Engine {
         let component = Component::from_binary(&self.small.wasm, bytes)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let policy = Arc::new(self.prepare(&component, digest, bytes.len())?);
-        self.remember(&policy);
-        Ok(policy)
+        Ok(self.remember(policy))
     }
 
     fn prepare(
