@@ -166,6 +166,6 @@ impl HostRequest for HostState {
 
 impl HostState {
     fn read(&self) -> &Request {
-        self.lent().unwrap_or(&NO_REQUEST)
+        self.request.as_deref().unwrap_or(&NO_REQUEST)
     }
 }
