@@ -1,7 +1,10 @@
 //! Cold start and revalidation, measured: a fresh engine and registry (what a new Lambda
 //! environment has) up to the first decision on a 10-rule chain, from precompiled artifacts
-//! against compiling the `.wasm`; and a warm invocation whose manifest revalidation against
-//! S3 (moto on loopback) answers 304, against one within the refresh interval.
+//! (sealed with the artifact key, the manifest signed and verified) against compiling the
+//! `.wasm`; what the trust checks alone cost on those 10 rules (the artifacts' HMAC, against
+//! the plain sha256 checksum it replaced, and the manifest's Ed25519 signature); and a warm
+//! invocation whose manifest revalidation against S3 (moto on loopback) answers 304,
+//! against one within the refresh interval.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,7 +26,8 @@ use portcullis_engine::handler::{Handler, HandlerConfig};
 use portcullis_engine::manifest::RuleEntry;
 use portcullis_engine::registry::{Registry, RegistryConfig};
 use portcullis_engine::store::{RuleStore, TenantId};
-use portcullis_engine::{Engine, EngineConfig, Mode, OnError};
+use portcullis_engine::trust::{ManifestSigner, TrustedKeys};
+use portcullis_engine::{ArtifactKey, Engine, EngineConfig, Mode, OnError, Sha256};
 use serde_json::Value;
 
 const EVENT: &str = include_str!("../../fixtures/events/pre-auth.json");
@@ -72,7 +76,23 @@ fn rules() -> Vec<(String, &'static str, Value)> {
     rules
 }
 
-async fn seed(store: &RuleStore, engine: Option<&Engine>) {
+/// The deployment's keys for the bench: an artifact key and a publisher.
+struct Keys {
+    artifact: ArtifactKey,
+    signer: ManifestSigner,
+    trusted: TrustedKeys,
+}
+
+fn keys() -> Keys {
+    let signer = ManifestSigner::generate("bench").unwrap();
+    Keys {
+        artifact: ArtifactKey::new(vec![7; 32]).unwrap(),
+        trusted: TrustedKeys::parse(&signer.public_line()).unwrap(),
+        signer,
+    }
+}
+
+async fn seed(store: &RuleStore, engine: Option<&Engine>, keys: &Keys) {
     let mut entries = Vec::new();
     for (name, path, config) in rules() {
         let bytes = std::fs::read(path).unwrap();
@@ -80,7 +100,11 @@ async fn seed(store: &RuleStore, engine: Option<&Engine>) {
         if let Some(engine) = engine {
             let policy = engine.load(&bytes).unwrap();
             store
-                .put_compiled(&engine.compat(), &digest, engine.artifact(&policy).unwrap())
+                .put_compiled(
+                    &engine.compat(),
+                    &digest,
+                    engine.artifact(&policy, &keys.artifact).unwrap(),
+                )
                 .await
                 .unwrap();
         }
@@ -98,12 +122,17 @@ async fn seed(store: &RuleStore, engine: Option<&Engine>) {
         });
     }
     store
-        .publish(&TenantId::new("acme").unwrap(), entries, 0)
+        .publish_signed(
+            &TenantId::new("acme").unwrap(),
+            entries,
+            0,
+            Some(&keys.signer),
+        )
         .await
         .unwrap();
 }
 
-fn handler(store: RuleStore, refresh: Duration) -> Handler {
+fn handler(store: RuleStore, refresh: Duration, keys: Option<&Keys>) -> Handler {
     let engine = Arc::new(
         Engine::new(EngineConfig {
             max_concurrent: 8,
@@ -116,6 +145,8 @@ fn handler(store: RuleStore, refresh: Duration) -> Handler {
         engine.clone(),
         RegistryConfig {
             refresh,
+            trusted_keys: keys.map(|k| k.trusted.clone()),
+            artifact_key: keys.map(|k| k.artifact.clone()),
             ..RegistryConfig::default()
         },
     );
@@ -127,17 +158,58 @@ fn cold_start(c: &mut Criterion) {
     let event: Value = serde_json::from_str(EVENT).unwrap();
     let plain = tempfile::tempdir().unwrap();
     let compiled = tempfile::tempdir().unwrap();
+    let keys = keys();
     let builder = Engine::new(EngineConfig::default()).unwrap();
-    rt.block_on(seed(&RuleStore::dir(plain.path()), None));
-    rt.block_on(seed(&RuleStore::dir(compiled.path()), Some(&builder)));
+    rt.block_on(seed(&RuleStore::dir(plain.path()), None, &keys));
+    rt.block_on(seed(&RuleStore::dir(compiled.path()), Some(&builder), &keys));
+
+    // The trust checks alone, on the same 10 rules' artifacts and manifest.
+    let store = RuleStore::dir(compiled.path());
+    let acme = TenantId::new("acme").unwrap();
+    let manifest = rt.block_on(store.current(&acme)).unwrap().unwrap().manifest;
+    let artifacts: Vec<(Sha256, Vec<u8>)> = manifest
+        .rules
+        .iter()
+        .map(|r| {
+            let digest: Sha256 = r.module.parse().unwrap();
+            let artifact = rt
+                .block_on(store.compiled(&builder.compat(), &digest))
+                .unwrap()
+                .unwrap();
+            (digest, artifact)
+        })
+        .collect();
+    let compat = builder.compat();
     drop(builder);
+    let mut group = c.benchmark_group("trust_checks_10_rules");
+    group.bench_function("artifact_hmac", |b| {
+        b.iter(|| {
+            for (digest, artifact) in &artifacts {
+                portcullis_engine::artifact::open(&keys.artifact, &compat, digest, artifact)
+                    .unwrap();
+            }
+        })
+    });
+    group.bench_function("sha256_checksum_before", |b| {
+        b.iter(|| {
+            for (_, artifact) in &artifacts {
+                std::hint::black_box(Sha256::of(
+                    &artifact[portcullis_engine::artifact::HEADER_LEN..],
+                ));
+            }
+        })
+    });
+    group.bench_function("manifest_signature", |b| {
+        b.iter(|| keys.trusted.verify(&manifest, "acme").unwrap())
+    });
+    group.finish();
 
     let mut group = c.benchmark_group("cold_start_10_rules");
     group.sample_size(10);
     for (name, dir) in [("compile_wasm", &plain), ("precompiled", &compiled)] {
         group.bench_function(name, |b| {
             b.iter(|| {
-                let h = handler(RuleStore::dir(dir.path()), Duration::from_secs(60));
+                let h = handler(RuleStore::dir(dir.path()), Duration::from_secs(60), Some(&keys));
                 let answer = rt.block_on(h.handle(event.clone(), None));
                 assert!(answer.response.is_ok(), "{:?}", answer.record);
                 assert_eq!(answer.record.rules.len(), 10);
@@ -159,14 +231,14 @@ fn warm(c: &mut Criterion) {
         Duration::from_secs(2),
     ));
     let store = RuleStore::new(objects);
-    rt.block_on(seed(&store, None));
+    rt.block_on(seed(&store, None, &keys()));
 
     let mut group = c.benchmark_group("warm_10_rules_s3");
     for (name, refresh) in [
         ("cached", Duration::from_secs(3600)),
         ("revalidate_304", Duration::ZERO),
     ] {
-        let h = handler(store.clone(), refresh);
+        let h = handler(store.clone(), refresh, None);
         assert!(rt.block_on(h.handle(event.clone(), None)).response.is_ok());
         group.bench_function(name, |b| {
             b.iter(|| {

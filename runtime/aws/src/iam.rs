@@ -38,6 +38,12 @@ pub const CALLS: &[Call] = &[
     // Write-back of precompiled artifacts (function), publishing (operator).
     call("put_object", "s3:PutObject", Caller::Function),
     call("list_objects_v2", "s3:ListBucket", Caller::Operator),
+    // The artifact key, once per cold start.
+    call(
+        "get_secret_value",
+        "secretsmanager:GetSecretValue",
+        Caller::Function,
+    ),
     call("batch_get_item", "dynamodb:BatchGetItem", Caller::Function),
     call("update_item", "dynamodb:UpdateItem", Caller::Function),
     call(

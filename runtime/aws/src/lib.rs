@@ -1,5 +1,6 @@
-//! Portcullis on AWS: the S3 rule store ([`s3::S3Objects`]), and DynamoDB for rule data
-//! ([`dynamo::DynamoData`]), sign-in activity and audit ([`dynamo::DynamoRecorder`]).
+//! Portcullis on AWS: the S3 rule store ([`s3::S3Objects`]), DynamoDB for rule data
+//! ([`dynamo::DynamoData`]), sign-in activity and audit ([`dynamo::DynamoRecorder`]), and
+//! the artifact key from Secrets Manager ([`keys::KeySource`]).
 //! Each implements a trait of the engine, which itself knows nothing of AWS.
 //!
 //! Clients are built from the usual AWS environment (region, credentials,
@@ -7,6 +8,7 @@
 
 pub mod dynamo;
 pub mod iam;
+pub mod keys;
 pub mod s3;
 
 use std::sync::Arc;

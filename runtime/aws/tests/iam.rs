@@ -17,12 +17,21 @@ use serde_json::Value;
 
 const TEMPLATE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/template.yaml");
 
-/// The SDK methods called on a `client` in `source`: `.client` then `.method(`.
+/// The SDK methods called on a `client` in `source`: the word `client` (`self.client`,
+/// `client`), then `.method(`.
 fn sdk_calls(source: &str) -> BTreeSet<String> {
     let mut calls = BTreeSet::new();
     let mut rest = source;
-    while let Some(i) = rest.find(".client") {
-        rest = &rest[i + ".client".len()..];
+    while let Some(i) = rest.find("client") {
+        let word = i == 0
+            || !rest[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        rest = &rest[i + "client".len()..];
+        if !word {
+            continue;
+        }
         let after = rest.trim_start();
         if let Some(method) = after.strip_prefix('.') {
             let name: String = method
@@ -64,6 +73,7 @@ fn list(v: &Value) -> Vec<String> {
 fn every_sdk_call_is_in_the_table() {
     let mut found = sdk_calls(include_str!("../src/s3.rs"));
     found.extend(sdk_calls(include_str!("../src/dynamo.rs")));
+    found.extend(sdk_calls(include_str!("../src/keys.rs")));
     let table: BTreeSet<String> = CALLS.iter().map(|c| c.sdk.to_owned()).collect();
     assert_eq!(
         found, table,
@@ -103,6 +113,7 @@ fn the_function_gets_exactly_the_actions_it_uses() {
     assert!(resources["dynamodb:UpdateItem"].contains("ActivityTable"));
     assert!(resources["dynamodb:BatchWriteItem"].contains("ActivityTable"));
     assert!(!resources["dynamodb:BatchGetItem"].contains("ActivityTable"));
+    assert!(resources["secretsmanager:GetSecretValue"].contains("ArtifactKeySecret"));
 }
 
 #[test]

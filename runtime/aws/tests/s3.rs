@@ -18,9 +18,12 @@ use moto::Moto;
 use portcullis_artifacts as art;
 use portcullis_aws::s3::{S3Objects, client};
 use portcullis_engine::manifest::RuleEntry;
-use portcullis_engine::registry::{Lookup, Registry, RegistryConfig};
+use portcullis_engine::registry::{Lookup, RefreshError, Registry, RegistryConfig};
 use portcullis_engine::store::{Fetched, ObjectStore, PutIf, RuleStore, StoreError, TenantId};
-use portcullis_engine::{Engine, EngineConfig, Mode, OnError, Sha256};
+use portcullis_engine::trust::{ManifestSigner, SignatureError, TrustedKeys};
+use portcullis_engine::{
+    ArtifactError, ArtifactKey, Engine, EngineConfig, LoadError, Mode, OnError, Sha256,
+};
 
 fn entry(name: &str, module: &str) -> RuleEntry {
     RuleEntry {
@@ -83,7 +86,7 @@ fn acme() -> TenantId {
 
 fn revision(lookup: Lookup) -> u64 {
     match lookup {
-        Lookup::Found(set) => set.revision,
+        Lookup::Found(set) | Lookup::Stale { known: Some(set), .. } => set.revision,
         other => panic!("expected rules, got {other:?}"),
     }
 }
@@ -293,18 +296,30 @@ async fn precompiled_artifacts_are_used_verified_and_written_back() {
         .publish(&acme(), vec![entry("a", &digest.to_string())], 0)
         .await
         .unwrap();
+    let key = ArtifactKey::new(vec![3; 32]).unwrap();
+    let with_key = |write_back| RegistryConfig {
+        write_back,
+        artifact_key: Some(key.clone()),
+        ..RegistryConfig::default()
+    };
 
-    // First process: compiles the .wasm and writes the artifact back.
-    let first = engine();
-    let compat = first.compat();
+    // Without the artifact key nothing is written back.
+    let keyless = engine();
+    let compat = keyless.compat();
     let registry = Registry::new(
         store.clone(),
-        first.clone(),
+        keyless,
         RegistryConfig {
             write_back: true,
             ..RegistryConfig::default()
         },
     );
+    assert_eq!(revision(registry.get(&acme()).await), 1);
+    assert_eq!(store.compiled(&compat, &digest).await.unwrap(), None);
+
+    // First process: compiles the .wasm and writes the sealed artifact back.
+    let first = engine();
+    let registry = Registry::new(store.clone(), first.clone(), with_key(true));
     assert_eq!(revision(registry.get(&acme()).await), 1);
     let artifact = store
         .compiled(&compat, &digest)
@@ -312,8 +327,8 @@ async fn precompiled_artifacts_are_used_verified_and_written_back() {
         .unwrap()
         .expect("written back");
 
-    // Second process (fresh engine, same build): the artifact is enough — prove it by
-    // replacing the .wasm with garbage.
+    // Second process (fresh engine, same build, same key): the artifact is enough — prove
+    // it by replacing the .wasm with garbage.
     s3.objects
         .put(
             &format!("modules/{digest}.wasm"),
@@ -324,18 +339,196 @@ async fn precompiled_artifacts_are_used_verified_and_written_back() {
         .unwrap();
     let second = engine();
     assert_eq!(second.compat(), compat);
-    let registry = Registry::new(store.clone(), second, RegistryConfig::default());
+    let registry = Registry::new(store.clone(), second, with_key(false));
     assert_eq!(revision(registry.get(&acme()).await), 1);
+    assert_eq!(registry.artifact_refusals(), 0);
 
-    // Tampered, foreign or truncated artifacts are refused by the engine.
+    // Tampered, foreign, truncated or other-key artifacts are refused by the engine.
     let third = engine();
     let mut tampered = artifact.clone();
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
-    assert!(third.load_precompiled(&tampered, &digest).is_err());
+    let refused = |r: Result<_, LoadError>| match r {
+        Err(LoadError::Artifact(e)) => e,
+        other => panic!("expected an artifact refusal, got {other:?}"),
+    };
+    assert_eq!(
+        refused(third.load_precompiled(&tampered, &digest, &key)),
+        ArtifactError::Unauthenticated
+    );
     let other = Sha256::of(b"other");
-    assert!(third.load_precompiled(&artifact, &other).is_err());
-    assert!(third.load_precompiled(&artifact[..100], &digest).is_err());
-    let policy = third.load_precompiled(&artifact, &digest).unwrap();
+    assert!(matches!(
+        refused(third.load_precompiled(&artifact, &other, &key)),
+        ArtifactError::WrongModule { .. }
+    ));
+    assert_eq!(
+        refused(third.load_precompiled(&artifact[..100], &digest, &key)),
+        ArtifactError::Truncated
+    );
+    let stranger = ArtifactKey::new(vec![4; 32]).unwrap();
+    assert_eq!(
+        refused(third.load_precompiled(&artifact, &digest, &stranger)),
+        ArtifactError::Unauthenticated
+    );
+    let policy = third.load_precompiled(&artifact, &digest, &key).unwrap();
     assert_eq!(policy.digest(), Sha256::of(&bytes));
+}
+
+/// The attacks on the trust chain, against S3: an artifact planted under `compiled/` is
+/// refused, the verified `.wasm` decides, and the artifact is overwritten; manifests that a
+/// trusted key did not sign, and a manifest that disappears, leave the last known good set.
+#[tokio::test]
+async fn planted_artifacts_and_unsigned_manifests_never_decide() {
+    let s3 = s3().await;
+    let store = s3.store.clone();
+    let key = ArtifactKey::new(vec![5; 32]).unwrap();
+    let signer = ManifestSigner::generate("platform").unwrap();
+    let trusted = TrustedKeys::parse(&signer.public_line()).unwrap();
+    let allow = put_module(&store, art::ALLOW_ALL).await;
+    let email = put_module(&store, art::EMAIL_DOMAIN).await;
+    let mut deny = entry("company-email", &email.to_string());
+    deny.config = serde_json::json!({"domains": ["globex.example"]});
+    store
+        .publish_signed(&acme(), vec![deny], 0, Some(&signer))
+        .await
+        .unwrap();
+
+    // A forger relabels allow-all's native code as the email rule's, under its own key.
+    let forger = engine();
+    let allow_policy = forger
+        .load(&std::fs::read(art::ALLOW_ALL).unwrap())
+        .unwrap();
+    let compat = forger.compat();
+    let forged_key = ArtifactKey::new(vec![6; 32]).unwrap();
+    let mut planted = forger.artifact(&allow_policy, &forged_key).unwrap();
+    planted[16 + 32..16 + 64].copy_from_slice(email.as_bytes());
+    store
+        .put_compiled(&compat, &email, planted.clone())
+        .await
+        .unwrap();
+    assert_ne!(allow, email);
+
+    let registry = Registry::new(
+        store.clone(),
+        engine(),
+        RegistryConfig {
+            refresh: Duration::ZERO,
+            trusted_keys: Some(trusted.clone()),
+            artifact_key: Some(key.clone()),
+            ..RegistryConfig::default()
+        },
+    );
+    let set = match registry.get(&acme()).await {
+        Lookup::Found(set) => set,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(set.signed_by.as_deref(), Some("platform"));
+    assert_eq!(registry.artifact_refusals(), 1);
+    // The rule that runs is the verified email rule (it denies ada), not allow-all.
+    let request = portcullis_engine::cognito::Event::from_value(
+        serde_json::from_str(include_str!("../../fixtures/events/pre-auth.json")).unwrap(),
+    )
+    .unwrap()
+    .to_request("acme", 0)
+    .unwrap();
+    let outcome = portcullis_engine::chain::evaluate_rules(
+        set.rules.iter(),
+        &engine(),
+        request,
+        &Default::default(),
+        std::time::Instant::now() + Duration::from_secs(5),
+    );
+    assert!(
+        matches!(
+            outcome.decision,
+            portcullis_engine::Decision::Deny { .. }
+        ),
+        "{:?}",
+        outcome.decision
+    );
+    // The planted artifact was overwritten with one this deployment vouches for.
+    let replaced = store.compiled(&compat, &email).await.unwrap().unwrap();
+    assert_ne!(replaced, planted);
+    portcullis_engine::artifact::open(&key, &compat, &email, &replaced).unwrap();
+
+    // An unsigned manifest (written by anyone with store access) is refused; the signed
+    // revision 1 keeps deciding.
+    let mut unsigned = store.current(&acme()).await.unwrap().unwrap().manifest;
+    unsigned.revision = 2;
+    unsigned.signature = None;
+    unsigned.rules = vec![entry("open", &allow.to_string())];
+    s3.objects
+        .put(
+            "tenants/acme/manifest.json",
+            serde_json::to_vec(&unsigned).unwrap(),
+            PutIf::Always,
+        )
+        .await
+        .unwrap();
+    match registry.get(&acme()).await {
+        Lookup::Stale {
+            known: Some(set),
+            error,
+        } => {
+            assert_eq!(set.revision, 1);
+            assert!(
+                matches!(*error, RefreshError::Signature(SignatureError::Unsigned)),
+                "{error}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A deleted manifest keeps the last known good set too.
+    s3.moto.delete_object("rules", "prod/tenants/acme/manifest.json").await;
+    match registry.get(&acme()).await {
+        Lookup::Stale {
+            known: Some(set),
+            error,
+        } => {
+            assert_eq!(set.revision, 1);
+            assert!(matches!(*error, RefreshError::Vanished { held: 1 }), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(registry.refresh_failures(), 2);
+}
+
+/// The artifact key is read from Secrets Manager (as the template deploys it) or a file;
+/// a short key is refused.
+#[tokio::test]
+async fn the_artifact_key_comes_from_secrets_manager() {
+    use portcullis_aws::keys::{KeyLoadError, KeySource};
+    let s3 = s3().await;
+    let config = s3.moto.sdk_config().await;
+    let secret = "a".repeat(64);
+    s3.moto.secret("portcullis/artifact", &secret).await;
+    s3.moto.secret("portcullis/short", "tooshort").await;
+    let source: KeySource = "secretsmanager:portcullis/artifact".parse().unwrap();
+    let key = source
+        .load(async || config.clone(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    // The same text in a file is the same key.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("artifact.key");
+    std::fs::write(&path, format!("{secret}\n")).unwrap();
+    let from_file = KeySource::File(path)
+        .load(async || config.clone(), Duration::from_secs(2))
+        .await
+        .unwrap();
+    let module = Sha256::of(b"m");
+    let compat = "0".repeat(32);
+    let sealed = portcullis_engine::artifact::seal(&key, &compat, &module, 1, b"x").unwrap();
+    portcullis_engine::artifact::open(&from_file, &compat, &module, &sealed).unwrap();
+
+    let short: KeySource = "secretsmanager:portcullis/short".parse().unwrap();
+    assert!(matches!(
+        short.load(async || config.clone(), Duration::from_secs(2)).await,
+        Err(KeyLoadError::Weak { .. })
+    ));
+    let missing: KeySource = "secretsmanager:portcullis/none".parse().unwrap();
+    assert!(matches!(
+        missing.load(async || config.clone(), Duration::from_secs(2)).await,
+        Err(KeyLoadError::Secret { .. })
+    ));
 }

@@ -38,6 +38,11 @@ pub struct Args {
     /// Print one JSON object: {"blocked", "response", "record"}.
     #[arg(long)]
     json: bool,
+    /// Without loaded `_global` rules, sign-ins follow the fail mode.
+    #[arg(long, env = "PORTCULLIS_REQUIRE_GLOBAL")]
+    require_global: bool,
+    #[command(flatten)]
+    keys: input::Keys,
 }
 
 /// Runs `portcullis handle`.
@@ -53,16 +58,23 @@ pub fn run(args: Args) -> Result<Exit> {
         tenant_from: args.tenant_from,
         missing_tenant: args.missing_tenant,
         fail_mode: args.fail_mode,
+        require_global: args.require_global,
         ..HandlerConfig::default()
     };
     let runtime = input::runtime()?;
     let store = runtime.block_on(input::store(&args.store));
+    let artifact_key = runtime.block_on(args.keys.artifact())?;
     let registry = Registry::new(
         store,
         Arc::clone(&engine),
         RegistryConfig {
             refresh: Duration::from_secs(60),
-            ..RegistryConfig::default()
+            // As the deployed function does: artifacts it compiles (or refuses) are
+            // written back, sealed with its key.
+            write_back: artifact_key.is_some(),
+            artifact_key,
+            trusted_keys: args.keys.trusted()?,
+            baseline: None,
         },
     );
     let mut handler = Handler::new(engine, registry, config);

@@ -1,13 +1,15 @@
 //! `portcullis`: run, test and inspect Portcullis policies with the production engine.
 //!
-//! Exit codes: 0 allowed, 2 denied or blocked, 3 the rule failed (or could not be loaded),
-//! 1 usage or input error.
+//! Exit codes: 0 allowed (or verified), 2 denied or blocked (or, for `verify`, refused),
+//! 3 the rule failed (or could not be loaded), 1 usage or input error.
 
 mod data;
 mod eval;
 mod handle;
 mod input;
+mod keygen;
 mod publish;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -35,6 +37,10 @@ enum Command {
     Status(publish::StatusArgs),
     /// Show what changed between two revisions of a tenant.
     Diff(publish::DiffArgs),
+    /// Check a store against the deployment's keys: signatures, history, modules, artifacts.
+    Verify(verify::Args),
+    /// Make a publisher's signing key pair, or a deployment's artifact key.
+    Keygen(keygen::Args),
     /// Manage rule data in DynamoDB.
     Data(data::Args),
     /// Show a user's sign-in activity.
@@ -72,6 +78,8 @@ fn main() -> ExitCode {
         Command::Rollback(args) => publish::rollback(args),
         Command::Status(args) => publish::status(args),
         Command::Diff(args) => publish::diff_cmd(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Keygen(args) => keygen::run(args),
         Command::Data(args) => data::run(args),
         Command::Activity(args) => data::activity(args),
         Command::Schema => {

@@ -1,10 +1,14 @@
 //! The ops commands on a rule store (`file://` or `s3://` alike): `publish` (validate,
-//! upload content-addressed, write history, update the manifest with a conditional write),
-//! `rollback`, `status` and `diff`.
+//! upload content-addressed, sign, update the manifest with a conditional write, write
+//! history), `rollback`, `status` and `diff`.
 //!
 //! `publish` reads a manifest whose `module` fields may name `.wasm` files instead of
-//! digests; its `revision` is ignored (the store's current revision + 1 is used). A module
-//! with a test file beside it (`x.wasm` → `x.tests.json`) must pass its tests first.
+//! digests; its `revision`, `tenant`, `previous` and `signature` are ignored (the store's
+//! current revision + 1 is used, and the manifest is signed anew). A module with a test
+//! file beside it (`x.wasm` → `x.tests.json`) must pass its tests first. When trusted keys
+//! are configured (`--trusted-keys` or `PORTCULLIS_TRUSTED_KEYS`, as the deployment has
+//! them), a publish or rollback without a trusted `--sign-key` is refused before anything
+//! is written.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,6 +18,7 @@ use portcullis_aws::StoreUrl;
 use portcullis_engine::chain::{DataSet, Decision, Rule, evaluate_rules};
 use portcullis_engine::manifest::{Manifest, RuleChange, diff};
 use portcullis_engine::store::TenantId;
+use portcullis_engine::trust::ManifestSigner;
 use portcullis_engine::{Budget, Engine, EngineConfig};
 use serde::Deserialize;
 
@@ -44,9 +49,15 @@ pub struct Args {
     /// The manifest to publish; `module` may be a path to a .wasm file.
     #[arg(long)]
     manifest: PathBuf,
-    /// Also store precompiled artifacts for this machine's engine build.
+    /// Also store precompiled artifacts for this machine's engine build, sealed with the
+    /// deployment's artifact key (--artifact-key).
     #[arg(long)]
     precompile: bool,
+    /// The publisher's signing key (`portcullis keygen --id ID`): the manifest is signed.
+    #[arg(long)]
+    sign_key: Option<PathBuf>,
+    #[command(flatten)]
+    keys: input::Keys,
     /// Refuse unless the tenant is at this revision (0: no manifest yet). Without it, the
     /// revision read just before writing is expected; a publish in between still loses.
     #[arg(long)]
@@ -68,9 +79,34 @@ struct TestCase {
     expect: String,
 }
 
+/// The signing key, checked against the trusted keys before anything is written: when keys
+/// are configured, a publish must be signed by one of them.
+fn signer(path: Option<&Path>, keys: &input::Keys) -> Result<Option<ManifestSigner>> {
+    let trusted = keys.trusted()?;
+    let signer = path
+        .map(|p| ManifestSigner::from_file(p).with_context(|| format!("`{}`", p.display())))
+        .transpose()?;
+    match (&trusted, &signer) {
+        (Some(_), None) => bail!(
+            "this deployment requires signed manifests (trusted keys are configured): pass --sign-key KEY; nothing was written"
+        ),
+        (Some(trusted), Some(signer)) if !trusted.trusts(signer) => bail!(
+            "signing key `{}` is not one of the trusted keys ({}); nothing was written",
+            signer.id(),
+            trusted.ids().collect::<Vec<_>>().join(", ")
+        ),
+        _ => Ok(signer),
+    }
+}
+
+fn signed_by(signer: Option<&ManifestSigner>) -> String {
+    signer.map_or_else(|| "unsigned".to_owned(), |s| format!("signed by `{}`", s.id()))
+}
+
 /// Runs `portcullis publish`.
 pub fn run(args: Args) -> Result<Exit> {
     let tenant = tenant(&args.tenant)?;
+    let signer = signer(args.sign_key.as_deref(), &args.keys)?;
     let mut manifest = Manifest::parse(&input::read(&args.manifest)?)
         .with_context(|| format!("`{}`", args.manifest.display()))?;
     let base = args.manifest.parent().unwrap_or(Path::new("."));
@@ -78,6 +114,12 @@ pub fn run(args: Args) -> Result<Exit> {
     let runtime = input::runtime()?;
     let store = runtime.block_on(input::store(&args.store));
     let compat = engine.compat();
+    let artifact_key = match args.precompile {
+        true => Some(runtime.block_on(args.keys.artifact())?.context(
+            "--precompile seals artifacts with the deployment's artifact key: pass --artifact-key (or set PORTCULLIS_ARTIFACT_KEY)",
+        )?),
+        false => None,
+    };
     for rule in &mut manifest.rules {
         let bytes = if rule.module.ends_with(".wasm") {
             let path = base.join(&rule.module);
@@ -103,8 +145,8 @@ pub fn run(args: Args) -> Result<Exit> {
             .describe(&policy, &Budget::default())
             .with_context(|| format!("rule `{}`: describe failed", rule.name))?;
         let digest = runtime.block_on(store.put_module(bytes))?;
-        if args.precompile {
-            let artifact = engine.artifact(&policy)?;
+        if let Some(key) = &artifact_key {
+            let artifact = engine.artifact(&policy, key)?;
             runtime.block_on(store.put_compiled(&compat, &digest, artifact))?;
         }
         rule.module = format!("sha256:{digest}");
@@ -114,11 +156,17 @@ pub fn run(args: Args) -> Result<Exit> {
     let expected = args
         .expect_revision
         .unwrap_or_else(|| current.map_or(0, |c| c.manifest.revision));
-    let published = runtime.block_on(store.publish(&tenant, manifest.rules, expected))?;
+    let published = runtime.block_on(store.publish_signed(
+        &tenant,
+        manifest.rules,
+        expected,
+        signer.as_ref(),
+    ))?;
     println!(
-        "published {tenant} revision {} ({} rules){}",
+        "published {tenant} revision {} ({} rules, {}){}",
         published.revision,
         published.rules.len(),
+        signed_by(signer.as_ref()),
         if args.precompile {
             format!("; precompiled for engine {compat}")
         } else {
@@ -160,6 +208,7 @@ fn run_tests(
         let spec = Manifest {
             revision: 1,
             rules: vec![entry],
+            ..Manifest::default()
         }
         .validate()?
         .into_iter()
@@ -213,21 +262,46 @@ pub struct RollbackArgs {
     /// The revision whose rules become current again (as a new revision).
     #[arg(long)]
     to: u64,
+    /// The publisher's signing key: the new revision is signed.
+    #[arg(long)]
+    sign_key: Option<PathBuf>,
+    #[command(flatten)]
+    keys: input::Keys,
 }
 
 /// Runs `portcullis rollback`.
 pub fn rollback(args: RollbackArgs) -> Result<Exit> {
     let tenant = tenant(&args.tenant)?;
+    let signer = signer(args.sign_key.as_deref(), &args.keys)?;
     let runtime = input::runtime()?;
     let store = runtime.block_on(input::store(&args.store));
     let current = runtime
         .block_on(store.current(&tenant))?
         .with_context(|| format!("tenant `{tenant}` has no manifest"))?;
-    let published =
-        runtime.block_on(store.rollback(&tenant, args.to, current.manifest.revision))?;
+    // The rules rolled back to are re-signed: with trusted keys, they must be rules a
+    // trusted key signed once (history is as writable as the manifest).
+    if let Some(trusted) = args.keys.trusted()? {
+        let old = runtime
+            .block_on(store.revision(&tenant, args.to))?
+            .with_context(|| format!("tenant `{tenant}` has no revision {}", args.to))?;
+        trusted.verify(&old, tenant.as_str()).with_context(|| {
+            format!(
+                "revision {} of `{tenant}` cannot be rolled back to; nothing was written",
+                args.to
+            )
+        })?;
+    }
+    let published = runtime.block_on(store.rollback_signed(
+        &tenant,
+        args.to,
+        current.manifest.revision,
+        signer.as_ref(),
+    ))?;
     println!(
-        "rolled {tenant} back to the rules of revision {}: now revision {}",
-        args.to, published.revision
+        "rolled {tenant} back to the rules of revision {}: now revision {} ({})",
+        args.to,
+        published.revision,
+        signed_by(signer.as_ref())
     );
     Ok(Exit::Allow)
 }
@@ -271,7 +345,15 @@ pub fn status(args: StatusArgs) -> Result<Exit> {
     }
     println!("store {}", store.url());
     for (t, m) in &all {
-        println!("{t}  revision {}  {} rules", m.revision, m.rules.len());
+        let signed = m
+            .signature
+            .as_ref()
+            .map_or_else(|| "unsigned".to_owned(), |s| format!("signed by {}", s.key_id));
+        println!(
+            "{t}  revision {}  {} rules  {signed}",
+            m.revision,
+            m.rules.len()
+        );
         for r in &m.rules {
             let digest = r.module.strip_prefix("sha256:").unwrap_or(&r.module);
             println!(
@@ -322,10 +404,7 @@ pub fn diff_cmd(args: DiffArgs) -> Result<Exit> {
     let from = args.from.unwrap_or(to.saturating_sub(1));
     let load = |rev: u64| -> Result<Manifest> {
         if rev == 0 {
-            return Ok(Manifest {
-                revision: 0,
-                rules: Vec::new(),
-            });
+            return Ok(Manifest::default());
         }
         runtime
             .block_on(store.revision(&tenant, rev))?

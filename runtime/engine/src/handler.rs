@@ -27,7 +27,7 @@ use crate::cognito::{self, Event, EventKind};
 use crate::contract::Trigger;
 use crate::data::{DataSource, prefetch};
 use crate::outcome::Outcome;
-use crate::registry::{Lookup, Registry};
+use crate::registry::{Lookup, Registry, RuleSet};
 use crate::sandbox::Engine;
 use crate::store::TenantId;
 
@@ -104,6 +104,8 @@ pub struct HandlerConfig {
     pub record_timeout: Duration,
     /// Per-tenant overrides of `fail_mode`.
     pub tenant_fail_modes: std::collections::HashMap<TenantId, FailMode>,
+    /// `_global` rules must be loaded: without them a sign-in follows the fail mode.
+    pub require_global: bool,
 }
 
 impl Default for HandlerConfig {
@@ -117,6 +119,7 @@ impl Default for HandlerConfig {
             data_timeout: Duration::from_millis(500),
             record_timeout: Duration::from_millis(300),
             tenant_fail_modes: std::collections::HashMap::new(),
+            require_global: false,
         }
     }
 }
@@ -285,25 +288,23 @@ impl Handler {
 
         let tenant = self.resolve_tenant(&event);
         record.tenant = tenant.as_ref().map(TenantId::to_string);
-        let global = match self.registry.get(&TenantId::global()).await {
-            Lookup::Found(set) => Some(set),
-            Lookup::Missing => None,
-            Lookup::Failed(error) => {
-                record.problems.push(format!("global rules: {error}"));
-                return self.fail(event.raw, Some(trigger), tenant.as_ref(), record);
-            }
+        let Ok(global) = rules_of(self.registry.get(&TenantId::global()).await, "global", record)
+        else {
+            return self.fail(event.raw, Some(trigger), tenant.as_ref(), record);
         };
+        if global.is_none() && self.config.require_global {
+            record.problems.push(
+                "global rules are required (PORTCULLIS_REQUIRE_GLOBAL) and none are loaded".into(),
+            );
+            return self.fail(event.raw, Some(trigger), tenant.as_ref(), record);
+        }
         record.global_revision = global.as_ref().map(|s| s.revision);
 
         let tenant_set = match &tenant {
             None => None,
-            Some(tenant) => match self.registry.get(tenant).await {
-                Lookup::Found(set) => Some(set),
-                Lookup::Missing => None,
-                Lookup::Failed(error) => {
-                    record.problems.push(format!("tenant rules: {error}"));
-                    return self.fail(event.raw, Some(trigger), Some(tenant), record);
-                }
+            Some(tenant) => match rules_of(self.registry.get(tenant).await, "tenant", record) {
+                Ok(set) => set,
+                Err(()) => return self.fail(event.raw, Some(trigger), Some(tenant), record),
             },
         };
         record.revision = tenant_set.as_ref().map(|s| s.revision);
@@ -451,6 +452,29 @@ impl Handler {
             return Ok(raw);
         }
         Err(UNAVAILABLE_MESSAGE.to_owned())
+    }
+}
+
+/// The rules a lookup gives, noting a stale or failed refresh in the record; `Err` when
+/// no rules could be loaded at all (the fail mode decides).
+fn rules_of(
+    lookup: Lookup,
+    which: &str,
+    record: &mut DecisionRecord,
+) -> Result<Option<Arc<RuleSet>>, ()> {
+    match lookup {
+        Lookup::Found(set) => Ok(Some(set)),
+        Lookup::Missing => Ok(None),
+        Lookup::Stale { known, error } => {
+            record.problems.push(format!(
+                "{which} rules: refresh refused, keeping the last known good rules: {error}"
+            ));
+            Ok(known)
+        }
+        Lookup::Failed(error) => {
+            record.problems.push(format!("{which} rules: {error}"));
+            Err(())
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 //! use the same code path, so what an author sees locally is what production decides.
 
 pub mod activity;
+pub mod artifact;
 pub mod budget;
 pub mod chain;
 pub mod cognito;
@@ -24,8 +25,10 @@ pub mod registry;
 pub mod request;
 pub mod sandbox;
 pub mod store;
+pub mod trust;
 pub mod verdict;
 
+pub use artifact::{ArtifactError, ArtifactKey};
 pub use budget::Budget;
 pub use chain::{Chain, ChainOutcome, Decision, Mode, OnError, Rule, RuleName, RuleReport};
 pub use contract::{DataItem, Trigger};

@@ -44,13 +44,34 @@ pub const MAX_FUEL: u64 = 10_000_000_000;
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 
 /// A tenant manifest as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The tenant the manifest is for; set by `publish` and covered by the signature, so a
+    /// manifest cannot be copied to another tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// Increases by one with every publish; history keeps every revision.
     pub revision: u64,
+    /// The digest of the revision this one replaced (`sha256:<hex>` over its canonical
+    /// JSON, see [`crate::trust::manifest_digest`]); absent for a tenant's first revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
     /// The rules, in evaluation order.
     pub rules: Vec<RuleEntry>,
+    /// The publisher's signature over everything above ([`crate::trust`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<ManifestSignature>,
+}
+
+/// A publisher's Ed25519 signature over a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSignature {
+    /// The id of the signing key, as the deployment's trusted keys name it.
+    pub key_id: String,
+    /// The signature, base64.
+    pub ed25519: String,
 }
 
 /// One rule as written in a manifest.
@@ -423,10 +444,16 @@ mod tests {
             data: BTreeMap::new(),
         };
         let old = Manifest {
+            tenant: None,
+            previous: None,
+            signature: None,
             revision: 1,
             rules: vec![rule("a", None), rule("b", None), rule("c", None)],
         };
         let new = Manifest {
+            tenant: None,
+            previous: None,
+            signature: None,
             revision: 2,
             rules: vec![rule("c", None), rule("b", Some(50)), rule("d", None)],
         };

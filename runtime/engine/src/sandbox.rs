@@ -54,6 +54,7 @@ use wasmtime::component::{
 };
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
+use crate::artifact::{self, ArtifactError, ArtifactKey};
 use crate::budget::{self, Budget, Limiter};
 use crate::contract::{self, Level, Metadata};
 use crate::digest::Sha256;
@@ -68,10 +69,6 @@ pub const MAX_LOG_LINE: usize = 512;
 /// The longest policy error message kept, in bytes.
 pub const MAX_POLICY_ERROR: usize = 512;
 
-/// The first bytes of a precompiled artifact.
-const ARTIFACT_MAGIC: &[u8; 16] = b"PORTCULLIS-CW\x00\x00\x01";
-/// Magic, module digest, native-code checksum, module size.
-const ARTIFACT_HEADER: usize = 16 + 32 + 32 + 8;
 
 /// Engine-wide settings; per-rule limits are [`Budget`]s.
 #[derive(Debug, Clone)]
@@ -137,9 +134,10 @@ pub enum LoadError {
     /// The component does not export the contract's functions with the right types.
     #[error("component does not implement the policy contract `portcullis:policy@0.2.0`: {0}")]
     Contract(String),
-    /// A precompiled artifact that cannot be used (corrupt, foreign, incompatible).
+    /// A precompiled artifact that this deployment does not vouch for, or that cannot be
+    /// used.
     #[error("precompiled artifact refused: {0}")]
-    Artifact(String),
+    Artifact(#[from] ArtifactError),
     /// The engine could not be set up.
     #[error("engine setup failed: {0}")]
     Setup(String),
@@ -429,6 +427,8 @@ pub struct Engine {
     cache: Mutex<HashMap<Sha256, Weak<CompiledPolicy>>>,
     ticker: Arc<Ticker>,
     config: EngineConfig,
+    /// [`Engine::compat`], computed once.
+    compat: String,
 }
 
 impl std::fmt::Debug for Engine {
@@ -460,6 +460,7 @@ impl Engine {
             *slot = Some(handle.thread().clone());
         }
         Ok(Engine {
+            compat: Self::compat_of(&small),
             small,
             large,
             cache: Mutex::new(HashMap::new()),
@@ -497,6 +498,10 @@ impl Engine {
     /// This engine build's compatibility tag: precompiled artifacts made by an engine with
     /// another tag (wasmtime version, settings, CPU features) are never loaded. 32 hex digits.
     pub fn compat(&self) -> String {
+        self.compat.clone()
+    }
+
+    fn compat_of(small: &Pool) -> String {
         use std::hash::{Hash, Hasher};
         struct Sha(sha2::Sha256);
         impl Hasher for Sha {
@@ -509,79 +514,71 @@ impl Engine {
         }
         let mut hasher = Sha(<sha2::Sha256 as sha2::Digest>::new());
         // Both pools compile alike (`Pool::new`), so one hash stands for both.
-        self.small
+        small
             .wasm
             .precompile_compatibility_hash()
             .hash(&mut hasher);
         // Our own settings that change what a compiled artifact means.
-        ARTIFACT_MAGIC.hash(&mut hasher);
+        artifact::MAGIC.hash(&mut hasher);
         let digest = sha2::Digest::finalize(hasher.0);
         hex::encode(digest.get(..16).unwrap_or_default())
     }
 
-    /// The precompiled artifact of a loaded policy, for this engine build: a header binding
-    /// it to the module's digest and its own checksum, then wasmtime's native code. Store
-    /// it as `compiled/<compat>/<digest>.cwasm`; [`Engine::load_precompiled`] loads it.
-    pub fn artifact(&self, policy: &CompiledPolicy) -> Result<Vec<u8>, LoadError> {
+    /// The precompiled artifact of a loaded policy, for this engine build, sealed under
+    /// this deployment's artifact `key` ([`crate::artifact`]). Store it as
+    /// `compiled/<compat>/<digest>.cwasm`; [`Engine::load_precompiled`] loads it.
+    pub fn artifact(
+        &self,
+        policy: &CompiledPolicy,
+        key: &ArtifactKey,
+    ) -> Result<Vec<u8>, LoadError> {
         let native = policy
             .pre
             .component()
             .serialize()
-            .map_err(|e| LoadError::Artifact(format!("{e:#}")))?;
-        let mut artifact = Vec::with_capacity(ARTIFACT_HEADER + native.len());
-        artifact.extend_from_slice(ARTIFACT_MAGIC);
-        artifact.extend_from_slice(policy.digest.as_bytes());
-        artifact.extend_from_slice(Sha256::of(&native).as_bytes());
-        artifact.extend_from_slice(&(policy.size as u64).to_le_bytes());
-        artifact.extend_from_slice(&native);
-        Ok(artifact)
+            .map_err(|e| LoadError::Setup(format!("serializing a compiled policy: {e:#}")))?;
+        artifact::seal(
+            key,
+            &self.compat,
+            &policy.digest,
+            policy.size as u64,
+            &native,
+        )
+        .ok_or_else(|| LoadError::Setup("the engine's compatibility id is malformed".into()))
     }
 
-    /// Loads a precompiled artifact made by [`Engine::precompile`] for the module whose
-    /// digest is `expected`. Refused unless the header names `expected`, the native code
-    /// matches the header's checksum, and wasmtime accepts it as built by a compatible
-    /// engine; the contract's import allow-list is checked again.
+    /// Loads a precompiled artifact made by [`Engine::artifact`] for the module whose
+    /// digest is `expected`. Refused ([`LoadError::Artifact`]) unless its tag verifies under
+    /// this deployment's artifact `key` and it names exactly this engine build and that
+    /// module; wasmtime then checks its own version and settings, and the contract's
+    /// import allow-list is checked again.
     pub fn load_precompiled(
         &self,
         artifact: &[u8],
         expected: &Sha256,
+        key: &ArtifactKey,
     ) -> Result<Arc<CompiledPolicy>, LoadError> {
         if let Some(policy) = self.cached(expected) {
             return Ok(policy);
         }
-        let bad = |why: &str| LoadError::Artifact(why.to_owned());
-        let (header, native) = artifact
-            .split_at_checked(ARTIFACT_HEADER)
-            .ok_or_else(|| bad("shorter than its header"))?;
-        let (magic, rest) = header.split_at(ARTIFACT_MAGIC.len());
-        if magic != ARTIFACT_MAGIC {
-            return Err(bad("not a Portcullis artifact"));
-        }
-        let (module, rest) = rest.split_at(32);
-        let (checksum, size) = rest.split_at(32);
-        if module != expected.as_bytes() {
-            return Err(LoadError::DigestMismatch {
-                expected: *expected,
-                actual: Sha256::from_bytes(module),
-            });
-        }
-        if checksum != Sha256::of(native).as_bytes() {
-            return Err(bad(
-                "native code does not match its checksum (corrupt or truncated)",
-            ));
-        }
-        let size = <[u8; 8]>::try_from(size).map_or(0, u64::from_le_bytes) as usize;
-        // Compatibility first, with a clear error, instead of relying on deserialize alone.
-        wasmtime::Engine::detect_precompiled(native)
+        let opened = artifact::open(key, &self.compat, expected, artifact)?;
+        let incompatible = |why: String| LoadError::Artifact(ArtifactError::Incompatible(why));
+        wasmtime::Engine::detect_precompiled(opened.native)
             .filter(|kind| *kind == wasmtime::Precompiled::Component)
-            .ok_or_else(|| bad("not a precompiled component"))?;
-        // SAFETY: `Component::deserialize` requires bytes produced by wasmtime's
-        // `precompile_component`. These were written by `Engine::precompile` (the header's
-        // checksum over the native code matched, so they are the bytes it wrote, bound to
-        // this module's digest) into the rule store, which is as trusted as the manifests
-        // that name the modules; wasmtime itself checks the version and settings.
-        let component = unsafe { Component::deserialize(&self.small.wasm, native) }
-            .map_err(|e| LoadError::Artifact(format!("{e:#}")))?;
+            .ok_or_else(|| incompatible("not a precompiled component".into()))?;
+        // SAFETY: `Component::deserialize` maps these bytes as executable code without
+        // checking them, so they must be native code that wasmtime compiled. They are: the
+        // artifact's HMAC-SHA256 tag verified (in constant time) under this deployment's
+        // artifact key, over this engine's compatibility id, the module's digest and size
+        // and every native byte. Only holders of that key make tags — this deployment's
+        // function and the platform's build (`Engine::artifact`) — and they make them only
+        // for code wasmtime just compiled, in-process, from a module whose sha256 was
+        // verified. Write access to the store (publishers, tenants, a compromised bucket)
+        // does not give the key, so it cannot produce bytes that reach this call. wasmtime
+        // also checks the version and settings in the bytes' own header.
+        let component = unsafe { Component::deserialize(&self.small.wasm, opened.native) }
+            .map_err(|e| incompatible(format!("{e:#}")))?;
+        let size = usize::try_from(opened.module_size).unwrap_or(usize::MAX);
         let policy = Arc::new(self.prepare(&component, *expected, size)?);
         Ok(self.remember(policy))
     }

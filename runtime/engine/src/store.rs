@@ -19,7 +19,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::digest::Sha256;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, RuleEntry};
+use crate::trust::{ManifestSigner, manifest_digest};
 
 /// A boxed, sendable future (stores are used behind `dyn`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -136,6 +137,9 @@ pub enum StoreError {
         /// The revision asked for.
         revision: u64,
     },
+    /// The tenant's revision cannot grow any further.
+    #[error("tenant `{0}` is at the largest revision number; nothing can be published after it")]
+    RevisionOverflow(String),
     /// A manifest names a module the store does not hold.
     #[error("module `{0}` is not in the store: upload it first")]
     MissingModule(Sha256),
@@ -307,33 +311,50 @@ impl RuleStore {
         )
     }
 
-    /// Stores a precompiled artifact for engine build `compat` (first writer wins).
+    /// Stores a precompiled artifact for engine build `compat`, replacing any artifact
+    /// already there: only holders of the artifact key make artifacts, and one that failed
+    /// its check must be overwritten, never kept because it was written first.
     pub async fn put_compiled(
         &self,
         compat: &str,
         digest: &Sha256,
         artifact: Vec<u8>,
     ) -> Result<(), StoreError> {
-        match self
-            .objects
-            .put(&Self::compiled_key(compat, digest), artifact, PutIf::Absent)
+        self.objects
+            .put(&Self::compiled_key(compat, digest), artifact, PutIf::Always)
             .await
-        {
-            Ok(_) | Err(StoreError::PreconditionFailed(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+            .map(drop)
     }
 
-    /// Publishes `rules` as the tenant's next revision, if the tenant is still at
-    /// `expected` (`0`: it has no manifest yet). Every module must already be stored.
-    /// Writes `history/<rev>.json` first (refused if that revision exists), then replaces
-    /// `manifest.json` under `If-Match`: of two concurrent publishers one wins and the
-    /// other gets [`StoreError::Conflict`]. Returns the new manifest.
+    /// Publishes `rules` as the tenant's next revision, unsigned: see
+    /// [`RuleStore::publish_signed`].
     pub async fn publish(
         &self,
         tenant: &TenantId,
-        rules: Vec<crate::manifest::RuleEntry>,
+        rules: Vec<RuleEntry>,
         expected: u64,
+    ) -> Result<Manifest, StoreError> {
+        self.publish_signed(tenant, rules, expected, None).await
+    }
+
+    /// Publishes `rules` as the tenant's next revision, if the tenant is still at
+    /// `expected` (`0`: it has no manifest yet), signed by `signer`. Every module must
+    /// already be stored.
+    ///
+    /// The manifest is the truth and is written first, under `If-Match` (or
+    /// `If-None-Match: *` for a first revision): of two concurrent publishers one wins and
+    /// the other gets [`StoreError::Conflict`] having written nothing. `history/<rev>.json`
+    /// is written after it, and before a publish the current revision's history file is
+    /// rewritten if it is missing or differs (what an interrupted publish leaves behind),
+    /// so a crash at any point never blocks the next publish, and history only holds
+    /// revisions that were live. The new manifest names its tenant and the digest of the
+    /// revision it replaces, both under the signature.
+    pub async fn publish_signed(
+        &self,
+        tenant: &TenantId,
+        rules: Vec<RuleEntry>,
+        expected: u64,
+        signer: Option<&ManifestSigner>,
     ) -> Result<Manifest, StoreError> {
         let conflict = || StoreError::Conflict {
             tenant: tenant.to_string(),
@@ -347,6 +368,9 @@ impl RuleStore {
         if revision != expected {
             return Err(conflict());
         }
+        let next = revision
+            .checked_add(1)
+            .ok_or_else(|| StoreError::RevisionOverflow(tenant.to_string()))?;
         for rule in &rules {
             let digest = rule
                 .module
@@ -359,40 +383,74 @@ impl RuleStore {
                 return Err(StoreError::MissingModule(digest));
             }
         }
-        let manifest = Manifest {
-            revision: revision + 1,
+        if let Some(current) = &current {
+            self.repair_history(tenant, &current.manifest).await?;
+        }
+        let mut manifest = Manifest {
+            tenant: Some(tenant.to_string()),
+            revision: next,
+            previous: current
+                .as_ref()
+                .map(|c| format!("sha256:{}", manifest_digest(&c.manifest))),
             rules,
+            signature: None,
         };
-        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::Corrupt {
-            key: tenant.to_string(),
-            message: e.to_string(),
-        })?;
-        let lost = |e: StoreError| match e {
-            StoreError::PreconditionFailed(_) => conflict(),
-            other => other,
-        };
+        if let Some(signer) = signer {
+            signer.sign(&mut manifest);
+        }
+        let bytes = manifest_bytes(tenant, &manifest)?;
         self.objects
-            .put(
-                &Self::history_key(tenant, manifest.revision),
-                bytes.clone(),
-                PutIf::Absent,
-            )
+            .put(&Self::manifest_key(tenant), bytes.clone(), condition)
             .await
-            .map_err(lost)?;
+            .map_err(|e| match e {
+                StoreError::PreconditionFailed(_) => conflict(),
+                other => other,
+            })?;
+        // Live now; if this write fails, the next publish writes it (`repair_history`).
         self.objects
-            .put(&Self::manifest_key(tenant), bytes, condition)
-            .await
-            .map_err(lost)?;
+            .put(&Self::history_key(tenant, next), bytes, PutIf::Always)
+            .await?;
         Ok(manifest)
     }
 
-    /// Rolls a tenant back: publishes the rules of revision `to` as a new revision (history
-    /// only grows), if the tenant is still at `expected`.
+    /// Makes `history/<rev>.json` of the current manifest hold exactly that manifest.
+    async fn repair_history(&self, tenant: &TenantId, current: &Manifest) -> Result<(), StoreError> {
+        let held = match self.revision(tenant, current.revision).await {
+            Ok(held) => held,
+            Err(StoreError::Corrupt { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        if held.is_some_and(|h| manifest_digest(&h) == manifest_digest(current)) {
+            return Ok(());
+        }
+        self.objects
+            .put(
+                &Self::history_key(tenant, current.revision),
+                manifest_bytes(tenant, current)?,
+                PutIf::Always,
+            )
+            .await
+            .map(drop)
+    }
+
+    /// Rolls a tenant back, unsigned: see [`RuleStore::rollback_signed`].
     pub async fn rollback(
         &self,
         tenant: &TenantId,
         to: u64,
         expected: u64,
+    ) -> Result<Manifest, StoreError> {
+        self.rollback_signed(tenant, to, expected, None).await
+    }
+
+    /// Rolls a tenant back: publishes the rules of revision `to` as a new revision (history
+    /// only grows, revisions only move forward), if the tenant is still at `expected`.
+    pub async fn rollback_signed(
+        &self,
+        tenant: &TenantId,
+        to: u64,
+        expected: u64,
+        signer: Option<&ManifestSigner>,
     ) -> Result<Manifest, StoreError> {
         let Some(old) = self.revision(tenant, to).await? else {
             return Err(StoreError::NoSuchRevision {
@@ -400,8 +458,16 @@ impl RuleStore {
                 revision: to,
             });
         };
-        self.publish(tenant, old.rules, expected).await
+        self.publish_signed(tenant, old.rules, expected, signer)
+            .await
     }
+}
+
+fn manifest_bytes(tenant: &TenantId, manifest: &Manifest) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec_pretty(manifest).map_err(|e| StoreError::Corrupt {
+        key: tenant.to_string(),
+        message: e.to_string(),
+    })
 }
 
 fn found(fetched: Fetched) -> Result<Option<Vec<u8>>, StoreError> {

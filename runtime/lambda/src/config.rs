@@ -6,7 +6,10 @@
 //! | `PORTCULLIS_STORE` | `file://$LAMBDA_TASK_ROOT/store` | the rule store: `file://DIR` or `s3://bucket/prefix` |
 //! | `PORTCULLIS_BASELINE_STORE` | none | rules served when the store cannot be read on a cold start (e.g. `file://$LAMBDA_TASK_ROOT/baseline`) |
 //! | `PORTCULLIS_STORE_TIMEOUT_MS` | `1000` | the longest one store read may take |
-//! | `PORTCULLIS_WRITE_BACK` | `false` | write precompiled artifacts back to the store after compiling |
+//! | `PORTCULLIS_WRITE_BACK` | `false` | write precompiled artifacts back to the store after compiling (needs `PORTCULLIS_ARTIFACT_KEY`) |
+//! | `PORTCULLIS_ARTIFACT_KEY` | none | the artifact key: `secretsmanager:ID` or `file:PATH`; without it precompiled artifacts are never loaded or written |
+//! | `PORTCULLIS_TRUSTED_KEYS` | none | publishers' public keys, `ID=HEX` joined with commas: every manifest must be signed by one |
+//! | `PORTCULLIS_REQUIRE_GLOBAL` | `false` | without loaded `_global` rules, sign-ins follow the fail mode |
 //! | `PORTCULLIS_FAIL_MODE_TENANTS` | none | per-tenant fail modes: `acme=open,globex=closed` |
 //! | `PORTCULLIS_DATA_TABLE` | none | DynamoDB table of rule data |
 //! | `PORTCULLIS_DATA_TIMEOUT_MS` | `500` | the longest the data prefetch may take |
@@ -24,8 +27,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use portcullis_aws::StoreUrl;
+use portcullis_aws::keys::KeySource;
 use portcullis_engine::handler::{FailMode, HandlerConfig};
 use portcullis_engine::store::TenantId;
+use portcullis_engine::trust::TrustedKeys;
 
 /// A bad configuration value.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +51,10 @@ pub struct Config {
     pub store_timeout: Duration,
     /// Write precompiled artifacts back.
     pub write_back: bool,
+    /// Where the artifact key is read from, once, at cold start.
+    pub artifact_key: Option<KeySource>,
+    /// The publishers' keys: when set, manifests must be signed.
+    pub trusted_keys: Option<TrustedKeys>,
     /// Manifest revalidation interval.
     pub refresh: Duration,
     /// The data table.
@@ -105,6 +114,28 @@ impl Config {
             })?,
         };
         let refresh = parse(&get, "PORTCULLIS_REFRESH_SECS", 10u64)?;
+        let artifact_key = match table("PORTCULLIS_ARTIFACT_KEY") {
+            Some(v) => Some(v.trim().parse::<KeySource>().map_err(|problem| ConfigError {
+                variable: "PORTCULLIS_ARTIFACT_KEY",
+                problem,
+            })?),
+            None => None,
+        };
+        let write_back = parse(&get, "PORTCULLIS_WRITE_BACK", false)?;
+        if write_back && artifact_key.is_none() {
+            return Err(ConfigError {
+                variable: "PORTCULLIS_WRITE_BACK",
+                problem: "writing artifacts back needs PORTCULLIS_ARTIFACT_KEY".into(),
+            });
+        }
+        // Set means verify: an empty or unreadable list is an error, never "no keys".
+        let trusted_keys = match get("PORTCULLIS_TRUSTED_KEYS") {
+            Some(spec) => Some(TrustedKeys::parse(&spec).map_err(|e| ConfigError {
+                variable: "PORTCULLIS_TRUSTED_KEYS",
+                problem: e.to_string(),
+            })?),
+            None => None,
+        };
         let max_chain = parse(&get, "PORTCULLIS_MAX_CHAIN_MS", 3000u64)?;
         if !(10..=4500).contains(&max_chain) {
             return Err(ConfigError {
@@ -125,6 +156,7 @@ impl Config {
             safety_margin: Duration::from_millis(margin),
             data_timeout: Duration::from_millis(parse(&get, "PORTCULLIS_DATA_TIMEOUT_MS", 500u64)?),
             tenant_fail_modes,
+            require_global: parse(&get, "PORTCULLIS_REQUIRE_GLOBAL", false)?,
             ..HandlerConfig::default()
         };
         Ok(Config {
@@ -135,12 +167,22 @@ impl Config {
                 "PORTCULLIS_STORE_TIMEOUT_MS",
                 1000u64,
             )?),
-            write_back: parse(&get, "PORTCULLIS_WRITE_BACK", false)?,
+            write_back,
+            artifact_key,
+            trusted_keys,
             refresh: Duration::from_secs(refresh),
             data_table: table("PORTCULLIS_DATA_TABLE"),
             data_cache: Duration::from_secs(parse(&get, "PORTCULLIS_DATA_CACHE_SECS", 5u64)?),
             activity_table: table("PORTCULLIS_ACTIVITY_TABLE"),
-            audit: (audit_days > 0).then(|| Duration::from_secs(audit_days * 86_400)),
+            audit: match audit_days {
+                0 => None,
+                days => Some(Duration::from_secs(days.checked_mul(86_400).ok_or_else(
+                    || ConfigError {
+                        variable: "PORTCULLIS_AUDIT_DAYS",
+                        problem: format!("{days} days is too long"),
+                    },
+                )?)),
+            },
             handler,
         })
     }
@@ -227,5 +269,34 @@ mod tests {
         assert!(config(&[("PORTCULLIS_MAX_CHAIN_MS", "6000")]).is_err());
         assert!(config(&[("PORTCULLIS_STORE", "ftp://x")]).is_err());
         assert!(config(&[("PORTCULLIS_TENANT_FROM", "attribute:")]).is_err());
+        assert!(config(&[("PORTCULLIS_AUDIT_DAYS", &u64::MAX.to_string())]).is_err());
+    }
+
+    #[test]
+    fn keys_set_means_verify() {
+        // Set but empty is an error, never "no verification".
+        for empty in ["", " ", ","] {
+            let e = config(&[("PORTCULLIS_TRUSTED_KEYS", empty)]).unwrap_err();
+            assert!(e.to_string().starts_with("PORTCULLIS_TRUSTED_KEYS"), "{e}");
+        }
+        let key = portcullis_engine::trust::ManifestSigner::generate("ops")
+            .unwrap()
+            .public_line();
+        assert!(config(&[("PORTCULLIS_TRUSTED_KEYS", "ops=zz")]).is_err());
+        let c = config(&[
+            ("PORTCULLIS_TRUSTED_KEYS", key.as_str()),
+            ("PORTCULLIS_ARTIFACT_KEY", "secretsmanager:portcullis/artifact"),
+            ("PORTCULLIS_WRITE_BACK", "true"),
+            ("PORTCULLIS_REQUIRE_GLOBAL", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.trusted_keys.unwrap().ids().collect::<Vec<_>>(), ["ops"]);
+        assert_eq!(
+            c.artifact_key,
+            Some(KeySource::SecretsManager("portcullis/artifact".into()))
+        );
+        assert!(c.handler.require_global);
+        let e = config(&[("PORTCULLIS_WRITE_BACK", "true")]).unwrap_err();
+        assert!(e.to_string().contains("PORTCULLIS_ARTIFACT_KEY"), "{e}");
     }
 }

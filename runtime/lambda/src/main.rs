@@ -73,7 +73,25 @@ async fn build(config: config::Config, engine: Arc<Engine>) -> Handler {
         Some(url) => Some(open(url).await),
         None => None,
     };
-    tracing::info!(store = %store.url(), baseline = baseline.as_ref().map(|b| b.url()), refresh_secs = config.refresh.as_secs(), compat = %engine.compat(), "portcullis starting");
+    // The artifact key, once per cold start. Without it nothing precompiled is trusted:
+    // every module is compiled from its verified `.wasm` (slower, never unsafe).
+    let artifact_key = match &config.artifact_key {
+        Some(source) => {
+            let aws = async || aws.get_or_init(portcullis_aws::sdk_config).await.clone();
+            match source.load(aws, config.store_timeout).await {
+                Ok(key) => Some(key),
+                Err(error) => {
+                    tracing::error!(error = %error, "artifact key unavailable; compiling every module from its .wasm");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    if config.trusted_keys.is_none() {
+        tracing::warn!("PORTCULLIS_TRUSTED_KEYS is not set: manifests are not verified");
+    }
+    tracing::info!(store = %store.url(), baseline = baseline.as_ref().map(|b| b.url()), refresh_secs = config.refresh.as_secs(), compat = %engine.compat(), trusted_keys = ?config.trusted_keys, artifact_key = artifact_key.is_some(), "portcullis starting");
     let registry = Registry::new(
         store,
         Arc::clone(&engine),
@@ -81,6 +99,8 @@ async fn build(config: config::Config, engine: Arc<Engine>) -> Handler {
             refresh: config.refresh,
             write_back: config.write_back,
             baseline,
+            trusted_keys: config.trusted_keys,
+            artifact_key,
         },
     );
     let mut handler = Handler::new(engine, registry, config.handler);

@@ -94,6 +94,30 @@ impl Moto {
         client.create_bucket().bucket(name).send().await.unwrap();
     }
 
+    /// Deletes an object (as anyone with write access to the bucket could).
+    pub async fn delete_object(&self, bucket: &str, key: &str) {
+        let client = portcullis_aws::s3::client(&self.sdk_config().await);
+        client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Creates a secret (Secrets Manager), as the template's `ArtifactKeySecret`.
+    pub async fn secret(&self, name: &str, value: &str) {
+        let client = aws_sdk_secretsmanager::Client::new(&self.sdk_config().await);
+        client
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Creates the data and activity tables as `deploy/template.yaml` defines them.
     pub async fn tables(&self, data: &str, activity: &str) {
         use aws_sdk_dynamodb::types::{

@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/events");
 
-fn fixture(name: &str) -> Value {
+pub fn fixture(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/{name}.json")).unwrap()).unwrap()
 }
 
-fn entry(name: &str, path: &str, triggers: &[&str], config: Value) -> RuleEntry {
+pub fn entry(name: &str, path: &str, triggers: &[&str], config: Value) -> RuleEntry {
     RuleEntry {
         name: name.into(),
         module: path.into(),
@@ -35,7 +35,7 @@ fn entry(name: &str, path: &str, triggers: &[&str], config: Value) -> RuleEntry 
     }
 }
 
-fn block<F: std::future::Future>(f: F) -> F::Output {
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -111,7 +111,7 @@ fn handler(store: &RuleStore, config: HandlerConfig, refresh: Duration) -> Handl
     Handler::new(engine, registry, config)
 }
 
-fn handle(handler: &Handler, event: Value) -> Answer {
+pub fn handle(handler: &Handler, event: Value) -> Answer {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -328,6 +328,7 @@ fn hot_swap_and_last_known_good() {
             &["pre-authentication"],
             json!(null),
         )],
+        ..Manifest::default()
     };
     std::fs::write(
         dir.path().join("tenants/acme/manifest.json"),

@@ -14,6 +14,7 @@ mod handler;
 mod policies;
 mod pools;
 mod request;
+mod trust;
 
 use std::sync::{Arc, Mutex, OnceLock};
 

@@ -60,14 +60,15 @@ fn a_large_memory_policy_answers_alike_in_both_pools_and_precompiled() {
     for (pool, engine) in both_pools() {
         let bytes = std::fs::read(art::SIGNIN_HOURS).expect("artifact");
         let policy = engine.load(&bytes).expect("load");
-        let artifact = engine.artifact(&policy).expect("artifact");
+        let key = portcullis_engine::ArtifactKey::new(vec![1; 32]).expect("key");
+        let artifact = engine.artifact(&policy, &key).expect("artifact");
         // A second engine of the same build loads the artifact (a new Lambda instance).
         let (_, other) = both_pools()
             .into_iter()
             .find(|(p, _)| *p == pool)
             .expect("pool");
         let again = other
-            .load_precompiled(&artifact, &policy.digest())
+            .load_precompiled(&artifact, &policy.digest(), &key)
             .expect("precompiled");
         for (engine, policy) in [(&engine, &policy), (&other, &again)] {
             let mut r = req.clone();
