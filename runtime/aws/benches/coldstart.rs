@@ -161,7 +161,11 @@ fn cold_start(c: &mut Criterion) {
     let keys = keys();
     let builder = Engine::new(EngineConfig::default()).unwrap();
     rt.block_on(seed(&RuleStore::dir(plain.path()), None, &keys));
-    rt.block_on(seed(&RuleStore::dir(compiled.path()), Some(&builder), &keys));
+    rt.block_on(seed(
+        &RuleStore::dir(compiled.path()),
+        Some(&builder),
+        &keys,
+    ));
 
     // The trust checks alone, on the same 10 rules' artifacts and manifest.
     let store = RuleStore::dir(compiled.path());
@@ -209,7 +213,11 @@ fn cold_start(c: &mut Criterion) {
     for (name, dir) in [("compile_wasm", &plain), ("precompiled", &compiled)] {
         group.bench_function(name, |b| {
             b.iter(|| {
-                let h = handler(RuleStore::dir(dir.path()), Duration::from_secs(60), Some(&keys));
+                let h = handler(
+                    RuleStore::dir(dir.path()),
+                    Duration::from_secs(60),
+                    Some(&keys),
+                );
                 let answer = rt.block_on(h.handle(event.clone(), None));
                 assert!(answer.response.is_ok(), "{:?}", answer.record);
                 assert_eq!(answer.record.rules.len(), 10);

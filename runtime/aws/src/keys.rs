@@ -90,15 +90,15 @@ impl KeySource {
                     message,
                 };
                 let client = aws_sdk_secretsmanager::Client::new(&aws().await);
-                let answer = tokio::time::timeout(
-                    timeout,
-                    client.get_secret_value().secret_id(id).send(),
-                )
-                .await
-                .map_err(|_| failed("timed out".into()))?
-                .map_err(|e| {
-                    failed(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
-                })?;
+                let answer =
+                    tokio::time::timeout(timeout, client.get_secret_value().secret_id(id).send())
+                        .await
+                        .map_err(|_| failed("timed out".into()))?
+                        .map_err(|e| {
+                            failed(
+                                aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
+                            )
+                        })?;
                 let text = answer
                     .secret_string()
                     .ok_or_else(|| failed("the secret has no string value".into()))?;
@@ -128,7 +128,10 @@ mod tests {
             "file:/k".parse::<KeySource>(),
             Ok(KeySource::File("/k".into()))
         );
-        assert_eq!("k.key".parse::<KeySource>(), Ok(KeySource::File("k.key".into())));
+        assert_eq!(
+            "k.key".parse::<KeySource>(),
+            Ok(KeySource::File("k.key".into()))
+        );
         assert!("secretsmanager:".parse::<KeySource>().is_err());
     }
 }

@@ -86,7 +86,10 @@ fn acme() -> TenantId {
 
 fn revision(lookup: Lookup) -> u64 {
     match lookup {
-        Lookup::Found(set) | Lookup::Stale { known: Some(set), .. } => set.revision,
+        Lookup::Found(set)
+        | Lookup::Stale {
+            known: Some(set), ..
+        } => set.revision,
         other => panic!("expected rules, got {other:?}"),
     }
 }
@@ -439,10 +442,7 @@ async fn planted_artifacts_and_unsigned_manifests_never_decide() {
         std::time::Instant::now() + Duration::from_secs(5),
     );
     assert!(
-        matches!(
-            outcome.decision,
-            portcullis_engine::Decision::Deny { .. }
-        ),
+        matches!(outcome.decision, portcullis_engine::Decision::Deny { .. }),
         "{:?}",
         outcome.decision
     );
@@ -479,14 +479,19 @@ async fn planted_artifacts_and_unsigned_manifests_never_decide() {
         other => panic!("{other:?}"),
     }
     // A deleted manifest keeps the last known good set too.
-    s3.moto.delete_object("rules", "prod/tenants/acme/manifest.json").await;
+    s3.moto
+        .delete_object("rules", "prod/tenants/acme/manifest.json")
+        .await;
     match registry.get(&acme()).await {
         Lookup::Stale {
             known: Some(set),
             error,
         } => {
             assert_eq!(set.revision, 1);
-            assert!(matches!(*error, RefreshError::Vanished { held: 1 }), "{error}");
+            assert!(
+                matches!(*error, RefreshError::Vanished { held: 1 }),
+                "{error}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -523,12 +528,16 @@ async fn the_artifact_key_comes_from_secrets_manager() {
 
     let short: KeySource = "secretsmanager:portcullis/short".parse().unwrap();
     assert!(matches!(
-        short.load(async || config.clone(), Duration::from_secs(2)).await,
+        short
+            .load(async || config.clone(), Duration::from_secs(2))
+            .await,
         Err(KeyLoadError::Weak { .. })
     ));
     let missing: KeySource = "secretsmanager:portcullis/none".parse().unwrap();
     assert!(matches!(
-        missing.load(async || config.clone(), Duration::from_secs(2)).await,
+        missing
+            .load(async || config.clone(), Duration::from_secs(2))
+            .await,
         Err(KeyLoadError::Secret { .. })
     ));
 }

@@ -68,7 +68,10 @@ impl Keys {
             return Ok(None);
         };
         let key = source
-            .load(portcullis_aws::sdk_config, std::time::Duration::from_secs(10))
+            .load(
+                portcullis_aws::sdk_config,
+                std::time::Duration::from_secs(10),
+            )
             .await?;
         Ok(Some(key))
     }

@@ -14,7 +14,11 @@ use crate::Exit;
 #[derive(clap::Args)]
 pub struct Args {
     /// The key id of a new signing key pair (as `PORTCULLIS_TRUSTED_KEYS` will name it).
-    #[arg(long, required_unless_present = "artifact", conflicts_with = "artifact")]
+    #[arg(
+        long,
+        required_unless_present = "artifact",
+        conflicts_with = "artifact"
+    )]
     id: Option<String>,
     /// Make an artifact key (the deployment's HMAC key for precompiled code) instead.
     #[arg(long)]
@@ -63,9 +67,12 @@ fn write_new(path: &Path, text: &str, secret: bool) -> Result<()> {
     }
     #[cfg(not(unix))]
     let _ = secret;
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating `{}` (an existing key is never overwritten)", path.display()))?;
+    let mut file = options.open(path).with_context(|| {
+        format!(
+            "creating `{}` (an existing key is never overwritten)",
+            path.display()
+        )
+    })?;
     file.write_all(text.as_bytes())
         .with_context(|| format!("writing `{}`", path.display()))
 }

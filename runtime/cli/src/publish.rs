@@ -100,7 +100,10 @@ fn signer(path: Option<&Path>, keys: &input::Keys) -> Result<Option<ManifestSign
 }
 
 fn signed_by(signer: Option<&ManifestSigner>) -> String {
-    signer.map_or_else(|| "unsigned".to_owned(), |s| format!("signed by `{}`", s.id()))
+    signer.map_or_else(
+        || "unsigned".to_owned(),
+        |s| format!("signed by `{}`", s.id()),
+    )
 }
 
 /// Runs `portcullis publish`.
@@ -163,15 +166,15 @@ pub fn run(args: Args) -> Result<Exit> {
         signer.as_ref(),
     ))?;
     println!(
-        "published {tenant} revision {} ({} rules, {}){}",
+        "published {tenant} revision {} ({} rules){}; {}",
         published.revision,
         published.rules.len(),
-        signed_by(signer.as_ref()),
         if args.precompile {
             format!("; precompiled for engine {compat}")
         } else {
             String::new()
-        }
+        },
+        signed_by(signer.as_ref())
     );
     Ok(Exit::Allow)
 }
@@ -345,10 +348,10 @@ pub fn status(args: StatusArgs) -> Result<Exit> {
     }
     println!("store {}", store.url());
     for (t, m) in &all {
-        let signed = m
-            .signature
-            .as_ref()
-            .map_or_else(|| "unsigned".to_owned(), |s| format!("signed by {}", s.key_id));
+        let signed = m.signature.as_ref().map_or_else(
+            || "unsigned".to_owned(),
+            |s| format!("signed by {}", s.key_id),
+        );
         println!(
             "{t}  revision {}  {} rules  {signed}",
             m.revision,

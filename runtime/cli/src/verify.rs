@@ -181,7 +181,10 @@ async fn modules(
 ) {
     for rule in &m.rules {
         let Ok(digest) = rule.module.parse::<Sha256>() else {
-            problems.push(format!("rule `{}`: `{}` is not a digest", rule.name, rule.module));
+            problems.push(format!(
+                "rule `{}`: `{}` is not a digest",
+                rule.name, rule.module
+            ));
             continue;
         };
         match store.module(&digest).await {

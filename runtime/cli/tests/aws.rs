@@ -67,6 +67,18 @@ fn manifest(dir: &Path, name: &str, domain: &str) -> PathBuf {
     path
 }
 
+/// A new artifact key file in `dir`.
+fn artifact_key(dir: &Path) -> PathBuf {
+    let path = dir.join("artifact.key");
+    if !path.exists() {
+        ok(&Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["keygen", "--artifact", "--out", path.to_str().unwrap()])
+            .output()
+            .unwrap());
+    }
+    path
+}
+
 fn setup() -> (Moto, tempfile::TempDir) {
     let moto = Moto::start();
     harness::block(moto.bucket("rules"));
@@ -93,6 +105,8 @@ fn publish_status_diff_rollback_and_conflicts_on_s3() {
             "--manifest",
             &m(&one),
             "--precompile",
+            "--artifact-key",
+            &m(&artifact_key(dir.path())),
         ],
     ));
     assert!(
@@ -364,6 +378,20 @@ fn hot_swap_and_rollback_without_restart() {
     let (moto, dir) = setup();
     let one = manifest(dir.path(), "one.json", "acme.example");
     let two = manifest(dir.path(), "two.json", "other.example");
+    // The platform's publishing key; the function trusts its public half.
+    let keys = dir.path().join("keys");
+    let public = ok(&Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args([
+            "keygen",
+            "--id",
+            "platform",
+            "--out",
+            keys.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap());
+    let sign_key = keys.join("platform.key");
+    let sign_key = sign_key.to_str().unwrap();
     ok(&portcullis(
         &moto,
         &[
@@ -374,12 +402,15 @@ fn hot_swap_and_rollback_without_restart() {
             "acme",
             "--manifest",
             one.to_str().unwrap(),
+            "--sign-key",
+            sign_key,
         ],
     ));
     let bootstrap = Path::new(env!("CARGO_BIN_EXE_portcullis")).with_file_name("bootstrap");
     let mut env = moto.env();
     env.push(("PORTCULLIS_STORE", STORE.into()));
     env.push(("PORTCULLIS_REFRESH_SECS", "1".into()));
+    env.push(("PORTCULLIS_TRUSTED_KEYS", public.trim().to_owned()));
     let lambda = Arc::new(Lambda::start(&bootstrap, &env));
     assert!(matches!(
         lambda.invoke(&fixture("pre-auth")),
@@ -399,6 +430,8 @@ fn hot_swap_and_rollback_without_restart() {
             "acme",
             "--manifest",
             two.to_str().unwrap(),
+            "--sign-key",
+            sign_key,
         ],
     ));
     let swap = wait_for_revision(&lambda, 2);
@@ -406,7 +439,15 @@ fn hot_swap_and_rollback_without_restart() {
     ok(&portcullis(
         &moto,
         &[
-            "rollback", "--store", STORE, "--tenant", "acme", "--to", "1",
+            "rollback",
+            "--store",
+            STORE,
+            "--tenant",
+            "acme",
+            "--to",
+            "1",
+            "--sign-key",
+            sign_key,
         ],
     ));
     let back = wait_for_revision(&lambda, 3);
@@ -454,4 +495,29 @@ fn hot_swap_and_rollback_without_restart() {
         "hot swap visible after {swap:?}, rollback after {back:?}, {} invocations",
         answers.len()
     );
+
+    // Someone with write access to the store but not the key publishes unsigned rules
+    // (the CLI only refuses when it is told the deployment's keys): the running function
+    // refuses them and revision 3 keeps deciding.
+    ok(&portcullis(
+        &moto,
+        &[
+            "publish",
+            "--store",
+            STORE,
+            "--tenant",
+            "acme",
+            "--manifest",
+            two.to_str().unwrap(),
+        ],
+    ));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(matches!(
+        lambda.invoke(&fixture("pre-auth")),
+        Invoked::Ok(_)
+    ));
+    let last = lambda.decisions().pop().unwrap();
+    assert_eq!(last["fields"]["revision"], 3);
+    let problems = last["fields"]["problems"].to_string();
+    assert!(problems.contains("not signed"), "{problems}");
 }

@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+use std::path::Path;
 use std::process::Command;
 
 use portcullis_artifacts as art;
@@ -271,4 +272,167 @@ fn text_output_is_readable() {
         "{text}"
     );
     assert!(text.contains("fuel "), "{text}");
+}
+
+/// Runs `portcullis` with `args` and extra environment variables.
+fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command
+        .args(args)
+        .env_remove("PORTCULLIS_TRUSTED_KEYS")
+        .env_remove("PORTCULLIS_ARTIFACT_KEY");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run portcullis")
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The trust chain from the command line, on a directory store: a deployment that trusts
+/// keys refuses an unsigned publish before writing anything; a signed one verifies and
+/// decides; a manifest rewritten by hand is refused by `verify` and by `handle`.
+#[test]
+fn signed_publishing_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let store = path("store");
+    let public = run(&["keygen", "--id", "platform", "--out", &path("keys")], &[]);
+    assert!(public.status.success(), "{}", text(&public));
+    let public = String::from_utf8_lossy(&public.stdout).trim().to_owned();
+    assert!(public.starts_with("platform="), "{public}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path("keys/platform.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the signing key is private");
+    }
+    let made = run(
+        &["keygen", "--artifact", "--out", &path("artifact.key")],
+        &[],
+    );
+    assert!(made.status.success(), "{}", text(&made));
+    // Never overwritten.
+    let again = run(
+        &["keygen", "--artifact", "--out", &path("artifact.key")],
+        &[],
+    );
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+
+    let manifest = path("acme.json");
+    std::fs::write(
+        &manifest,
+        serde_json::json!({"revision": 0, "rules": [{
+            "name": "company-email", "module": art::EMAIL_DOMAIN,
+            "triggers": ["pre-authentication"], "config": {"domains": ["acme.example"]}
+        }]})
+        .to_string(),
+    )
+    .unwrap();
+    let deployment = [
+        ("PORTCULLIS_TRUSTED_KEYS", public.as_str()),
+        ("PORTCULLIS_ARTIFACT_KEY", &path("artifact.key")),
+    ];
+    let publish = |extra: &[&str]| {
+        let mut args = vec![
+            "publish",
+            "--store",
+            &store,
+            "--tenant",
+            "acme",
+            "--manifest",
+            &manifest,
+            "--precompile",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, &deployment)
+    };
+
+    // Unsigned against a deployment that requires signatures: refused, nothing written.
+    let refused = publish(&[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("requires signed manifests"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!Path::new(&store).exists(), "nothing was written");
+    // Signed by a key the deployment does not trust: refused too.
+    run(&["keygen", "--id", "intruder", "--out", &path("keys")], &[]);
+    let intruder = publish(&["--sign-key", &path("keys/intruder.key")]);
+    assert_eq!(intruder.status.code(), Some(1), "{}", text(&intruder));
+    assert!(!Path::new(&store).exists(), "nothing was written");
+
+    let signed = publish(&["--sign-key", &path("keys/platform.key")]);
+    assert!(signed.status.success(), "{}", text(&signed));
+    assert!(
+        text(&signed).contains("signed by `platform`"),
+        "{}",
+        text(&signed)
+    );
+
+    let verify = run(&["verify", "--store", &store], &deployment);
+    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(
+        text(&verify).contains("acme  revision 1  signed by platform  ok"),
+        "{}",
+        text(&verify)
+    );
+    let status = run(&["status", "--store", &store], &[]);
+    assert!(
+        text(&status).contains("signed by platform"),
+        "{}",
+        text(&status)
+    );
+    let event = fixture("pre-auth");
+    let handle = run(
+        &["handle", "--store", &store, "--event", &event],
+        &deployment,
+    );
+    assert_eq!(handle.status.code(), Some(0), "{}", text(&handle));
+
+    // Rewritten by hand (a store writer without the key): verify and handle refuse it.
+    let current = dir.path().join("store/tenants/acme/manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&current).unwrap()).unwrap();
+    m["rules"][0]["config"]["domains"] = serde_json::json!(["globex.example"]);
+    std::fs::write(&current, m.to_string()).unwrap();
+    let verify = run(&["verify", "--store", &store, "--json"], &deployment);
+    assert_eq!(verify.status.code(), Some(2), "{}", text(&verify));
+    let report: Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert!(
+        report["problems"].to_string().contains("does not verify"),
+        "{report}"
+    );
+    let handle = run(
+        &["handle", "--store", &store, "--event", &event, "--json"],
+        &deployment,
+    );
+    assert_eq!(handle.status.code(), Some(2), "{}", text(&handle));
+    let answer: Value = serde_json::from_slice(&handle.stdout).unwrap();
+    assert!(
+        answer["record"]["problems"]
+            .to_string()
+            .contains("does not verify"),
+        "{answer}"
+    );
+    // Without keys configured the same store decides with the rewritten rules: the
+    // signature is what made the difference.
+    let open = run(&["handle", "--store", &store, "--event", &event], &[]);
+    assert_eq!(open.status.code(), Some(2), "{}", text(&open));
+    assert!(
+        text(&open).contains("company-email=deny"),
+        "{}",
+        text(&open)
+    );
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_artifacts as art;
-use portcullis_engine::chain::DataSet;
+use portcullis_engine::chain::{DataSet, Origin};
 use portcullis_engine::{
     Budget, Chain, Engine, EngineConfig, Mode, OnError, Request, Rule, RuleName, Trigger,
 };
@@ -95,6 +95,7 @@ fn bench(c: &mut Criterion) {
     let rules: Vec<Rule> = (0..10)
         .map(|i| Rule {
             name: RuleName::new(&format!("rule-{i}")).expect("name"),
+            origin: Origin::Tenant,
             policy: if i % 2 == 0 {
                 realistic.clone()
             } else {

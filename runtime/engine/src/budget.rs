@@ -7,7 +7,9 @@
 //!   production because the host is busier.
 //! - **wall clock**: an epoch deadline with millisecond resolution. It catches what fuel
 //!   cannot price (slow host calls, a noisy machine) and bounds the chain's total time.
-//! - **memory**: a cap on linear memory growth, plus caps on tables and instances.
+//! - **memory**: a cap on the sum of all of a rule's linear memories (a component may have
+//!   several: the limit is the rule's, not each memory's), plus caps on table elements
+//!   (also summed), tables, memories and instances.
 
 use std::time::Duration;
 
@@ -41,7 +43,7 @@ impl Default for Budget {
     }
 }
 
-/// Table elements a rule may hold, across its tables.
+/// Table elements a rule may hold, summed over its tables.
 pub const MAX_TABLE_ELEMENTS: usize = 100_000;
 /// Core instances a component may create (wit-component output uses 2–4; JS more).
 pub const MAX_INSTANCES: usize = 64;
@@ -54,7 +56,11 @@ pub const MAX_MEMORIES: usize = 4;
 #[derive(Debug)]
 pub(crate) struct Limiter {
     memory_limit: usize,
-    /// The largest linear memory size reached or requested and granted.
+    /// The bytes of every linear memory of the rule, together.
+    memory_total: usize,
+    /// The elements of every table of the rule, together.
+    table_total: usize,
+    /// The largest total of linear memory reached (all memories together).
     pub(crate) peak_memory: usize,
     /// A memory growth was refused.
     pub(crate) memory_exceeded: bool,
@@ -66,6 +72,8 @@ impl Limiter {
     pub(crate) fn new(memory_limit: usize) -> Self {
         Limiter {
             memory_limit,
+            memory_total: 0,
+            table_total: 0,
             peak_memory: 0,
             memory_exceeded: false,
             table_exceeded: false,
@@ -74,30 +82,40 @@ impl Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
+    /// Called for every memory, also when it is created (from 0 to its initial size): the
+    /// limit holds for the sum of all of them.
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_limit {
+        let total = self
+            .memory_total
+            .saturating_add(desired.saturating_sub(current));
+        if total > self.memory_limit {
             self.memory_exceeded = true;
             return Ok(false);
         }
-        self.peak_memory = self.peak_memory.max(desired);
+        self.memory_total = total;
+        self.peak_memory = self.peak_memory.max(total);
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > MAX_TABLE_ELEMENTS {
+        let total = self
+            .table_total
+            .saturating_add(desired.saturating_sub(current));
+        if total > MAX_TABLE_ELEMENTS {
             self.table_exceeded = true;
             return Ok(false);
         }
+        self.table_total = total;
         Ok(true)
     }
 
@@ -111,5 +129,43 @@ impl wasmtime::ResourceLimiter for Limiter {
 
     fn memories(&self) -> usize {
         MAX_MEMORIES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::ResourceLimiter as _;
+
+    #[test]
+    fn the_memory_limit_holds_for_all_memories_together() {
+        let mut limiter = Limiter::new(10 << 20);
+        // Four memories created at 2 MiB each: 8 MiB together.
+        for _ in 0..4 {
+            assert!(limiter.memory_growing(0, 2 << 20, None).unwrap());
+        }
+        assert_eq!(limiter.peak_memory, 8 << 20);
+        // Each may grow, but not the sum past the rule's limit.
+        assert!(limiter.memory_growing(2 << 20, 4 << 20, None).unwrap());
+        assert!(!limiter.memory_growing(2 << 20, 3 << 20, None).unwrap());
+        assert!(limiter.memory_exceeded);
+        assert_eq!(limiter.peak_memory, 10 << 20);
+    }
+
+    #[test]
+    fn table_elements_are_summed_too() {
+        let mut limiter = Limiter::new(1 << 20);
+        assert!(
+            limiter
+                .table_growing(0, MAX_TABLE_ELEMENTS / 2, None)
+                .unwrap()
+        );
+        assert!(
+            limiter
+                .table_growing(0, MAX_TABLE_ELEMENTS / 2, None)
+                .unwrap()
+        );
+        assert!(!limiter.table_growing(0, 1, None).unwrap());
+        assert!(limiter.table_exceeded);
     }
 }

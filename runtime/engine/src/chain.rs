@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use crate::budget::Budget;
 use crate::contract::{DataItem, GroupOverride, Request, Trigger};
+use crate::namespace::{GlobalMarks, TokenPolicy};
 use crate::outcome::{Evaluation, Failure, InvalidOutput, Outcome};
 use crate::sandbox::{CompiledPolicy, Engine};
 use crate::verdict::{ClaimChanges, MAX_CHANGES, ScopeChanges};
@@ -93,11 +94,29 @@ pub enum OnError {
     Allow,
 }
 
+/// Which manifest a rule comes from. Global rules run first for every tenant; a rule's
+/// data and failures are its own, keyed by origin and name, so a tenant rule named like a
+/// global rule never shares them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The `_global` manifest.
+    Global,
+    /// The tenant's own manifest.
+    #[default]
+    Tenant,
+}
+
+/// A rule's identity within a chain: its origin and its name.
+pub type RuleKey = (Origin, RuleName);
+
 /// One rule of a chain: a compiled policy with its triggers, budget and configuration.
 #[derive(Debug, Clone)]
 pub struct Rule {
     /// The rule's name in the manifest.
     pub name: RuleName,
+    /// The manifest it comes from.
+    pub origin: Origin,
     /// The compiled policy.
     pub policy: Arc<CompiledPolicy>,
     /// The triggers it runs for.
@@ -131,6 +150,7 @@ impl Rule {
             .collect::<Result<_, _>>()?;
         Ok(Rule {
             name: spec.name,
+            origin: Origin::Tenant,
             policy,
             triggers: spec.triggers,
             budget: spec.budget,
@@ -140,17 +160,20 @@ impl Rule {
             data,
         })
     }
+
+    /// The rule's identity in the chain.
+    pub fn key(&self) -> RuleKey {
+        (self.origin, self.name.clone())
+    }
 }
 
-/// Prefetched data for a chain's rules, by rule.
+/// Prefetched data for a chain's rules, by rule (origin and name).
 #[derive(Debug, Clone, Default)]
 pub struct DataSet {
     /// Items per rule.
-    pub items: HashMap<RuleName, Vec<DataItem>>,
-    /// Set when the fetch failed: every rule that declared data fails with it.
-    pub error: Option<String>,
-    /// The rules that declared data.
-    pub wanted: Vec<RuleName>,
+    pub items: HashMap<RuleKey, Vec<DataItem>>,
+    /// Rules whose data could not be fetched, and why: each fails with data-unavailable.
+    pub failed: HashMap<RuleKey, String>,
 }
 
 /// What became of a rule in the chain.
@@ -176,6 +199,8 @@ pub enum Effect {
 pub struct RuleReport {
     /// The rule.
     pub rule: RuleName,
+    /// Its manifest.
+    pub origin: Origin,
     /// Its mode.
     pub mode: Mode,
     /// What became of it.
@@ -271,13 +296,33 @@ impl Chain {
 }
 
 /// Evaluates borrowed rules in order, as [`Chain::evaluate`] does (no rule is cloned: the
-/// handler runs the rule sets it holds).
+/// handler runs the rule sets it holds), with the default [`TokenPolicy`].
 pub fn evaluate_rules<'r>(
     rules: impl IntoIterator<Item = &'r Rule>,
     engine: &Engine,
     request: Request,
     data: &DataSet,
     deadline: Instant,
+) -> ChainOutcome {
+    evaluate_rules_with(
+        rules,
+        engine,
+        request,
+        data,
+        deadline,
+        &TokenPolicy::default(),
+    )
+}
+
+/// Evaluates borrowed rules in order; tenant rules' token changes are checked against
+/// `tokens` ([`crate::namespace`]).
+pub fn evaluate_rules_with<'r>(
+    rules: impl IntoIterator<Item = &'r Rule>,
+    engine: &Engine,
+    request: Request,
+    data: &DataSet,
+    deadline: Instant,
+    tokens: &TokenPolicy,
 ) -> ChainOutcome {
     {
         // Shared with each rule's store while it runs and released when it returns, so
@@ -287,6 +332,10 @@ pub fn evaluate_rules<'r>(
         let trigger = request.trigger;
         let stop_on_deny = trigger != Trigger::PostAuthentication;
         let mut merged = Merged::default();
+        let mut namespace = Namespace {
+            policy: tokens,
+            global: GlobalMarks::default(),
+        };
         let mut conflicts = Vec::new();
         let mut reports = Vec::new();
         let mut decision = Decision::Allow;
@@ -313,7 +362,8 @@ pub fn evaluate_rules<'r>(
                 apply(
                     rule,
                     evaluation,
-                    trigger,
+                    (trigger, request.tenant.as_str()),
+                    &mut namespace,
                     &mut merged,
                     &mut conflicts,
                     &mut decision,
@@ -321,6 +371,7 @@ pub fn evaluate_rules<'r>(
             };
             reports.push(RuleReport {
                 rule: rule.name.clone(),
+                origin: rule.origin,
                 mode: rule.mode,
                 effect,
                 evaluation,
@@ -347,12 +398,11 @@ pub fn evaluate_rules<'r>(
 fn prepare(rule: &Rule, request: &mut Request, data: &DataSet) -> Result<(), Failure> {
     request.config.clone_from(&rule.config);
     request.data.clear();
-    if let Some(error) = &data.error
-        && data.wanted.contains(&rule.name)
-    {
+    let key = rule.key();
+    if let Some(error) = data.failed.get(&key) {
         return Err(Failure::DataUnavailable(error.clone()));
     }
-    if let Some(items) = data.items.get(&rule.name) {
+    if let Some(items) = data.items.get(&key) {
         request.data.extend(items.iter().cloned());
     }
     Ok(())
@@ -369,11 +419,18 @@ fn skipped(failure: Failure) -> Evaluation {
     }
 }
 
+/// The token namespace while a chain runs: the policy, and what global rules set so far.
+struct Namespace<'p> {
+    policy: &'p TokenPolicy,
+    global: GlobalMarks,
+}
+
 /// Applies an enforced rule's evaluation to the chain state.
 fn apply(
     rule: &Rule,
     mut evaluation: Evaluation,
-    trigger: Trigger,
+    (trigger, tenant): (Trigger, &str),
+    namespace: &mut Namespace<'_>,
     merged: &mut Merged,
     conflicts: &mut Vec<Conflict>,
     decision: &mut Decision,
@@ -407,6 +464,20 @@ fn apply(
             Effect::Decided
         };
         return (effect, evaluation);
+    }
+    if rule.origin == Origin::Tenant
+        && let Err(outside) = namespace.policy.check(tenant, verdict, &namespace.global)
+    {
+        evaluation.outcome = Outcome::Failed(Failure::InvalidOutput(outside));
+        return apply(
+            rule,
+            evaluation,
+            (trigger, tenant),
+            namespace,
+            merged,
+            conflicts,
+            decision,
+        );
     }
     let mut next = merged.clone();
     let mut new_conflicts = Vec::new();
@@ -455,7 +526,18 @@ fn apply(
                 count,
                 limit: MAX_CHANGES,
             }));
-        return apply(rule, evaluation, trigger, merged, conflicts, decision);
+        return apply(
+            rule,
+            evaluation,
+            (trigger, tenant),
+            namespace,
+            merged,
+            conflicts,
+            decision,
+        );
+    }
+    if rule.origin == Origin::Global {
+        namespace.global.mark(verdict);
     }
     *merged = next;
     conflicts.extend(new_conflicts);

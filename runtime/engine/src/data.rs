@@ -13,7 +13,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use crate::chain::{DataSet, Rule};
+use crate::chain::{DataSet, Origin, Rule};
 use crate::contract::{DataItem, Request};
 use crate::store::{BoxFuture, TenantId};
 
@@ -33,9 +33,15 @@ pub trait DataSource: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<HashMap<String, String>, String>>;
 }
 
+/// Data keys one fetch (one origin's rules in one chain) may ask for: DynamoDB's
+/// `BatchGetItem` takes at most 100.
+pub const MAX_KEYS_PER_FETCH: usize = 100;
+
 /// Resolves and fetches the data of every rule in `rules` that runs for the request's
-/// trigger, in one call. Without a tenant or a source, rules that declared data fail with
-/// a data-unavailable outcome (their `on_error` decides).
+/// trigger. The `_global` rules' data and the tenant's are fetched apart (at the same
+/// time) and fail apart, so nothing a tenant declares can make a global rule's data
+/// unavailable. Without a tenant or a source, rules that declared data fail with a
+/// data-unavailable outcome (their `on_error` decides).
 pub async fn prefetch(
     source: Option<&dyn DataSource>,
     tenant: Option<&TenantId>,
@@ -43,32 +49,75 @@ pub async fn prefetch(
     request: &Request,
     timeout: Duration,
 ) -> DataSet {
+    let fetch = |origin| {
+        let rules: Vec<&Rule> = rules
+            .iter()
+            .copied()
+            .filter(|r| r.origin == origin)
+            .collect();
+        fetch_for(source, tenant, rules, request, timeout)
+    };
+    let (global, own) =
+        futures_util::future::join(fetch(Origin::Global), fetch(Origin::Tenant)).await;
+    let mut set = global;
+    set.items.extend(own.items);
+    set.failed.extend(own.failed);
+    set
+}
+
+/// One origin's rules: their keys in one call.
+async fn fetch_for(
+    source: Option<&dyn DataSource>,
+    tenant: Option<&TenantId>,
+    rules: Vec<&Rule>,
+    request: &Request,
+    timeout: Duration,
+) -> DataSet {
     let mut set = DataSet::default();
     let mut keys: BTreeSet<String> = BTreeSet::new();
+    let mut wanted = Vec::new();
     let mut resolved = Vec::new();
     for rule in rules
-        .iter()
+        .into_iter()
         .filter(|r| !r.data.is_empty() && r.triggers.contains(&request.trigger))
     {
-        set.wanted.push(rule.name.clone());
+        wanted.push(rule.key());
         for (alias, template) in &rule.data {
             if let Some(key) = template.resolve(request) {
                 keys.insert(key.clone());
-                resolved.push((rule.name.clone(), alias.clone(), key));
+                resolved.push((rule.key(), alias.clone(), key));
             }
         }
     }
-    if set.wanted.is_empty() {
+    let fail = |set: &mut DataSet, error: String| {
+        for rule in &wanted {
+            set.failed.insert(rule.clone(), error.clone());
+        }
+    };
+    if wanted.is_empty() {
         return set;
     }
     let (Some(source), Some(tenant)) = (source, tenant) else {
-        set.error = Some(match tenant {
-            None => "no tenant: data is always scoped to a tenant".to_owned(),
-            Some(_) => "no data store is configured".to_owned(),
-        });
+        fail(
+            &mut set,
+            match tenant {
+                None => "no tenant: data is always scoped to a tenant".to_owned(),
+                Some(_) => "no data store is configured".to_owned(),
+            },
+        );
         return set;
     };
     if keys.is_empty() {
+        return set;
+    }
+    if keys.len() > MAX_KEYS_PER_FETCH {
+        fail(
+            &mut set,
+            format!(
+                "{} data keys, over the limit of {MAX_KEYS_PER_FETCH} per chain",
+                keys.len()
+            ),
+        );
         return set;
     }
     let keys: Vec<String> = keys.into_iter().collect();
@@ -83,7 +132,7 @@ pub async fn prefetch(
                 }
             }
         }
-        Err(error) => set.error = Some(error),
+        Err(error) => fail(&mut set, error),
     }
     set
 }

@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::activity::{AuditEntry, Recorder, SignIn};
-use crate::chain::{ChainOutcome, Decision, Effect, Rule, evaluate_rules};
+use crate::chain::{ChainOutcome, Decision, Effect, Rule, evaluate_rules_with};
 use crate::cognito::{self, Event, EventKind};
 use crate::contract::Trigger;
 use crate::data::{DataSource, prefetch};
@@ -106,6 +106,8 @@ pub struct HandlerConfig {
     pub tenant_fail_modes: std::collections::HashMap<TenantId, FailMode>,
     /// `_global` rules must be loaded: without them a sign-in follows the fail mode.
     pub require_global: bool,
+    /// What tenant rules may put into tokens.
+    pub tokens: crate::namespace::TokenPolicy,
 }
 
 impl Default for HandlerConfig {
@@ -120,6 +122,7 @@ impl Default for HandlerConfig {
             record_timeout: Duration::from_millis(300),
             tenant_fail_modes: std::collections::HashMap::new(),
             require_global: false,
+            tokens: crate::namespace::TokenPolicy::default(),
         }
     }
 }
@@ -129,6 +132,8 @@ impl Default for HandlerConfig {
 pub struct RuleRecord {
     /// The rule.
     pub rule: String,
+    /// `global` (a `_global` rule) or `tenant`.
+    pub origin: crate::chain::Origin,
     /// `enforce` or `shadow`.
     pub mode: crate::chain::Mode,
     /// What became of it.
@@ -286,10 +291,24 @@ impl Handler {
             return Ok(event.raw);
         };
 
-        let tenant = self.resolve_tenant(&event);
+        let tenant = match self.resolve_tenant(&event) {
+            Ok(tenant) => tenant,
+            Err(problem) => {
+                record.problems.push(problem);
+                if trigger == Trigger::PostAuthentication {
+                    record.decision = "error";
+                    return Ok(event.raw);
+                }
+                record.decision = "deny";
+                return Err(UNAVAILABLE_MESSAGE.to_owned());
+            }
+        };
         record.tenant = tenant.as_ref().map(TenantId::to_string);
-        let Ok(global) = rules_of(self.registry.get(&TenantId::global()).await, "global", record)
-        else {
+        let Ok(global) = rules_of(
+            self.registry.get(&TenantId::global()).await,
+            "global",
+            record,
+        ) else {
             return self.fail(event.raw, Some(trigger), tenant.as_ref(), record);
         };
         if global.is_none() && self.config.require_global {
@@ -300,22 +319,35 @@ impl Handler {
         }
         record.global_revision = global.as_ref().map(|s| s.revision);
 
+        // A tenant whose rules cannot be loaded under an open fail mode still gets the
+        // global rules: nothing about a tenant's rules can skip them.
+        let mut tenant_failed = false;
         let tenant_set = match &tenant {
             None => None,
             Some(tenant) => match rules_of(self.registry.get(tenant).await, "tenant", record) {
                 Ok(set) => set,
+                Err(()) if self.fail_mode(Some(tenant)) == FailMode::Open => {
+                    tenant_failed = true;
+                    record.decision = "error";
+                    None
+                }
                 Err(()) => return self.fail(event.raw, Some(trigger), Some(tenant), record),
             },
         };
         record.revision = tenant_set.as_ref().map(|s| s.revision);
         record.baseline = global.iter().chain(tenant_set.iter()).any(|s| s.baseline);
-        if tenant_set.is_none() {
+        if tenant_set.is_none() && !tenant_failed {
             record.problems.push(match &tenant {
                 None => "no tenant could be resolved for this sign-in".to_owned(),
                 Some(t) => format!("tenant `{t}` has no manifest"),
             });
+            // An unknown user (`userNotFound`, PreventUserExistenceErrors) has no
+            // attributes and so no tenant: blocking it here, while real users pass, would
+            // tell who has an account. It takes the same path as a real user without a
+            // tenant: the global rules.
             if self.config.missing_tenant == FailMode::Closed
                 && trigger != Trigger::PostAuthentication
+                && !event.user_not_found
             {
                 record.decision = "deny";
                 return Err(UNAVAILABLE_MESSAGE.to_owned());
@@ -345,10 +377,20 @@ impl Handler {
             data_timeout,
         )
         .await;
-        if let Some(error) = &data.error {
+        let mut failed: Vec<String> = data.failed.values().cloned().collect();
+        failed.sort();
+        failed.dedup();
+        for error in failed {
             record.problems.push(format!("data prefetch: {error}"));
         }
-        let outcome = evaluate_rules(rules, &self.engine, request, &data, chain_deadline);
+        let outcome = evaluate_rules_with(
+            rules,
+            &self.engine,
+            request,
+            &data,
+            chain_deadline,
+            &self.config.tokens,
+        );
         fill_record(record, &outcome);
 
         if event.kind == EventKind::PostAuthentication
@@ -418,14 +460,32 @@ impl Handler {
         }
     }
 
-    fn resolve_tenant(&self, event: &Event) -> Option<TenantId> {
-        let raw = match &self.config.tenant_from {
-            TenantFrom::UserPool => Some(event.user_pool_id.as_str()),
-            TenantFrom::ClientId => event.client_id.as_deref(),
-            TenantFrom::Attribute(name) => event.attr(name),
-        }?;
-        // `_global` is not a tenant a sign-in may claim.
-        TenantId::new(raw).filter(|t| !t.as_str().starts_with('_'))
+    /// The sign-in's tenant: `Ok(None)` when the event carries none, `Err` (a closed
+    /// failure) when it carries a value that is not a tenant id in its canonical form —
+    /// invalid characters or white space, a reserved `_…` name such as `_global`, or, from
+    /// an attribute, upper case (tenant ids in attributes are lower case, so `Acme` never
+    /// falls back to the global rules alone while `acme`'s rules would have blocked).
+    fn resolve_tenant(&self, event: &Event) -> Result<Option<TenantId>, String> {
+        let (raw, what) = match &self.config.tenant_from {
+            TenantFrom::UserPool => (Some(event.user_pool_id.as_str()), "user pool id"),
+            TenantFrom::ClientId => (event.client_id.as_deref(), "app client id"),
+            TenantFrom::Attribute(name) => (event.attr(name), "tenant attribute"),
+        };
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let canonical = !raw.starts_with('_')
+            && !(matches!(self.config.tenant_from, TenantFrom::Attribute(_))
+                && raw.bytes().any(|b| b.is_ascii_uppercase()));
+        // The value is a user's attribute: never repeat it in the record.
+        TenantId::new(raw)
+            .filter(|_| canonical)
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "the {what} does not name a tenant (refused: invalid or reserved tenant id)"
+                )
+            })
     }
 
     fn chain_deadline(&self, deadline: Option<Instant>) -> Instant {
@@ -434,6 +494,13 @@ impl Handler {
             Some(d) if d < cap => d,
             _ => cap,
         }
+    }
+
+    /// The fail mode for `tenant` (its override, else the deployment's).
+    fn fail_mode(&self, tenant: Option<&TenantId>) -> FailMode {
+        tenant
+            .and_then(|t| self.config.tenant_fail_modes.get(t).copied())
+            .unwrap_or(self.config.fail_mode)
     }
 
     /// A Portcullis failure: post-auth never fails; otherwise the fail mode decides.
@@ -445,10 +512,8 @@ impl Handler {
         record: &mut DecisionRecord,
     ) -> Result<Value, String> {
         record.decision = "error";
-        let mode = tenant
-            .and_then(|t| self.config.tenant_fail_modes.get(t).copied())
-            .unwrap_or(self.config.fail_mode);
-        if trigger == Some(Trigger::PostAuthentication) || mode == FailMode::Open {
+        if trigger == Some(Trigger::PostAuthentication) || self.fail_mode(tenant) == FailMode::Open
+        {
             return Ok(raw);
         }
         Err(UNAVAILABLE_MESSAGE.to_owned())
@@ -501,6 +566,7 @@ fn fill_record(record: &mut DecisionRecord, outcome: &ChainOutcome) {
             let e = &report.evaluation;
             RuleRecord {
                 rule: report.rule.to_string(),
+                origin: report.origin,
                 mode: report.mode,
                 effect: report.effect,
                 outcome: e.outcome.kind(),

@@ -20,6 +20,7 @@ pub mod data;
 pub mod digest;
 pub mod handler;
 pub mod manifest;
+pub mod namespace;
 pub mod outcome;
 pub mod registry;
 pub mod request;

@@ -42,6 +42,10 @@ pub const MAX_MEMORY_MB: usize = 512;
 pub const MAX_FUEL: u64 = 10_000_000_000;
 /// The largest configuration, serialized.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// Data aliases one rule may declare.
+pub const MAX_DATA_PER_RULE: usize = 16;
+/// Data aliases one manifest may declare in all (one chain's fetch takes at most 100 keys).
+pub const MAX_DATA_PER_MANIFEST: usize = 100;
 
 /// A tenant manifest as stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -137,6 +141,9 @@ pub enum ManifestError {
     /// Too many rules.
     #[error("manifest has {0} rules, over the limit of {MAX_RULES}")]
     TooManyRules(usize),
+    /// More data aliases than one chain's fetch may ask for.
+    #[error("manifest declares {0} data items, over the limit of {MAX_DATA_PER_MANIFEST}")]
+    TooMuchData(usize),
     /// Two rules share a name.
     #[error("rule `{0}` appears twice")]
     DuplicateRule(String),
@@ -160,6 +167,10 @@ impl Manifest {
     pub fn validate(&self) -> Result<Vec<RuleSpec>, ManifestError> {
         if self.rules.len() > MAX_RULES {
             return Err(ManifestError::TooManyRules(self.rules.len()));
+        }
+        let aliases: usize = self.rules.iter().map(|r| r.data.len()).sum();
+        if aliases > MAX_DATA_PER_MANIFEST {
+            return Err(ManifestError::TooMuchData(aliases));
         }
         let mut seen = std::collections::HashSet::new();
         let mut specs = Vec::with_capacity(self.rules.len());
@@ -221,6 +232,12 @@ impl RuleEntry {
             return Err(format!(
                 "config is {} bytes, over the limit of {MAX_CONFIG_BYTES}",
                 config.len()
+            ));
+        }
+        if self.data.len() > MAX_DATA_PER_RULE {
+            return Err(format!(
+                "declares {} data items, over the limit of {MAX_DATA_PER_RULE}",
+                self.data.len()
             ));
         }
         for (alias, template) in &self.data {

@@ -130,6 +130,10 @@ pub enum InvalidOutput {
     /// A deny message that cannot be shown to an end user.
     #[error("bad deny message: {0}")]
     BadDenyMessage(String),
+    /// A tenant rule emitted something outside its tenant's token namespace
+    /// ([`crate::namespace`]).
+    #[error("outside the tenant's token namespace: {0}")]
+    OutsideNamespace(String),
 }
 
 impl Evaluation {

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::artifact::ArtifactKey;
-use crate::chain::Rule;
+use crate::chain::{Origin, Rule};
 use crate::digest::Sha256;
 use crate::manifest::{Manifest, ManifestError, RuleSpec};
 use crate::sandbox::{CompiledPolicy, Engine, LoadError};
@@ -185,7 +185,10 @@ impl Lookup {
     /// The rules to run, if any (current or last known good).
     pub fn rules(&self) -> Option<&Arc<RuleSet>> {
         match self {
-            Lookup::Found(set) | Lookup::Stale { known: Some(set), .. } => Some(set),
+            Lookup::Found(set)
+            | Lookup::Stale {
+                known: Some(set), ..
+            } => Some(set),
             Lookup::Missing | Lookup::Failed(_) | Lookup::Stale { known: None, .. } => None,
         }
     }
@@ -271,7 +274,10 @@ impl Registry {
         };
         // The revision a new manifest must move forward from: a baseline set's revision
         // belongs to another store and says nothing about the primary's.
-        let held = known.as_ref().and_then(Option::as_ref).filter(|s| !s.baseline);
+        let held = known
+            .as_ref()
+            .and_then(Option::as_ref)
+            .filter(|s| !s.baseline);
         match self.store.manifest(tenant, etag.as_deref()).await {
             Ok(Fetched::NotModified) => self.remember(tenant, known.flatten(), etag, None),
             Ok(Fetched::NotFound) => match held {
@@ -284,7 +290,10 @@ impl Registry {
             Ok(Fetched::Found {
                 bytes,
                 etag: new_etag,
-            }) => match self.load(&self.store, tenant, &bytes, held.map(Arc::as_ref)).await {
+            }) => match self
+                .load(&self.store, tenant, &bytes, held.map(Arc::as_ref))
+                .await
+            {
                 Ok(set) => {
                     tracing::info!(tenant = %tenant, revision = set.revision, rules = set.rules.len(), signed_by = set.signed_by.as_deref(), "rule set loaded");
                     self.remember(tenant, Some(Arc::new(set)), Some(new_etag), None)
@@ -385,9 +394,16 @@ impl Registry {
             specs.iter().map(|spec| self.policy(store, spec, primary)),
         )
         .await;
+        let origin = if tenant.as_str() == crate::store::GLOBAL_TENANT {
+            Origin::Global
+        } else {
+            Origin::Tenant
+        };
         let mut rules = Vec::with_capacity(specs.len());
         for (spec, policy) in specs.into_iter().zip(policies) {
-            rules.push(Rule::new(spec, policy?).map_err(RefreshError::Rule)?);
+            let mut rule = Rule::new(spec, policy?).map_err(RefreshError::Rule)?;
+            rule.origin = origin;
+            rules.push(rule);
         }
         Ok(RuleSet {
             tenant: tenant.clone(),

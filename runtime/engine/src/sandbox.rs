@@ -69,7 +69,6 @@ pub const MAX_LOG_LINE: usize = 512;
 /// The longest policy error message kept, in bytes.
 pub const MAX_POLICY_ERROR: usize = 512;
 
-
 /// Engine-wide settings; per-rule limits are [`Budget`]s.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -514,10 +513,7 @@ impl Engine {
         }
         let mut hasher = Sha(<sha2::Sha256 as sha2::Digest>::new());
         // Both pools compile alike (`Pool::new`), so one hash stands for both.
-        small
-            .wasm
-            .precompile_compatibility_hash()
-            .hash(&mut hasher);
+        small.wasm.precompile_compatibility_hash().hash(&mut hasher);
         // Our own settings that change what a compiled artifact means.
         artifact::MAGIC.hash(&mut hasher);
         let digest = sha2::Digest::finalize(hasher.0);

@@ -414,7 +414,11 @@ impl RuleStore {
     }
 
     /// Makes `history/<rev>.json` of the current manifest hold exactly that manifest.
-    async fn repair_history(&self, tenant: &TenantId, current: &Manifest) -> Result<(), StoreError> {
+    async fn repair_history(
+        &self,
+        tenant: &TenantId,
+        current: &Manifest,
+    ) -> Result<(), StoreError> {
         let held = match self.revision(tenant, current.revision).await {
             Ok(held) => held,
             Err(StoreError::Corrupt { .. }) => None,

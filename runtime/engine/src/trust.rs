@@ -294,7 +294,10 @@ fn signed_payload(manifest: &Manifest) -> Vec<u8> {
     let mut unsigned = manifest.clone();
     unsigned.signature = None;
     let mut out = PAYLOAD_PREFIX.to_vec();
-    canonical_json(&serde_json::to_value(&unsigned).unwrap_or_default(), &mut out);
+    canonical_json(
+        &serde_json::to_value(&unsigned).unwrap_or_default(),
+        &mut out,
+    );
     out
 }
 
@@ -302,7 +305,10 @@ fn signed_payload(manifest: &Manifest) -> Vec<u8> {
 /// revision's `previous` names.
 pub fn manifest_digest(manifest: &Manifest) -> Sha256 {
     let mut out = Vec::new();
-    canonical_json(&serde_json::to_value(manifest).unwrap_or_default(), &mut out);
+    canonical_json(
+        &serde_json::to_value(manifest).unwrap_or_default(),
+        &mut out,
+    );
     Sha256::of(&out)
 }
 
@@ -457,12 +463,8 @@ mod tests {
             Err(KeyError::File { .. } | KeyError::BadId(_))
         ));
         let two = ManifestSigner::generate("b").unwrap();
-        let both = TrustedKeys::parse(&format!(
-            "{}, {}",
-            signer.public_line(),
-            two.public_line()
-        ))
-        .unwrap();
+        let both = TrustedKeys::parse(&format!("{}, {}", signer.public_line(), two.public_line()))
+            .unwrap();
         assert_eq!(both.ids().collect::<Vec<_>>(), vec!["b", "ops-2026"]);
         // A key file by path.
         let dir = tempfile::tempdir().unwrap();

@@ -55,6 +55,19 @@ pub struct ClaimChanges {
     pub suppress: Vec<String>,
 }
 
+impl Verdict {
+    /// An allowing verdict that changes nothing.
+    pub fn allow_nothing() -> Verdict {
+        Verdict {
+            deny: None,
+            id: ClaimChanges::default(),
+            access: ClaimChanges::default(),
+            scopes: ScopeChanges::default(),
+            groups: None,
+        }
+    }
+}
+
 impl ClaimChanges {
     /// Number of claims changed.
     pub fn len(&self) -> usize {
@@ -182,12 +195,21 @@ impl Verdict {
             scopes: ScopeChanges::default(),
             groups: None,
         };
-        for (claims, suppress, target) in [
-            (raw.id_claims, raw.id_suppress, &mut verdict.id),
-            (raw.access_claims, raw.access_suppress, &mut verdict.access),
+        for (claims, suppress, target, access) in [
+            (raw.id_claims, raw.id_suppress, &mut verdict.id, false),
+            (
+                raw.access_claims,
+                raw.access_suppress,
+                &mut verdict.access,
+                true,
+            ),
         ] {
             for claim in claims {
                 check_claim_name(&claim.name, false)?;
+                // Scopes change only through scopesToAdd/ToSuppress, never as a claim.
+                if access && claim.name == "scope" {
+                    return Err(InvalidOutput::ReservedClaim(claim.name));
+                }
                 let value = claim_value(&claim.name, &claim.value)?;
                 target.set(claim.name, value);
             }
@@ -303,13 +325,19 @@ fn check_scope(scope: &str) -> Result<(), InvalidOutput> {
     Ok(())
 }
 
+/// The longest group name Cognito accepts.
+pub const MAX_GROUP_NAME: usize = 128;
+/// The longest IAM role ARN accepted.
+pub const MAX_ROLE_ARN: usize = 2048;
+
 fn check_groups(groups: &GroupOverride) -> Result<(), InvalidOutput> {
-    let bad_name = |s: &String| s.is_empty() || s.len() > 256 || s.chars().any(char::is_control);
+    let bad =
+        |s: &String, max: usize| s.is_empty() || s.len() > max || s.chars().any(char::is_control);
     if let Some(bad) = groups
         .groups
         .iter()
-        .chain(&groups.iam_roles)
-        .find(|s| bad_name(s))
+        .find(|s| bad(s, MAX_GROUP_NAME))
+        .or_else(|| groups.iam_roles.iter().find(|s| bad(s, MAX_ROLE_ARN)))
     {
         return Err(InvalidOutput::BadGroups(format!(
             "bad name `{}`",
@@ -317,11 +345,34 @@ fn check_groups(groups: &GroupOverride) -> Result<(), InvalidOutput> {
         )));
     }
     if let Some(role) = &groups.preferred_role
-        && bad_name(role)
+        && bad(role, MAX_ROLE_ARN)
     {
         return Err(InvalidOutput::BadGroups("bad preferred role".into()));
     }
     Ok(())
+}
+
+/// Unicode format characters (general category Cf) and other invisible characters that can
+/// reorder or hide text an end user reads: bidi controls, zero-width characters, the BOM.
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// Normalises a deny message for Cognito: trims it, drops a final period (Cognito adds
@@ -332,6 +383,11 @@ fn deny_message(message: &str) -> Result<String, InvalidOutput> {
     if trimmed.chars().any(char::is_control) {
         return Err(InvalidOutput::BadDenyMessage(
             "contains control characters".into(),
+        ));
+    }
+    if trimmed.chars().any(is_format) {
+        return Err(InvalidOutput::BadDenyMessage(
+            "contains invisible or bidirectional formatting characters".into(),
         ));
     }
     let chars = trimmed.chars().count();
@@ -479,6 +535,53 @@ mod tests {
         assert!(matches!(
             Verdict::validate(r),
             Err(InvalidOutput::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn deny_messages_with_hidden_or_reordering_characters_are_refused() {
+        for hidden in [
+            "Blocked\u{202E}txt.exe",
+            "a\u{200B}b",
+            "\u{2066}x\u{2069}",
+            "x\u{FEFF}",
+        ] {
+            let mut r = raw();
+            r.decision = Decision::Deny(hidden.into());
+            assert!(
+                matches!(Verdict::validate(r), Err(InvalidOutput::BadDenyMessage(_))),
+                "{hidden:?}"
+            );
+        }
+        let mut r = raw();
+        r.decision = Decision::Deny("Zugang gesperrt: ü, é, 日本".into());
+        assert!(Verdict::validate(r).is_ok());
+    }
+
+    #[test]
+    fn scope_is_not_an_access_claim_and_group_names_fit_cognito() {
+        let mut r = raw();
+        r.access_claims = vec![Claim {
+            name: "scope".into(),
+            value: "\"admin\"".into(),
+        }];
+        assert_eq!(
+            Verdict::validate(r).unwrap_err(),
+            InvalidOutput::ReservedClaim("scope".into())
+        );
+        let groups = |name: String| GroupOverride {
+            groups: vec![name],
+            iam_roles: vec![],
+            preferred_role: None,
+        };
+        let mut r = raw();
+        r.groups = Some(groups("g".repeat(MAX_GROUP_NAME)));
+        assert!(Verdict::validate(r).is_ok());
+        let mut r = raw();
+        r.groups = Some(groups("g".repeat(MAX_GROUP_NAME + 1)));
+        assert!(matches!(
+            Verdict::validate(r),
+            Err(InvalidOutput::BadGroups(_))
         ));
     }
 

@@ -115,10 +115,14 @@ impl Config {
         };
         let refresh = parse(&get, "PORTCULLIS_REFRESH_SECS", 10u64)?;
         let artifact_key = match table("PORTCULLIS_ARTIFACT_KEY") {
-            Some(v) => Some(v.trim().parse::<KeySource>().map_err(|problem| ConfigError {
-                variable: "PORTCULLIS_ARTIFACT_KEY",
-                problem,
-            })?),
+            Some(v) => Some(
+                v.trim()
+                    .parse::<KeySource>()
+                    .map_err(|problem| ConfigError {
+                        variable: "PORTCULLIS_ARTIFACT_KEY",
+                        problem,
+                    })?,
+            ),
             None => None,
         };
         let write_back = parse(&get, "PORTCULLIS_WRITE_BACK", false)?;
@@ -285,7 +289,10 @@ mod tests {
         assert!(config(&[("PORTCULLIS_TRUSTED_KEYS", "ops=zz")]).is_err());
         let c = config(&[
             ("PORTCULLIS_TRUSTED_KEYS", key.as_str()),
-            ("PORTCULLIS_ARTIFACT_KEY", "secretsmanager:portcullis/artifact"),
+            (
+                "PORTCULLIS_ARTIFACT_KEY",
+                "secretsmanager:portcullis/artifact",
+            ),
             ("PORTCULLIS_WRITE_BACK", "true"),
             ("PORTCULLIS_REQUIRE_GLOBAL", "true"),
         ])

@@ -11,6 +11,7 @@ use crate::{engine, load, request};
 
 fn rule(name: &str, path: &str, triggers: &[Trigger], config: serde_json::Value) -> Rule {
     Rule {
+        origin: portcullis_engine::chain::Origin::Tenant,
         name: RuleName::new(name).unwrap(),
         policy: load(path),
         triggers: triggers.to_vec(),
@@ -241,8 +242,7 @@ fn data_failure_applies_on_error() {
     let mut suspended = rule("suspended", art::SUSPENDED_USERS, PRE, json!(null));
     suspended.on_error = OnError::Deny;
     let data = DataSet {
-        error: Some("table unreachable".into()),
-        wanted: vec![suspended.name.clone()],
+        failed: [(suspended.key(), "table unreachable".to_owned())].into(),
         ..DataSet::default()
     };
     let chain = Chain {

@@ -33,8 +33,7 @@ struct Keys {
 fn keys() -> Keys {
     let platform = ManifestSigner::generate("platform").unwrap();
     Keys {
-        artifact: ArtifactKey::new(b"this deployment's artifact key, 32+ bytes".to_vec())
-            .unwrap(),
+        artifact: ArtifactKey::new(b"this deployment's artifact key, 32+ bytes".to_vec()).unwrap(),
         trusted: TrustedKeys::parse(&platform.public_line()).unwrap(),
         platform,
     }
@@ -134,7 +133,10 @@ fn planted_native_code_never_runs_and_is_replaced() {
     let n = patched.len();
     patched[n - 64..n - 32].fill(0x90);
     let attacks: Vec<(&str, Vec<u8>)> = vec![
-        ("allow-all relabelled as the email rule", label(genuine_allow)),
+        (
+            "allow-all relabelled as the email rule",
+            label(genuine_allow),
+        ),
         ("native code patched", patched),
         (
             "allow-all sealed with another key",
@@ -145,13 +147,23 @@ fn planted_native_code_never_runs_and_is_replaced() {
     for (attack, planted) in attacks {
         let dir = tempfile::tempdir().unwrap();
         let store = RuleStore::dir(dir.path());
-        publish(&store, "acme", vec![email(&["globex.example"])], &keys.platform);
+        publish(
+            &store,
+            "acme",
+            vec![email(&["globex.example"])],
+            &keys.platform,
+        );
         write(
             dir.path(),
             &format!("compiled/{compat}/{email_digest}.cwasm"),
             &planted,
         );
-        let h = process(&store, &keys, Duration::from_secs(60), HandlerConfig::default());
+        let h = process(
+            &store,
+            &keys,
+            Duration::from_secs(60),
+            HandlerConfig::default(),
+        );
         let answer = handle(&h, fixture("pre-auth"));
         assert!(!allowed(&answer), "{attack}: the verified .wasm denies ada");
         assert_eq!(answer.record.denied_by.as_deref(), Some("company-email"));
@@ -163,7 +175,12 @@ fn planted_native_code_never_runs_and_is_replaced() {
         artifact::open(&keys.artifact, &compat, &email_digest, &replaced)
             .unwrap_or_else(|e| panic!("{attack}: the replacement is authentic: {e}"));
         // The next cold start uses the replacement.
-        let next = process(&store, &keys, Duration::from_secs(60), HandlerConfig::default());
+        let next = process(
+            &store,
+            &keys,
+            Duration::from_secs(60),
+            HandlerConfig::default(),
+        );
         assert!(!allowed(&handle(&next, fixture("pre-auth"))));
         assert_eq!(next.registry().artifact_refusals(), 0, "{attack}");
     }
@@ -176,7 +193,12 @@ fn without_an_artifact_key_no_artifact_is_read() {
     let keys = keys();
     let dir = tempfile::tempdir().unwrap();
     let store = RuleStore::dir(dir.path());
-    publish(&store, "acme", vec![email(&["globex.example"])], &keys.platform);
+    publish(
+        &store,
+        "acme",
+        vec![email(&["globex.example"])],
+        &keys.platform,
+    );
     let compat = engine().compat();
     let email_digest = Sha256::of(&std::fs::read(art::EMAIL_DOMAIN).unwrap());
     let path = format!("compiled/{compat}/{email_digest}.cwasm");
@@ -207,7 +229,12 @@ fn manifests_a_trusted_key_did_not_sign_never_decide() {
     let keys = keys();
     let dir = tempfile::tempdir().unwrap();
     let store = RuleStore::dir(dir.path());
-    let one = publish(&store, "acme", vec![email(&["acme.example"])], &keys.platform);
+    let one = publish(
+        &store,
+        "acme",
+        vec![email(&["acme.example"])],
+        &keys.platform,
+    );
     let h = process(&store, &keys, Duration::ZERO, HandlerConfig::default());
     let first = handle(&h, fixture("pre-auth"));
     assert!(allowed(&first), "{:?}", first.record);
@@ -217,7 +244,10 @@ fn manifests_a_trusted_key_did_not_sign_never_decide() {
     let deny = || {
         let mut m = one.clone();
         m.revision = 2;
-        m.previous = Some(format!("sha256:{}", portcullis_engine::trust::manifest_digest(&one)));
+        m.previous = Some(format!(
+            "sha256:{}",
+            portcullis_engine::trust::manifest_digest(&one)
+        ));
         m.rules[0].config = json!({"domains": ["globex.example"]});
         m.signature = None;
         m
@@ -297,7 +327,11 @@ fn manifests_a_trusted_key_did_not_sign_never_decide() {
         let answer = handle(&h, fixture("pre-auth"));
         assert!(allowed(&answer), "{attack}: revision 1 keeps deciding");
         assert_eq!(answer.record.revision, Some(1), "{attack}");
-        assert!(problems(&answer).contains(why), "{attack}: {}", problems(&answer));
+        assert!(
+            problems(&answer).contains(why),
+            "{attack}: {}",
+            problems(&answer)
+        );
         failures += 1;
         assert_eq!(h.registry().refresh_failures(), failures, "{attack}");
         if !cold_refused {
@@ -316,12 +350,21 @@ fn manifests_a_trusted_key_did_not_sign_never_decide() {
         "tenants/acme/manifest.json",
         &serde_json::to_vec_pretty(&one).unwrap(),
     );
-    let two = publish(&store, "acme", vec![email(&["globex.example"])], &keys.platform);
+    let two = publish(
+        &store,
+        "acme",
+        vec![email(&["globex.example"])],
+        &keys.platform,
+    );
     assert_eq!(two.revision, 2);
     let answer = handle(&h, fixture("pre-auth"));
     assert!(!allowed(&answer));
     assert_eq!(answer.record.revision, Some(2));
-    assert!(answer.record.problems.is_empty(), "{:?}", answer.record.problems);
+    assert!(
+        answer.record.problems.is_empty(),
+        "{:?}",
+        answer.record.problems
+    );
 
     // Copying an old (validly signed) revision back is a rollback nobody published.
     std::fs::copy(
@@ -332,14 +375,22 @@ fn manifests_a_trusted_key_did_not_sign_never_decide() {
     let answer = handle(&h, fixture("pre-auth"));
     assert!(!allowed(&answer), "revision 2 keeps deciding");
     assert_eq!(answer.record.revision, Some(2));
-    assert!(problems(&answer).contains("not newer"), "{}", problems(&answer));
+    assert!(
+        problems(&answer).contains("not newer"),
+        "{}",
+        problems(&answer)
+    );
 
     // A manifest that disappears is a failed refresh, not "no rules".
     std::fs::remove_file(dir.path().join("tenants/acme/manifest.json")).unwrap();
     let answer = handle(&h, fixture("pre-auth"));
     assert!(!allowed(&answer), "revision 2 keeps deciding");
     assert_eq!(answer.record.revision, Some(2));
-    assert!(problems(&answer).contains("disappeared"), "{}", problems(&answer));
+    assert!(
+        problems(&answer).contains("disappeared"),
+        "{}",
+        problems(&answer)
+    );
 }
 
 /// A deleted `_global` manifest keeps the global deny rule deciding in a warm process; with
@@ -360,14 +411,23 @@ fn global_rules_do_not_vanish() {
         )],
         &keys.platform,
     );
-    publish(&store, "acme", vec![email(&["acme.example"])], &keys.platform);
+    publish(
+        &store,
+        "acme",
+        vec![email(&["acme.example"])],
+        &keys.platform,
+    );
     let h = process(&store, &keys, Duration::ZERO, HandlerConfig::default());
     assert!(!allowed(&handle(&h, fixture("pre-auth-suspended"))));
     std::fs::remove_file(dir.path().join("tenants/_global/manifest.json")).unwrap();
     let answer = handle(&h, fixture("pre-auth-suspended"));
     assert_eq!(answer.record.denied_by.as_deref(), Some("block-suspended"));
     assert_eq!(answer.record.global_revision, Some(1));
-    assert!(problems(&answer).contains("global rules"), "{}", problems(&answer));
+    assert!(
+        problems(&answer).contains("global rules"),
+        "{}",
+        problems(&answer)
+    );
 
     let required = HandlerConfig {
         require_global: true,
@@ -377,7 +437,11 @@ fn global_rules_do_not_vanish() {
     let answer = handle(&cold, fixture("pre-auth"));
     assert_eq!(answer.response, Err(UNAVAILABLE_MESSAGE.into()));
     assert_eq!(answer.record.decision, "error");
-    assert!(problems(&answer).contains("required"), "{}", problems(&answer));
+    assert!(
+        problems(&answer).contains("required"),
+        "{}",
+        problems(&answer)
+    );
     // Not required: the tenant's rules alone decide (as before).
     let lenient = process(&store, &keys, Duration::ZERO, HandlerConfig::default());
     assert!(allowed(&handle(&lenient, fixture("pre-auth-suspended"))));
@@ -391,7 +455,12 @@ fn an_interrupted_publish_never_blocks_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let store = RuleStore::dir(dir.path());
     let root = dir.path();
-    publish(&store, "acme", vec![email(&["acme.example"])], &keys.platform);
+    publish(
+        &store,
+        "acme",
+        vec![email(&["acme.example"])],
+        &keys.platform,
+    );
     // A left-over history file of a revision that never went live.
     std::fs::copy(
         root.join("tenants/acme/history/1.json"),
@@ -420,7 +489,12 @@ fn revision_overflow_is_a_typed_error() {
     let keys = keys();
     let dir = tempfile::tempdir().unwrap();
     let store = RuleStore::dir(dir.path());
-    let mut at_max = publish(&store, "acme", vec![email(&["acme.example"])], &keys.platform);
+    let mut at_max = publish(
+        &store,
+        "acme",
+        vec![email(&["acme.example"])],
+        &keys.platform,
+    );
     at_max.revision = u64::MAX;
     keys.platform.sign(&mut at_max);
     write(
