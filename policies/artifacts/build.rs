@@ -39,6 +39,7 @@ const ADVERSARIAL: &[&str] = &[
     "panics",
     "leak-probe",
     "request-echo",
+    "token-forger",
 ];
 
 fn main() -> Result<()> {

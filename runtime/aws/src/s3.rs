@@ -9,7 +9,9 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
-use portcullis_engine::store::{BoxFuture, Fetched, ObjectStore, PutIf, StoreError};
+use portcullis_engine::store::{
+    BoxFuture, Fetched, MAX_OBJECT_BYTES, ObjectStore, PutIf, StoreError,
+};
 
 /// An S3 client for `config`; path-style addressing when an endpoint is overridden (local
 /// S3-compatible servers).
@@ -99,6 +101,14 @@ impl ObjectStore for S3Objects {
                 .await;
             match sent {
                 Ok(output) => {
+                    // The size before the body: a huge object is refused unread.
+                    let length = output.content_length().unwrap_or(0);
+                    if usize::try_from(length).map_or(true, |n| n > MAX_OBJECT_BYTES) {
+                        return Err(StoreError::TooLarge {
+                            key: full,
+                            bytes: u64::try_from(length).unwrap_or(0),
+                        });
+                    }
                     let etag = output.e_tag().unwrap_or_default().to_owned();
                     let bytes = output
                         .body

@@ -5,9 +5,9 @@
 //! - **platform claims** (by default `tenant_id` and `custom:tenant_id`): a tenant rule may
 //!   not suppress one, and may set one only to its own tenant id;
 //! - **claims a `_global` rule set or suppressed are final**: no tenant rule may change
-//!   them;
+//!   them (setting the same value again is no change);
 //! - **scopes**: a tenant rule may add only scopes matching the tenant's patterns (by default
-//!   `{tenant}`, `{tenant}:*`, `{tenant}-*`, `{tenant}/*` and `*:{tenant}`); it may not
+//!   `{tenant}`, `{tenant}:*`, `{tenant}-*`, `{tenant}/*` and `tenant:{tenant}`); it may not
 //!   suppress a scope a global rule added;
 //! - **groups and IAM roles**: a tenant rule may override groups only when the deployment
 //!   allows it, never the groups a global rule set, and IAM roles (and the preferred role)
@@ -16,7 +16,9 @@
 //! A tenant rule that steps outside is that rule's `invalid_output`, named in the decision
 //! record, and its `on_error` decides. Global rules are the platform's and are not limited.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
 
 use crate::contract::GroupOverride;
 use crate::outcome::InvalidOutput;
@@ -62,10 +64,10 @@ impl Default for TokenPolicy {
 /// What the `_global` rules of a chain have set so far: final for tenant rules.
 #[derive(Debug, Clone, Default)]
 pub struct GlobalMarks {
-    /// ID-token claims set or suppressed.
-    pub id: BTreeSet<String>,
+    /// ID-token claims set (`Some(value)`) or suppressed (`None`).
+    pub id: BTreeMap<String, Option<Value>>,
     /// Access-token claims set or suppressed.
-    pub access: BTreeSet<String>,
+    pub access: BTreeMap<String, Option<Value>>,
     /// Scopes added.
     pub scopes: BTreeSet<String>,
     /// Whether a global rule overrode the groups.
@@ -79,8 +81,12 @@ impl GlobalMarks {
             (&mut self.id, &verdict.id),
             (&mut self.access, &verdict.access),
         ] {
-            marks.extend(changes.add.iter().map(|(name, _)| name.clone()));
-            marks.extend(changes.suppress.iter().cloned());
+            for (name, value) in &changes.add {
+                marks.insert(name.clone(), Some(value.clone()));
+            }
+            for name in &changes.suppress {
+                marks.insert(name.clone(), None);
+            }
         }
         self.scopes.extend(verdict.scopes.add.iter().cloned());
         self.groups |= verdict.groups.is_some();
@@ -119,7 +125,10 @@ impl TokenPolicy {
             ("access", &verdict.access, &global.access),
         ] {
             for (name, value) in &changes.add {
-                if finals.contains(name) {
+                if finals
+                    .get(name)
+                    .is_some_and(|set| set.as_ref() != Some(value))
+                {
                     return Err(outside(format!(
                         "{token}-token claim `{name}` was set by a global rule and is final"
                     )));
@@ -131,7 +140,8 @@ impl TokenPolicy {
                 }
             }
             for name in &changes.suppress {
-                if finals.contains(name) || self.platform_claims.contains(name) {
+                let final_value = finals.get(name).is_some_and(Option::is_some);
+                if final_value || self.platform_claims.contains(name) {
                     return Err(outside(format!(
                         "{token}-token claim `{name}` is the platform's: a tenant rule may not suppress it"
                     )));
@@ -294,6 +304,10 @@ mod tests {
         assert!(policy.check("acme", &v, &global).is_err());
         let mut v = verdict();
         v.id.set("roles2".into(), json!(["admin"]));
+        assert!(policy.check("acme", &v, &global).is_ok());
+        // The same value again changes nothing and is fine.
+        let mut v = verdict();
+        v.id.set("roles".into(), json!(["member"]));
         assert!(policy.check("acme", &v, &global).is_ok());
     }
 }

@@ -130,6 +130,10 @@ pub enum InvalidOutput {
     /// A deny message that cannot be shown to an end user.
     #[error("bad deny message: {0}")]
     BadDenyMessage(String),
+    /// What the rule handed the host could not be read: over the host's transfer cap
+    /// (`sandbox::MAX_HOST_TRANSFER`) before any allocation for it, or malformed.
+    #[error("the host could not read what the rule returned: {0}")]
+    Unreadable(String),
     /// A tenant rule emitted something outside its tenant's token namespace
     /// ([`crate::namespace`]).
     #[error("outside the tenant's token namespace: {0}")]

@@ -58,7 +58,7 @@ use crate::artifact::{self, ArtifactError, ArtifactKey};
 use crate::budget::{self, Budget, Limiter};
 use crate::contract::{self, Level, Metadata};
 use crate::digest::Sha256;
-use crate::outcome::{Evaluation, Failure, LogLine, Outcome};
+use crate::outcome::{Evaluation, Failure, InvalidOutput, LogLine, Outcome};
 use crate::request::Request;
 use crate::verdict::Verdict;
 
@@ -68,6 +68,10 @@ pub const MAX_LOG_LINES: usize = 16;
 pub const MAX_LOG_LINE: usize = 512;
 /// The longest policy error message kept, in bytes.
 pub const MAX_POLICY_ERROR: usize = 512;
+/// The most a rule may hand the host in one call (a log line) or in its verdict, in
+/// bytes of host memory, before the host allocates for it (wasmtime's hostcall fuel). A
+/// verdict within every other limit needs well under 1 MiB.
+pub const MAX_HOST_TRANSFER: usize = 2 << 20;
 
 /// Engine-wide settings; per-rule limits are [`Budget`]s.
 #[derive(Debug, Clone)]
@@ -703,7 +707,18 @@ impl Engine {
             let lent = Resource::new_borrow(0);
             // No `post_return`: it lets the guest free what the verdict borrowed, and the
             // instance is dropped right after the verdict is read.
-            evaluate.call(store, (lent,)).map(|(verdict,)| verdict)
+            evaluate
+                .call(store, (lent,))
+                .map(|(verdict,)| verdict)
+                .map_err(|error| {
+                    // A guest trap stays a trap; anything else failed while the host read
+                    // what the guest handed it (a verdict or log line over the transfer cap).
+                    if error.downcast_ref::<wasmtime::Trap>().is_some() {
+                        error
+                    } else {
+                        wasmtime::Error::new(Unreadable(format!("{error:#}")))
+                    }
+                })
         });
         let outcome = match run.result {
             Ok(Ok(raw)) => match Verdict::validate(raw) {
@@ -755,6 +770,7 @@ impl Engine {
             },
         );
         store.limiter(|state| &mut state.limiter);
+        store.set_hostcall_fuel(MAX_HOST_TRANSFER);
         store.set_epoch_deadline(epoch_ticks(budget.timeout));
         // The epoch only says "look at the clock": the ticker may fall behind on a busy
         // machine and catch up in a burst, so the real clock decides, and a rule is never
@@ -795,6 +811,19 @@ impl Drop for Engine {
     }
 }
 
+/// What the guest handed the host could not be read (over [`MAX_HOST_TRANSFER`], or
+/// malformed).
+#[derive(Debug)]
+struct Unreadable(String);
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreadable {}
+
 struct Run<R> {
     result: Result<R, Failure>,
     fuel_used: u64,
@@ -827,6 +856,9 @@ fn classify(
     }
     if limiter.table_exceeded {
         return Failure::ResourceLimit;
+    }
+    if let Some(Unreadable(why)) = error.downcast_ref::<Unreadable>() {
+        return Failure::InvalidOutput(InvalidOutput::Unreadable(why.clone()));
     }
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::OutOfFuel) => Failure::OutOfFuel(budget.fuel),

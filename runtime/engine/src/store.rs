@@ -25,6 +25,10 @@ use crate::trust::{ManifestSigner, manifest_digest};
 /// A boxed, sendable future (stores are used behind `dyn`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The largest object a store reads: its size is checked before it is read (larger than any
+/// module, [`crate::EngineConfig::max_module_bytes`], or artifact of one).
+pub const MAX_OBJECT_BYTES: usize = 128 << 20;
+
 /// The reserved tenant whose rules run before every tenant's own.
 pub const GLOBAL_TENANT: &str = "_global";
 
@@ -108,6 +112,14 @@ pub enum StoreError {
     /// A conditional write's condition did not hold.
     #[error("`{0}` changed since it was read (conditional write refused)")]
     PreconditionFailed(String),
+    /// An object larger than [`MAX_OBJECT_BYTES`], refused before it was read.
+    #[error("`{key}` is {bytes} bytes, over the limit of {MAX_OBJECT_BYTES}: not read")]
+    TooLarge {
+        /// The key.
+        key: String,
+        /// Its size.
+        bytes: u64,
+    },
     /// A key that is not a plain relative path.
     #[error("`{0}` is not a valid store key")]
     BadKey(String),
@@ -520,7 +532,19 @@ impl DirStore {
     }
 
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        match std::fs::read(self.path(key)?) {
+        let path = self.path(key)?;
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.len() > MAX_OBJECT_BYTES as u64 => {
+                return Err(StoreError::TooLarge {
+                    key: key.to_owned(),
+                    bytes: meta.len(),
+                });
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("read", key, e)),
+        }
+        match std::fs::read(path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("read", key, e)),

@@ -11,6 +11,7 @@
 mod adversarial;
 mod chain;
 mod handler;
+mod isolation;
 mod policies;
 mod pools;
 mod request;
