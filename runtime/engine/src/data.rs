@@ -83,9 +83,17 @@ async fn fetch_for(
     {
         wanted.push(rule.key());
         for (alias, template) in &rule.data {
-            if let Some(key) = template.resolve(request) {
-                keys.insert(key.clone());
-                resolved.push((rule.key(), alias.clone(), key));
+            match template.resolve(request) {
+                Ok(Some(key)) => {
+                    keys.insert(key.clone());
+                    resolved.push((rule.key(), alias.clone(), key));
+                }
+                Ok(None) => {}
+                // Never "absent": a deny-list lookup must not pass because a key is long.
+                Err(error) => {
+                    set.failed
+                        .insert(rule.key(), format!("data `{alias}`: {error}"));
+                }
             }
         }
     }
@@ -203,8 +211,11 @@ impl KeyTemplate {
         Ok(KeyTemplate { parts })
     }
 
-    /// The key for this request, or `None` when a placeholder has no value.
-    pub fn resolve(&self, request: &Request) -> Option<String> {
+    /// The key for this request, or `None` when a placeholder has no value. Values from the
+    /// sign-in are escaped (`%`, `#`, `{`, `}`, `/`, white space and control characters as
+    /// `%XX`), so a value can never reach another item by carrying the key's separators.
+    /// A key over [`MAX_KEY`] bytes is an error, never "absent".
+    pub fn resolve(&self, request: &Request) -> Result<Option<String>, KeyTooLong> {
         let attr = |name: &str| {
             request
                 .user_attributes
@@ -215,17 +226,48 @@ impl KeyTemplate {
         let mut key = String::new();
         for part in &self.parts {
             let value = match part {
-                Part::Text(t) => t.as_str(),
-                Part::Tenant => request.tenant.as_str(),
-                Part::Sub => attr("sub")?,
-                Part::Username => request.user_name.as_deref()?,
-                Part::ClientId => request.client_id.as_deref()?,
-                Part::UserPoolId => request.user_pool_id.as_str(),
-                Part::Attr(name) => attr(name)?,
+                Part::Text(t) => {
+                    key.push_str(t);
+                    continue;
+                }
+                Part::Tenant => Some(request.tenant.as_str()),
+                Part::Sub => attr("sub"),
+                Part::Username => request.user_name.as_deref(),
+                Part::ClientId => request.client_id.as_deref(),
+                Part::UserPoolId => Some(request.user_pool_id.as_str()),
+                Part::Attr(name) => attr(name),
             };
-            key.push_str(value);
+            let Some(value) = value else {
+                return Ok(None);
+            };
+            escape_into(value, &mut key);
+            if key.len() > MAX_KEY {
+                return Err(KeyTooLong);
+            }
         }
-        (key.len() <= MAX_KEY).then_some(key)
+        if key.len() > MAX_KEY {
+            return Err(KeyTooLong);
+        }
+        Ok(Some(key))
+    }
+}
+
+/// A resolved key over [`MAX_KEY`] bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the key is over {MAX_KEY} bytes")]
+pub struct KeyTooLong;
+
+/// Appends `value` with the key's structural characters percent-encoded.
+fn escape_into(value: &str, key: &mut String) {
+    for c in value.chars() {
+        if matches!(c, '%' | '#' | '{' | '}' | '/') || c.is_whitespace() || c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                key.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            key.push(c);
+        }
     }
 }
 
@@ -243,11 +285,33 @@ mod tests {
         .to_request("acme", 0)
         .unwrap();
         let t = KeyTemplate::parse("user#{sub}#{attr:email}@{tenant}").unwrap();
-        assert_eq!(t.resolve(&r).as_deref(), Some("user#s-1#a@b.c@acme"));
-        r.user_attributes.clear();
-        assert_eq!(t.resolve(&r), None);
         assert_eq!(
-            KeyTemplate::parse("plain").unwrap().resolve(&r).as_deref(),
+            t.resolve(&r).unwrap().as_deref(),
+            Some("user#s-1#a@b.c@acme")
+        );
+        // A value carrying the separators stays inside its placeholder.
+        r.user_attributes = vec![
+            ("sub".into(), "x#admin".into()),
+            ("email".into(), "a b%{c}/d".into()),
+        ];
+        assert_eq!(
+            t.resolve(&r).unwrap().as_deref(),
+            Some("user#x%23admin#a%20b%25%7Bc%7D%2Fd@acme")
+        );
+        // Over-long is an error, never absent.
+        r.user_attributes = vec![
+            ("sub".into(), "s".repeat(600)),
+            ("email".into(), "e".into()),
+        ];
+        assert_eq!(t.resolve(&r), Err(KeyTooLong));
+        r.user_attributes.clear();
+        assert_eq!(t.resolve(&r), Ok(None));
+        assert_eq!(
+            KeyTemplate::parse("plain")
+                .unwrap()
+                .resolve(&r)
+                .unwrap()
+                .as_deref(),
             Some("plain")
         );
     }

@@ -108,6 +108,9 @@ pub struct HandlerConfig {
     pub require_global: bool,
     /// What tenant rules may put into tokens.
     pub tokens: crate::namespace::TokenPolicy,
+    /// Token changes the event cannot carry (access-token changes in V1): `open` delivers
+    /// the rest and records the drop, `closed` blocks token issuance.
+    pub dropped_changes: FailMode,
 }
 
 impl Default for HandlerConfig {
@@ -123,6 +126,7 @@ impl Default for HandlerConfig {
             tenant_fail_modes: std::collections::HashMap::new(),
             require_global: false,
             tokens: crate::namespace::TokenPolicy::default(),
+            dropped_changes: FailMode::Open,
         }
     }
 }
@@ -254,12 +258,17 @@ impl Handler {
             duration_us: 0,
         };
         // Read before the event moves into `decide`, and only when there is an audit.
+        // The typed name of an unknown user is often a mistyped password: never stored.
+        let unknown_user = event
+            .pointer("/request/userNotFound")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let user = self.recorder.as_ref().map(|_| {
-            event
-                .get("userName")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
+            match unknown_user {
+                true => "",
+                false => event.get("userName").and_then(Value::as_str).unwrap_or(""),
+            }
+            .to_owned()
         });
         let response = self.decide(event, deadline, &mut record).await;
         if let Some(user) = user {
@@ -415,7 +424,15 @@ impl Handler {
         match (&outcome.decision, event.kind) {
             (_, EventKind::PostAuthentication) => Ok(event.raw),
             (Decision::Deny { message, .. }, _) => Err(message.clone()),
-            (Decision::Allow, EventKind::PreTokenGeneration(_)) => {
+            (Decision::Allow, EventKind::PreTokenGeneration(version)) => {
+                let dropped = dropped_changes(version, &event.trigger_source, &outcome);
+                if let Some(dropped) = dropped {
+                    record.problems.push(dropped);
+                    if self.config.dropped_changes == FailMode::Closed {
+                        record.decision = "deny";
+                        return Err(UNAVAILABLE_MESSAGE.to_owned());
+                    }
+                }
                 Ok(cognito::token_response(event, &outcome))
             }
             (Decision::Allow, _) => Ok(event.raw),
@@ -518,6 +535,28 @@ impl Handler {
         }
         Err(UNAVAILABLE_MESSAGE.to_owned())
     }
+}
+
+/// Token changes the event's shape cannot carry: access-token claims and scopes in a V1
+/// event (ID token only), ID-token changes in a client-credentials event (no ID token).
+fn dropped_changes(
+    version: cognito::TokenVersion,
+    trigger_source: &str,
+    outcome: &ChainOutcome,
+) -> Option<String> {
+    let access = outcome.access.len() + outcome.scopes.add.len() + outcome.scopes.suppress.len();
+    if version == cognito::TokenVersion::V1 && access > 0 {
+        return Some(format!(
+            "{access} access-token claim and scope changes dropped: a V1_0 event customizes the ID token only"
+        ));
+    }
+    if trigger_source == "TokenGeneration_ClientCredentials" && !outcome.id.is_empty() {
+        return Some(format!(
+            "{} ID-token claim changes dropped: client credentials issue no ID token",
+            outcome.id.len()
+        ));
+    }
+    None
 }
 
 /// The rules a lookup gives, noting a stale or failed refresh in the record; `Err` when

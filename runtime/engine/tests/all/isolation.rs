@@ -401,3 +401,128 @@ fn a_tenant_whose_rules_fail_to_load_still_gets_the_global_rules() {
     );
     assert!(handle(&h, fixture("pre-auth")).response.is_ok());
 }
+
+/// Audit entries kept in memory.
+#[derive(Debug, Default)]
+struct Audit(std::sync::Mutex<Vec<portcullis_engine::activity::AuditEntry>>);
+
+impl portcullis_engine::activity::Recorder for Audit {
+    fn sign_in<'a>(
+        &'a self,
+        _sign_in: &'a portcullis_engine::activity::SignIn,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn audit<'a>(
+        &'a self,
+        entries: &'a [portcullis_engine::activity::AuditEntry],
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.0.lock().unwrap().extend(entries.iter().cloned());
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn the_audit_never_keeps_the_name_an_unknown_user_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RuleStore::dir(dir.path());
+    publish(
+        &store,
+        "_global",
+        vec![entry(
+            "closed",
+            art::PANICS,
+            &["pre-authentication"],
+            Value::Null,
+        )],
+    );
+    let audit = Arc::new(Audit::default());
+    let h = handler(&store, HandlerConfig::default()).with_recorder(audit.clone());
+    let mut unknown = fixture("pre-auth-user-not-found");
+    unknown["userName"] = json!("hunter2-typed-as-a-name");
+    let answer = handle(&h, unknown);
+    assert!(answer.response.is_err(), "the failing rule fails closed");
+    let entries = audit.0.lock().unwrap().clone();
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e.user.is_empty()), "{entries:?}");
+    handle(&h, fixture("pre-auth"));
+    assert!(audit.0.lock().unwrap().iter().any(|e| e.user == "ada"));
+}
+
+#[test]
+fn v1_events_record_the_changes_they_cannot_carry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), forger(json!({"access": {"acme_level": 2}})));
+    let h = handler(&store, HandlerConfig::default());
+    let answer = handle(&h, fixture("token-v1"));
+    assert!(answer.response.is_ok());
+    assert!(
+        answer.record.problems.iter().any(|p| p.contains("V1_0")),
+        "{:?}",
+        answer.record.problems
+    );
+    let strict = HandlerConfig {
+        dropped_changes: FailMode::Closed,
+        ..HandlerConfig::default()
+    };
+    let h = handler(&store, strict);
+    assert_eq!(
+        handle(&h, fixture("token-v1")).response,
+        Err(UNAVAILABLE_MESSAGE.into())
+    );
+    // V2 carries them: nothing dropped.
+    let answer = handle(&h, fixture("token-v2"));
+    assert!(answer.response.is_ok());
+    assert!(
+        answer.record.problems.is_empty(),
+        "{:?}",
+        answer.record.problems
+    );
+}
+
+#[test]
+fn a_writable_attribute_cannot_steer_a_data_key() {
+    let mut rule = entry(
+        "block-suspended",
+        art::SUSPENDED_USERS,
+        &["pre-authentication"],
+        Value::Null,
+    );
+    rule.data = [("user".to_owned(), "user#{attr:custom:handle}".to_owned())].into();
+    let dir = tempfile::tempdir().unwrap();
+    let store = RuleStore::dir(dir.path());
+    publish(&store, "_global", vec![rule]);
+    let source = Items {
+        items: [
+            (
+                "user#ada".to_owned(),
+                json!({"suspended": true}).to_string(),
+            ),
+            // What `ada#x` would have reached without escaping, and a key for a long value.
+            (
+                "user#ada#x".to_owned(),
+                json!({"suspended": false}).to_string(),
+            ),
+        ]
+        .into(),
+        fail_on: None,
+    };
+    let h = handler(&store, HandlerConfig::default()).with_data(Arc::new(source));
+    let with = |handle_value: &str| {
+        let mut event = fixture("pre-auth");
+        event["request"]["userAttributes"]["custom:handle"] = json!(handle_value);
+        super::handler::handle(&h, event)
+    };
+    assert!(with("ada").response.is_err(), "the item is found");
+    assert!(with("ada#x").response.is_ok(), "escaped: no such item");
+    let long = with(&"a".repeat(600));
+    assert_eq!(
+        long.response,
+        Err(UNAVAILABLE_MESSAGE.into()),
+        "an over-long key is data_unavailable (the rule fails closed), never absent"
+    );
+    assert_eq!(long.record.rules[0].outcome, "data_unavailable");
+}
