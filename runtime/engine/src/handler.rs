@@ -111,6 +111,9 @@ pub struct HandlerConfig {
     /// Token changes the event cannot carry (access-token changes in V1): `open` delivers
     /// the rest and records the drop, `closed` blocks token issuance.
     pub dropped_changes: FailMode,
+    /// App client → tenant. When set, a tenant resolved from an attribute must be the
+    /// tenant of the app client the sign-in came through (an unlisted client fails closed).
+    pub client_tenants: std::collections::HashMap<String, TenantId>,
 }
 
 impl Default for HandlerConfig {
@@ -127,6 +130,7 @@ impl Default for HandlerConfig {
             require_global: false,
             tokens: crate::namespace::TokenPolicy::default(),
             dropped_changes: FailMode::Open,
+            client_tenants: std::collections::HashMap::new(),
         }
     }
 }
@@ -495,14 +499,23 @@ impl Handler {
             && !(matches!(self.config.tenant_from, TenantFrom::Attribute(_))
                 && raw.bytes().any(|b| b.is_ascii_uppercase()));
         // The value is a user's attribute: never repeat it in the record.
-        TenantId::new(raw)
-            .filter(|_| canonical)
-            .map(Some)
-            .ok_or_else(|| {
-                format!(
-                    "the {what} does not name a tenant (refused: invalid or reserved tenant id)"
-                )
-            })
+        let tenant = TenantId::new(raw).filter(|_| canonical).ok_or_else(|| {
+            format!("the {what} does not name a tenant (refused: invalid or reserved tenant id)")
+        })?;
+        if !self.config.client_tenants.is_empty()
+            && matches!(self.config.tenant_from, TenantFrom::Attribute(_))
+        {
+            let bound = event
+                .client_id
+                .as_deref()
+                .and_then(|c| self.config.client_tenants.get(c));
+            if bound != Some(&tenant) {
+                return Err(format!(
+                    "the {what} does not match the tenant of the app client (client binding)"
+                ));
+            }
+        }
+        Ok(Some(tenant))
     }
 
     fn chain_deadline(&self, deadline: Option<Instant>) -> Instant {

@@ -10,6 +10,12 @@
 //! | `PORTCULLIS_ARTIFACT_KEY` | none | the artifact key: `secretsmanager:ID` or `file:PATH`; without it precompiled artifacts are never loaded or written |
 //! | `PORTCULLIS_TRUSTED_KEYS` | none | publishers' public keys, `ID=HEX` joined with commas: every manifest must be signed by one |
 //! | `PORTCULLIS_REQUIRE_GLOBAL` | `false` | without loaded `_global` rules, sign-ins follow the fail mode |
+//! | `PORTCULLIS_PLATFORM_CLAIMS` | `tenant_id,custom:tenant_id` | claims tenant rules may not suppress and may set only to their own tenant |
+//! | `PORTCULLIS_TENANT_SCOPES` | `{tenant},{tenant}:*,{tenant}-*,{tenant}/*,tenant:{tenant}` | scope patterns tenant rules may add |
+//! | `PORTCULLIS_TENANT_GROUPS` | `false` | whether tenant rules may override groups |
+//! | `PORTCULLIS_TENANT_ROLES` | none | IAM role ARNs tenant rules may put into a group override |
+//! | `PORTCULLIS_CLIENT_TENANTS` | none | app client binding `CLIENT=TENANT,…`: an attribute's tenant must be its client's |
+//! | `PORTCULLIS_DROPPED_CHANGES` | `open` | token changes an event cannot carry (V1 access token): `open` records them, `closed` blocks |
 //! | `PORTCULLIS_FAIL_MODE_TENANTS` | none | per-tenant fail modes: `acme=open,globex=closed` |
 //! | `PORTCULLIS_DATA_TABLE` | none | DynamoDB table of rule data |
 //! | `PORTCULLIS_DATA_TIMEOUT_MS` | `500` | the longest the data prefetch may take |
@@ -161,6 +167,18 @@ impl Config {
             data_timeout: Duration::from_millis(parse(&get, "PORTCULLIS_DATA_TIMEOUT_MS", 500u64)?),
             tenant_fail_modes,
             require_global: parse(&get, "PORTCULLIS_REQUIRE_GLOBAL", false)?,
+            tokens: token_policy(&get)?,
+            dropped_changes: parse(&get, "PORTCULLIS_DROPPED_CHANGES", FailMode::Open)?,
+            client_tenants: match table("PORTCULLIS_CLIENT_TENANTS") {
+                None => HashMap::new(),
+                Some(list) => pairs(&list, |tenant| {
+                    TenantId::new(tenant).ok_or_else(|| format!("`{tenant}` is not a tenant id"))
+                })
+                .map_err(|problem| ConfigError {
+                    variable: "PORTCULLIS_CLIENT_TENANTS",
+                    problem,
+                })?,
+            },
             ..HandlerConfig::default()
         };
         Ok(Config {
@@ -190,6 +208,48 @@ impl Config {
             handler,
         })
     }
+}
+
+/// A comma-separated list, trimmed, without empty entries.
+fn list(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+}
+
+/// `KEY=VALUE,…` with each value parsed by `value`.
+fn pairs<V>(
+    text: &str,
+    value: impl Fn(&str) -> Result<V, String>,
+) -> Result<HashMap<String, V>, String> {
+    list(text)
+        .map(|pair| {
+            let (key, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` is not KEY=VALUE"))?;
+            Ok((key.trim().to_owned(), value(v.trim())?))
+        })
+        .collect()
+}
+
+/// What tenant rules may put into tokens, from the environment (defaults: the engine's).
+fn token_policy(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<portcullis_engine::namespace::TokenPolicy, ConfigError> {
+    let mut policy = portcullis_engine::namespace::TokenPolicy::default();
+    let set = |variable: &str| get(variable).filter(|v| !v.trim().is_empty());
+    if let Some(claims) = set("PORTCULLIS_PLATFORM_CLAIMS") {
+        policy.platform_claims = list(&claims).collect();
+    }
+    if let Some(scopes) = set("PORTCULLIS_TENANT_SCOPES") {
+        policy.tenant_scopes = list(&scopes).collect();
+    }
+    if let Some(roles) = set("PORTCULLIS_TENANT_ROLES") {
+        policy.tenant_roles = list(&roles).collect();
+    }
+    policy.tenant_groups = parse(get, "PORTCULLIS_TENANT_GROUPS", false)?;
+    Ok(policy)
 }
 
 /// `acme=open,globex=closed`.
@@ -303,6 +363,19 @@ mod tests {
             Some(KeySource::SecretsManager("portcullis/artifact".into()))
         );
         assert!(c.handler.require_global);
+        let c = config(&[
+            ("PORTCULLIS_PLATFORM_CLAIMS", "tenant_id, roles"),
+            ("PORTCULLIS_TENANT_GROUPS", "true"),
+            ("PORTCULLIS_TENANT_ROLES", "arn:aws:iam::1:role/R"),
+            ("PORTCULLIS_CLIENT_TENANTS", "web1=acme, web2=globex"),
+            ("PORTCULLIS_DROPPED_CHANGES", "closed"),
+        ])
+        .unwrap();
+        assert!(c.handler.tokens.platform_claims.contains("roles"));
+        assert!(c.handler.tokens.tenant_groups);
+        assert_eq!(c.handler.client_tenants["web2"].as_str(), "globex");
+        assert_eq!(c.handler.dropped_changes, FailMode::Closed);
+        assert!(config(&[("PORTCULLIS_CLIENT_TENANTS", "web1=_x y")]).is_err());
         let e = config(&[("PORTCULLIS_WRITE_BACK", "true")]).unwrap_err();
         assert!(e.to_string().contains("PORTCULLIS_ARTIFACT_KEY"), "{e}");
     }

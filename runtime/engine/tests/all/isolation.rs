@@ -526,3 +526,37 @@ fn a_writable_attribute_cannot_steer_a_data_key() {
     );
     assert_eq!(long.record.rules[0].outcome, "data_unavailable");
 }
+
+#[test]
+fn client_binding_ties_the_tenant_attribute_to_the_app_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RuleStore::dir(dir.path());
+    publish(
+        &store,
+        "acme",
+        vec![entry(
+            "allow",
+            art::ALLOW_ALL,
+            &["pre-authentication"],
+            Value::Null,
+        )],
+    );
+    let bound = |client: &str, tenant: &str| HandlerConfig {
+        client_tenants: [(client.to_owned(), TenantId::new(tenant).unwrap())].into(),
+        ..HandlerConfig::default()
+    };
+    let client = fixture("pre-auth")["callerContext"]["clientId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let h = handler(&store, bound(&client, "acme"));
+    assert!(handle(&h, fixture("pre-auth")).response.is_ok());
+    // The attribute says acme, the client belongs to globex: refused.
+    let h = handler(&store, bound(&client, "globex"));
+    let answer = handle(&h, fixture("pre-auth"));
+    assert_eq!(answer.response, Err(UNAVAILABLE_MESSAGE.into()));
+    assert!(answer.record.problems[0].contains("client binding"));
+    // A client the binding does not list: refused too.
+    let h = handler(&store, bound("another-client", "acme"));
+    assert!(handle(&h, fixture("pre-auth")).response.is_err());
+}
