@@ -31,6 +31,9 @@ use crate::registry::{Lookup, Registry, RuleSet};
 use crate::sandbox::Engine;
 use crate::store::TenantId;
 
+/// How long Cognito waits for a trigger's answer.
+pub const COGNITO_WAITS: Duration = Duration::from_secs(5);
+
 /// The client-safe message when Portcullis itself fails closed.
 pub const UNAVAILABLE_MESSAGE: &str = "Sign-in is temporarily unavailable, please try again later";
 
@@ -274,25 +277,52 @@ impl Handler {
             }
             .to_owned()
         });
-        let response = self.decide(event, deadline, &mut record).await;
+        let answer_by = self.answer_by(start, deadline);
+        let response = self.decide(event, answer_by, &mut record).await;
         if let Some(user) = user {
-            self.audit(&record, user).await;
+            self.audit(&mut record, user, answer_by).await;
         }
         record.duration_us = micros(start.elapsed());
         Answer { response, record }
     }
 
+    /// The one deadline of an invocation: everything (revalidation, module fetch and
+    /// compile, prefetch, chain, records) must be done by then. The Lambda's own deadline
+    /// less the safety margin, and never later than Cognito's 5 s less the margin.
+    fn answer_by(&self, start: Instant, deadline: Option<Instant>) -> Instant {
+        let cognito = start + COGNITO_WAITS.saturating_sub(self.config.safety_margin);
+        match deadline.and_then(|d| d.checked_sub(self.config.safety_margin)) {
+            Some(d) if d < cognito => d,
+            _ => cognito,
+        }
+    }
+
+    /// A registry lookup bounded by the invocation's deadline.
+    async fn lookup(&self, tenant: &TenantId, answer_by: Instant) -> Lookup {
+        let until = tokio::time::Instant::from_std(answer_by);
+        match tokio::time::timeout_at(until, self.registry.get(tenant)).await {
+            Ok(lookup) => lookup,
+            Err(_) => Lookup::Failed(Arc::new(crate::registry::RefreshError::Deadline)),
+        }
+    }
+
     async fn decide(
         &self,
         raw: Value,
-        deadline: Option<Instant>,
+        answer_by: Instant,
         record: &mut DecisionRecord,
     ) -> Result<Value, String> {
         let event = match Event::parse(raw) {
             Ok(event) => event,
             Err((error, raw)) => {
                 record.problems.push(error.to_string());
-                return self.fail(raw, None, None, record);
+                // Post-auth is known from the raw `triggerSource` alone, and never fails.
+                let post_auth = raw
+                    .get("triggerSource")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.starts_with("PostAuthentication_"));
+                let trigger = post_auth.then_some(Trigger::PostAuthentication);
+                return self.fail(raw, trigger, None, record);
             }
         };
         let Some(trigger) = event.kind.trigger() else {
@@ -318,7 +348,7 @@ impl Handler {
         };
         record.tenant = tenant.as_ref().map(TenantId::to_string);
         let Ok(global) = rules_of(
-            self.registry.get(&TenantId::global()).await,
+            self.lookup(&TenantId::global(), answer_by).await,
             "global",
             record,
         ) else {
@@ -337,15 +367,17 @@ impl Handler {
         let mut tenant_failed = false;
         let tenant_set = match &tenant {
             None => None,
-            Some(tenant) => match rules_of(self.registry.get(tenant).await, "tenant", record) {
-                Ok(set) => set,
-                Err(()) if self.fail_mode(Some(tenant)) == FailMode::Open => {
-                    tenant_failed = true;
-                    record.decision = "error";
-                    None
+            Some(tenant) => {
+                match rules_of(self.lookup(tenant, answer_by).await, "tenant", record) {
+                    Ok(set) => set,
+                    Err(()) if self.fail_mode(Some(tenant)) == FailMode::Open => {
+                        tenant_failed = true;
+                        record.decision = "error";
+                        None
+                    }
+                    Err(()) => return self.fail(event.raw, Some(trigger), Some(tenant), record),
                 }
-                Err(()) => return self.fail(event.raw, Some(trigger), Some(tenant), record),
-            },
+            }
         };
         record.revision = tenant_set.as_ref().map(|s| s.revision);
         record.baseline = global.iter().chain(tenant_set.iter()).any(|s| s.baseline);
@@ -377,7 +409,7 @@ impl Handler {
             .chain(tenant_set.iter())
             .flat_map(|set| set.rules.iter())
             .collect();
-        let chain_deadline = self.chain_deadline(deadline);
+        let chain_deadline = self.chain_deadline(answer_by);
         let data_timeout = self
             .config
             .data_timeout
@@ -416,12 +448,15 @@ impl Handler {
                 new_device: event.new_device_used.unwrap_or(false),
                 at_ms: now_ms,
             };
-            let written =
-                tokio::time::timeout(self.config.record_timeout, recorder.sign_in(&sign_in)).await;
-            match written {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => record.problems.push(format!("activity: {error}")),
-                Err(_) => record.problems.push("activity: timed out".to_owned()),
+            match self.record_time(answer_by) {
+                None => record
+                    .problems
+                    .push("activity: skipped, the invocation's deadline has passed".to_owned()),
+                Some(time) => match tokio::time::timeout(time, recorder.sign_in(&sign_in)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => record.problems.push(format!("activity: {error}")),
+                    Err(_) => record.problems.push("activity: timed out".to_owned()),
+                },
             }
         }
 
@@ -443,8 +478,15 @@ impl Handler {
         }
     }
 
+    /// How long a record write may take: what is left before the deadline, at most
+    /// `record_timeout`; `None` once the deadline has passed (the write is skipped).
+    fn record_time(&self, answer_by: Instant) -> Option<Duration> {
+        let left = answer_by.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then(|| left.min(self.config.record_timeout))
+    }
+
     /// Writes an audit entry for a block and for each failed rule (bounded, never fatal).
-    async fn audit(&self, record: &DecisionRecord, user: String) {
+    async fn audit(&self, record: &mut DecisionRecord, user: String, answer_by: Instant) {
         let Some(recorder) = &self.recorder else {
             return;
         };
@@ -474,7 +516,13 @@ impl Handler {
         if entries.is_empty() {
             return;
         }
-        match tokio::time::timeout(self.config.record_timeout, recorder.audit(&entries)).await {
+        let Some(time) = self.record_time(answer_by) else {
+            record
+                .problems
+                .push("audit: skipped, the invocation's deadline has passed".to_owned());
+            return;
+        };
+        match tokio::time::timeout(time, recorder.audit(&entries)).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(error = %error, "audit write failed"),
             Err(_) => tracing::warn!("audit write timed out"),
@@ -518,12 +566,9 @@ impl Handler {
         Ok(Some(tenant))
     }
 
-    fn chain_deadline(&self, deadline: Option<Instant>) -> Instant {
-        let cap = Instant::now() + self.config.max_chain;
-        match deadline.and_then(|d| d.checked_sub(self.config.safety_margin)) {
-            Some(d) if d < cap => d,
-            _ => cap,
-        }
+    /// When the chain must end: the invocation's deadline, and at most `max_chain` from now.
+    fn chain_deadline(&self, answer_by: Instant) -> Instant {
+        answer_by.min(Instant::now() + self.config.max_chain)
     }
 
     /// The fail mode for `tenant` (its override, else the deployment's).

@@ -157,6 +157,12 @@ pub enum RefreshError {
         /// The baseline's.
         baseline: Box<RefreshError>,
     },
+    /// The invocation's deadline passed before the rules were loaded.
+    #[error("the rules could not be loaded before the invocation's deadline")]
+    Deadline,
+    /// A compile was abandoned (its blocking task ended without an answer).
+    #[error("compiling rule `{0}` did not finish")]
+    Abandoned(String),
     /// The registry's lock was poisoned.
     #[error("registry lock poisoned")]
     Poisoned,
@@ -495,9 +501,13 @@ impl Registry {
                 rule: spec.name.to_string(),
                 digest: *digest,
             })?;
-        let policy = self
-            .engine
-            .load_verified(&module, digest)
+        // Compiling takes milliseconds to seconds of CPU: on a blocking thread, so an
+        // invocation whose deadline passes is answered (in its fail mode) meanwhile.
+        let engine = Arc::clone(&self.engine);
+        let expected = *digest;
+        let policy = tokio::task::spawn_blocking(move || engine.load_verified(&module, &expected))
+            .await
+            .map_err(|_| RefreshError::Abandoned(spec.name.to_string()))?
             .map_err(|source| RefreshError::Module {
                 rule: spec.name.to_string(),
                 source,

@@ -560,3 +560,98 @@ fn client_binding_ties_the_tenant_attribute_to_the_app_client() {
     let h = handler(&store, bound("another-client", "acme"));
     assert!(handle(&h, fixture("pre-auth")).response.is_err());
 }
+
+/// A store that never answers (a stalled S3 endpoint).
+#[derive(Debug)]
+struct Stalled;
+
+impl portcullis_engine::store::ObjectStore for Stalled {
+    fn url(&self) -> String {
+        "stalled://".into()
+    }
+
+    fn get<'a>(
+        &'a self,
+        _key: &'a str,
+        _if_none_match: Option<&'a str>,
+    ) -> BoxFuture<
+        'a,
+        Result<portcullis_engine::store::Fetched, portcullis_engine::store::StoreError>,
+    > {
+        Box::pin(std::future::pending())
+    }
+
+    fn put<'a>(
+        &'a self,
+        _key: &'a str,
+        _bytes: Vec<u8>,
+        _condition: portcullis_engine::store::PutIf,
+    ) -> BoxFuture<'a, Result<String, portcullis_engine::store::StoreError>> {
+        Box::pin(std::future::pending())
+    }
+
+    fn list<'a>(
+        &'a self,
+        _prefix: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, portcullis_engine::store::StoreError>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[test]
+fn a_stalled_store_is_answered_within_the_invocations_deadline() {
+    let store = RuleStore::new(Arc::new(Stalled));
+    for (mode, expect_blocked) in [(FailMode::Closed, true), (FailMode::Open, false)] {
+        let h = handler(
+            &store,
+            HandlerConfig {
+                fail_mode: mode,
+                safety_margin: Duration::from_millis(100),
+                ..HandlerConfig::default()
+            },
+        );
+        let start = std::time::Instant::now();
+        let deadline = start + Duration::from_millis(400);
+        let answer = block(h.handle(fixture("pre-auth"), Some(deadline)));
+        let took = start.elapsed();
+        // Answered by the deadline less the margin (300 ms), well before Lambda's 400 ms.
+        assert!(took < Duration::from_millis(400), "{mode:?}: took {took:?}");
+        assert_eq!(answer.response.is_err(), expect_blocked, "{mode:?}");
+        assert!(
+            answer
+                .record
+                .problems
+                .iter()
+                .any(|p| p.contains("deadline")),
+            "{:?}",
+            answer.record.problems
+        );
+        // Post-auth is answered without error whatever the store does.
+        let answer = block(h.handle(
+            fixture("post-auth"),
+            Some(std::time::Instant::now() + Duration::from_millis(300)),
+        ));
+        assert!(answer.response.is_ok());
+    }
+}
+
+#[test]
+fn a_malformed_post_auth_event_is_never_answered_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RuleStore::dir(dir.path());
+    let h = handler(&store, HandlerConfig::default());
+    for broken in [
+        json!(["not", "a", "map"]),
+        json!(42),
+        json!({"nested": {"deeper": true}}),
+    ] {
+        let mut event = fixture("post-auth");
+        event["request"]["clientMetadata"] = broken.clone();
+        let answer = handle(&h, event.clone());
+        assert_eq!(answer.response, Ok(event), "{broken}");
+    }
+    // The same shape in pre-auth follows the fail mode (closed).
+    let mut event = fixture("pre-auth");
+    event["request"]["validationData"] = json!(["x"]);
+    assert!(handle(&h, event).response.is_err());
+}
