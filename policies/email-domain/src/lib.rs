@@ -1,8 +1,11 @@
-//! Allows sign-in only for users whose `email` is in one of the configured domains.
+//! Allows sign-in only for users whose `email` is in one of the configured domains, and
+//! verified: an unverified address is only what the user typed (many pools let users set
+//! their own email), so by default it is denied like a foreign one.
 //!
 //! Configuration: `{"domains": ["example.com"], "subdomains": false,
-//! "message": "Sign-in is restricted to company accounts"}`. Domains compare
-//! case-insensitively; with `subdomains`, `eu.example.com` matches `example.com`.
+//! "require_verified": true, "message": "Sign-in is restricted to company accounts"}`.
+//! Domains compare case-insensitively; with `subdomains`, `eu.example.com` matches
+//! `example.com`.
 
 use portcullis_sdk::{Error, Policy, Request, Trigger, Verdict};
 use serde::Deserialize;
@@ -16,8 +19,14 @@ struct Config {
     domains: Vec<String>,
     #[serde(default)]
     subdomains: bool,
+    #[serde(default = "yes")]
+    require_verified: bool,
     #[serde(default = "default_message")]
     message: String,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_message() -> String {
@@ -45,6 +54,9 @@ impl Policy for EmailDomain {
         if request.user_not_found() {
             return Ok(Verdict::allow());
         }
+        if config.require_verified && request.attr("email_verified").as_deref() != Some("true") {
+            return Ok(Verdict::deny(config.message));
+        }
         let email = request.attr("email");
         let domain = email
             .as_deref()
@@ -67,7 +79,7 @@ mod tests {
     fn eval(email: Option<&str>, config: portcullis_sdk::Value) -> Verdict {
         let mut r = request(Trigger::PreAuthentication).config(config);
         if let Some(email) = email {
-            r = r.attr("email", email);
+            r = r.attr("email", email).attr("email_verified", "true");
         }
         EmailDomain::evaluate(&r.build()).unwrap()
     }
@@ -91,6 +103,21 @@ mod tests {
         let config = json!({"domains": ["example.com"], "subdomains": true});
         assert!(!eval(Some("eve@evilexample.com"), config.clone()).is_allowed());
         assert!(eval(Some("ada@eu.example.com"), config).is_allowed());
+    }
+
+    #[test]
+    fn an_unverified_address_is_denied_unless_configured() {
+        let r = |config| {
+            request(Trigger::PreAuthentication)
+                .attr("email", "ada@example.com")
+                .attr("email_verified", "false")
+                .config(config)
+                .build()
+        };
+        let v = EmailDomain::evaluate(&r(json!({"domains": ["example.com"]}))).unwrap();
+        assert!(!v.is_allowed());
+        let lenient = json!({"domains": ["example.com"], "require_verified": false});
+        assert!(EmailDomain::evaluate(&r(lenient)).unwrap().is_allowed());
     }
 
     #[test]

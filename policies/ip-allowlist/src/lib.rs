@@ -6,6 +6,11 @@
 //! network always wins; with a non-empty `allow` list, an address outside it is denied. An
 //! absent address follows `missing` (`allow` or `deny`); an address that does not parse is
 //! denied.
+//!
+//! **The address is the client's own claim.** `ClientMetadata` comes from the app: a
+//! public client (a browser or mobile app) sends whatever the user makes it send, and
+//! Cognito's own view of the caller's IP never reaches a trigger. An allow-list over it
+//! only holds when your backend (a confidential client) sends the address it saw.
 
 use std::net::IpAddr;
 

@@ -1,7 +1,13 @@
 //! Denies sign-in when the risk score the client sends in validation data (client metadata)
 //! is above a threshold.
 //!
-//! Configuration: `{"key": "risk_score", "max": 70, "missing": "allow",
+//! **The score is the client's own claim.** `ClientMetadata` comes from the app: a public
+//! client (a browser or mobile app) sets it to whatever the user likes, and hosted login
+//! cannot send it at all. Use this rule only with a score your backend computes and sends
+//! (a confidential client), and since a missing score is exactly what an attacker would
+//! send, it is denied by default.
+//!
+//! Configuration: `{"key": "risk_score", "max": 70, "missing": "deny",
 //! "message": "Sign-in blocked for your protection"}`. The score is a number from 0 to
 //! 100; a score that does not parse is a rule error (the rule's `on_error` applies).
 
@@ -28,7 +34,7 @@ fn default_key() -> String {
 }
 
 fn default_missing() -> String {
-    "allow".into()
+    "deny".into()
 }
 
 fn default_message() -> String {
@@ -96,8 +102,12 @@ mod tests {
     }
 
     #[test]
-    fn missing_score_follows_config() {
-        assert!(eval(None).unwrap().is_allowed());
+    fn a_missing_score_is_denied_unless_configured() {
+        assert!(!eval(None).unwrap().is_allowed());
+        let lenient = request(Trigger::PreAuthentication)
+            .config(json!({"max": 70, "missing": "allow"}))
+            .build();
+        assert!(RiskScore::evaluate(&lenient).unwrap().is_allowed());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Rule chains: a tenant's rules evaluated in order and their verdicts combined into one
 //! [`ChainOutcome`].
 //!
-//! Combining, per DESIGN.md §2:
+//! Combining:
 //! - rules run in order; only the rules listed for the request's trigger run;
 //! - in pre-authentication and pre token generation the first enforced deny wins and stops
 //!   the chain; in post-authentication every rule runs (post-auth never blocks, the caller

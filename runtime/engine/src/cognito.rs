@@ -285,7 +285,25 @@ pub fn token_response(event: Event, outcome: &crate::chain::ChainOutcome) -> Val
     };
     let machine_to_machine = event.trigger_source == "TokenGeneration_ClientCredentials";
     let mut raw = event.raw;
-    let groups = outcome.groups.as_ref().map(crate::verdict::groups_json);
+    // An override replaces the user's groups, roles and preferred role together: roles the
+    // rule does not name are the user's current ones, so a group-only override keeps them.
+    let current = raw.pointer("/request/groupConfiguration").cloned();
+    let groups = outcome.groups.as_ref().map(|over| {
+        let mut json = crate::verdict::groups_json(over);
+        if let (Some(obj), Some(current)) = (json.as_object_mut(), &current) {
+            if over.iam_roles.is_empty()
+                && let Some(roles) = current.get("iamRolesToOverride")
+            {
+                obj.insert("iamRolesToOverride".into(), roles.clone());
+            }
+            if over.preferred_role.is_none()
+                && let Some(role) = current.get("preferredRole")
+            {
+                obj.insert("preferredRole".into(), role.clone());
+            }
+        }
+        json
+    });
     let details = match version {
         TokenVersion::V1 => {
             if outcome.id.is_empty() && groups.is_none() {

@@ -543,9 +543,10 @@ impl Handler {
         let Some(raw) = raw else {
             return Ok(None);
         };
-        let canonical = !raw.starts_with('_')
-            && !(matches!(self.config.tenant_from, TenantFrom::Attribute(_))
-                && raw.bytes().any(|b| b.is_ascii_uppercase()));
+        let reserved = raw.starts_with('_');
+        let from_attribute = matches!(self.config.tenant_from, TenantFrom::Attribute(_));
+        let upper = raw.bytes().any(|b| b.is_ascii_uppercase());
+        let canonical = !(reserved || (from_attribute && upper));
         // The value is a user's attribute: never repeat it in the record.
         let tenant = TenantId::new(raw).filter(|_| canonical).ok_or_else(|| {
             format!("the {what} does not name a tenant (refused: invalid or reserved tenant id)")

@@ -395,6 +395,16 @@ impl Registry {
         let manifest = Manifest::parse(bytes)?;
         let signed_by = self.check(&manifest, tenant, held)?;
         let specs = manifest.validate()?;
+        // A budget the deployment cannot give is refused, not silently cut down.
+        let most = self.engine.config().max_memory_bytes;
+        if let Some(spec) = specs.iter().find(|s| s.budget.memory_bytes > most) {
+            return Err(RefreshError::Rule(format!(
+                "rule `{}`: memory_mb {} is over this deployment's limit of {} MiB",
+                spec.name,
+                spec.budget.memory_bytes >> 20,
+                most >> 20
+            )));
+        }
         let primary = std::ptr::eq(store, &self.store);
         let policies = futures_util::future::join_all(
             specs.iter().map(|spec| self.policy(store, spec, primary)),

@@ -1,7 +1,7 @@
 //! Validation of what a rule returns: a raw contract verdict becomes a checked [`Verdict`],
 //! or an [`InvalidOutput`] that names what is wrong.
 //!
-//! The rules are Cognito's (DESIGN.md §1): reserved claims may not be added, changed or
+//! The rules are Cognito's (docs/cognito.md): reserved claims may not be added, changed or
 //! suppressed, `dev:` claims may only be suppressed, scopes have no spaces, and one
 //! response holds at most 5,000 claims and scopes. On top, the host caps the verdict's size
 //! and requires a deny message an end user can read.

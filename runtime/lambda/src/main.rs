@@ -41,9 +41,21 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let config = config::Config::from_lookup(|k| std::env::var(k).ok())?;
+    // One rule may use at most half the function's memory (and never more than the
+    // engine's own cap): a rule's budget must not be able to take the environment down.
+    let function_mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let defaults = EngineConfig::default();
+    let max_memory_bytes = function_mb
+        .map_or(defaults.max_memory_bytes, |mb| {
+            (mb.saturating_mul(1 << 20) / 2).min(defaults.max_memory_bytes)
+        })
+        .max(1 << 20);
     let engine = Arc::new(Engine::new(EngineConfig {
         max_concurrent: 8,
-        ..EngineConfig::default()
+        max_memory_bytes,
+        ..defaults
     })?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

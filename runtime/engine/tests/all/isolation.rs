@@ -655,3 +655,64 @@ fn a_malformed_post_auth_event_is_never_answered_with_an_error() {
     event["request"]["validationData"] = json!(["x"]);
     assert!(handle(&h, event).response.is_err());
 }
+
+#[test]
+fn a_group_only_override_keeps_the_users_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RuleStore::dir(dir.path());
+    publish(
+        &store,
+        "_global",
+        vec![entry(
+            "platform-groups",
+            art::TOKEN_FORGER,
+            &["pre-token-generation"],
+            json!({"groups": ["readers"]}),
+        )],
+    );
+    let h = handler(&store, HandlerConfig::default());
+    let mut event = fixture("token-v2");
+    event["request"]["groupConfiguration"] = json!({
+        "groupsToOverride": ["admins"],
+        "iamRolesToOverride": ["arn:aws:iam::1:role/UserRole"],
+        "preferredRole": "arn:aws:iam::1:role/UserRole"
+    });
+    let response = handle(&h, event).response.expect("allowed");
+    let groups = &response["response"]["claimsAndScopeOverrideDetails"]["groupOverrideDetails"];
+    assert_eq!(groups["groupsToOverride"], json!(["readers"]));
+    assert_eq!(
+        groups["iamRolesToOverride"],
+        json!(["arn:aws:iam::1:role/UserRole"])
+    );
+    assert_eq!(groups["preferredRole"], "arn:aws:iam::1:role/UserRole");
+}
+
+#[test]
+fn a_memory_budget_the_deployment_cannot_give_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RuleStore::dir(dir.path());
+    let mut rule = entry("big", art::ALLOW_ALL, &["pre-authentication"], Value::Null);
+    rule.memory_mb = Some(256);
+    publish(&store, "acme", vec![rule]);
+    let engine = Arc::new(
+        Engine::new(EngineConfig {
+            max_concurrent: 2,
+            max_memory_bytes: 128 << 20,
+            ..EngineConfig::default()
+        })
+        .unwrap(),
+    );
+    let registry = Registry::new(store, Arc::clone(&engine), RegistryConfig::default());
+    let h = Handler::new(engine, registry, HandlerConfig::default());
+    let answer = handle(&h, fixture("pre-auth"));
+    assert_eq!(answer.response, Err(UNAVAILABLE_MESSAGE.into()));
+    assert!(
+        answer
+            .record
+            .problems
+            .iter()
+            .any(|p| p.contains("over this deployment's limit")),
+        "{:?}",
+        answer.record.problems
+    );
+}

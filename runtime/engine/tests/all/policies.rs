@@ -50,8 +50,13 @@ fn suspended_users_by_attribute_and_by_data() {
 fn email_domain_allow_list() {
     let mut r = request(Trigger::PreAuthentication);
     r.config = json!({"domains": ["example.com"]}).to_string();
+    r.user_attributes
+        .push(("email_verified".into(), "true".into()));
     assert!(verdict(art::EMAIL_DOMAIN, &r).is_allowed());
-    r.user_attributes = vec![("email".into(), "eve@evil.test".into())];
+    r.user_attributes = vec![
+        ("email".into(), "eve@evil.test".into()),
+        ("email_verified".into(), "true".into()),
+    ];
     assert!(!verdict(art::EMAIL_DOMAIN, &r).is_allowed());
 }
 
