@@ -356,8 +356,8 @@ impl RuleStore {
     /// The manifest is the truth and is written first, under `If-Match` (or
     /// `If-None-Match: *` for a first revision): of two concurrent publishers one wins and
     /// the other gets [`StoreError::Conflict`] having written nothing. `history/<rev>.json`
-    /// is written after it, and before a publish the current revision's history file is
-    /// rewritten if it is missing or differs (what an interrupted publish leaves behind),
+    /// is written after it (replacing whatever an interrupted publish left there), and
+    /// before a publish the current revision's history file is written if it is missing,
     /// so a crash at any point never blocks the next publish, and history only holds
     /// revisions that were live. The new manifest names its tenant and the digest of the
     /// revision it replaces, both under the signature.
@@ -425,19 +425,19 @@ impl RuleStore {
         Ok(manifest)
     }
 
-    /// Makes `history/<rev>.json` of the current manifest hold exactly that manifest.
+    /// Writes `history/<rev>.json` of the current manifest when it is missing (a publish
+    /// interrupted between its two writes). An existing entry is never replaced here: if
+    /// it differs from the current manifest, the current one may be the forgery, and
+    /// `portcullis verify` reports the difference.
     async fn repair_history(
         &self,
         tenant: &TenantId,
         current: &Manifest,
     ) -> Result<(), StoreError> {
-        let held = match self.revision(tenant, current.revision).await {
-            Ok(held) => held,
-            Err(StoreError::Corrupt { .. }) => None,
+        match self.revision(tenant, current.revision).await {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) | Err(StoreError::Corrupt { .. }) => {}
             Err(e) => return Err(e),
-        };
-        if held.is_some_and(|h| manifest_digest(&h) == manifest_digest(current)) {
-            return Ok(());
         }
         self.objects
             .put(
