@@ -50,6 +50,16 @@ pub fn run(args: Args) -> Result<Exit> {
     let bytes = input::read(&args.event)?;
     let event: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| anyhow::anyhow!("`{}` is not JSON: {e}", args.event.display()))?;
+    if event
+        .get("triggerSource")
+        .and_then(|t| t.as_str())
+        .is_none()
+    {
+        anyhow::bail!(
+            "`{}` is not a Cognito trigger event: it has no `triggerSource` (see runtime/fixtures/events/)",
+            args.event.display()
+        );
+    }
     let engine = Arc::new(Engine::new(EngineConfig {
         max_concurrent: 2,
         ..EngineConfig::default()
@@ -125,12 +135,14 @@ pub fn run(args: Args) -> Result<Exit> {
             })
             .collect();
         eprintln!(
-            "tenant {} rev {} decision {} [{}] {} µs",
+            "tenant {} rev {} decision {} [{}] {} µs (loading rules {} µs, running them {} µs)",
             r.tenant.as_deref().unwrap_or("-"),
             r.revision.map_or("-".into(), |v| v.to_string()),
             r.decision,
             rules.join(", "),
-            r.duration_us
+            r.duration_us,
+            r.load_us,
+            r.rules_us
         );
         for rule in &r.rules {
             for line in &rule.logs {

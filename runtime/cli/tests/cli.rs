@@ -436,3 +436,30 @@ fn signed_publishing_end_to_end() {
         text(&open)
     );
 }
+
+/// `handle` on a file that is not a Cognito event is an input error (exit 1) that says what
+/// is missing, not a blocked sign-in; its decision line splits loading from running rules.
+#[test]
+fn handle_refuses_a_non_event_and_reports_load_and_rule_time_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_event = dir.path().join("x.json");
+    std::fs::write(&not_event, r#"{"hello": "world"}"#).unwrap();
+    let store = dir.path().join("store");
+    let store = store.to_str().unwrap();
+    let out = run(
+        &[
+            "handle",
+            "--store",
+            store,
+            "--event",
+            not_event.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("no `triggerSource`"), "{}", text(&out));
+    let event = fixture("pre-auth");
+    let out = run(&["handle", "--store", store, "--event", &event], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("loading rules"), "{}", text(&out));
+}

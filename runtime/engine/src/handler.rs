@@ -194,6 +194,10 @@ pub struct DecisionRecord {
     pub problems: Vec<String>,
     /// Wall time of the whole invocation in microseconds.
     pub duration_us: u64,
+    /// Of which: reading, verifying and compiling (or loading precompiled) the rules.
+    pub load_us: u64,
+    /// Of which: running the chain.
+    pub rules_us: u64,
 }
 
 /// The handler's answer.
@@ -263,6 +267,8 @@ impl Handler {
             baseline: false,
             problems: Vec::new(),
             duration_us: 0,
+            load_us: 0,
+            rules_us: 0,
         };
         // Read before the event moves into `decide`, and only when there is an audit.
         // The typed name of an unknown user is often a mistyped password: never stored.
@@ -347,6 +353,7 @@ impl Handler {
             }
         };
         record.tenant = tenant.as_ref().map(TenantId::to_string);
+        let loading = Instant::now();
         let Ok(global) = rules_of(
             self.lookup(&TenantId::global(), answer_by).await,
             "global",
@@ -379,6 +386,7 @@ impl Handler {
                 }
             }
         };
+        record.load_us = micros(loading.elapsed());
         record.revision = tenant_set.as_ref().map(|s| s.revision);
         record.baseline = global.iter().chain(tenant_set.iter()).any(|s| s.baseline);
         if tenant_set.is_none() && !tenant_failed {
@@ -437,6 +445,7 @@ impl Handler {
             &self.config.tokens,
         );
         fill_record(record, &outcome);
+        record.rules_us = micros(outcome.duration);
 
         if event.kind == EventKind::PostAuthentication
             && let (Some(recorder), Some(tenant)) = (&self.recorder, &tenant)
@@ -702,6 +711,8 @@ impl DecisionRecord {
             baseline = self.baseline,
             problems = ?self.problems,
             duration_us = self.duration_us,
+            load_us = self.load_us,
+            rules_us = self.rules_us,
             "decision"
         );
     }
