@@ -278,11 +278,6 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// Whether any rule runs for `trigger`.
-    pub fn has_rules_for(&self, trigger: Trigger) -> bool {
-        self.rules.iter().any(|r| r.triggers.contains(&trigger))
-    }
-
     /// Evaluates the chain for `request` (whose `config` and `data` are filled per rule).
     pub fn evaluate(
         &self,

@@ -28,13 +28,6 @@ impl Sha256 {
         }
         Sha256(out)
     }
-
-    /// The first 12 hex digits, for logs and tables.
-    pub fn short(&self) -> String {
-        let mut s = self.to_string();
-        s.truncate(12);
-        s
-    }
 }
 
 impl fmt::Display for Sha256 {

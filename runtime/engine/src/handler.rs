@@ -35,7 +35,7 @@ use crate::store::TenantId;
 pub const COGNITO_WAITS: Duration = Duration::from_secs(5);
 
 /// The client-safe message when Portcullis itself fails closed.
-pub const UNAVAILABLE_MESSAGE: &str = "Sign-in is temporarily unavailable, please try again later";
+pub const UNAVAILABLE_MESSAGE: &str = crate::chain::FAIL_CLOSED_MESSAGE;
 
 /// Where the tenant of a sign-in comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -514,11 +514,6 @@ impl DirStore {
         DirStore { root: root.into() }
     }
 
-    /// The root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
         let ok = !key.is_empty()
             && !key.starts_with('/')

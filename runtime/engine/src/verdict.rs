@@ -142,11 +142,6 @@ impl Verdict {
         self.deny.is_none()
     }
 
-    /// Number of claims and scopes changed.
-    pub fn change_count(&self) -> usize {
-        self.id.len() + self.access.len() + self.scopes.add.len() + self.scopes.suppress.len()
-    }
-
     /// The verdict as JSON, for `--json` output and reports. Claim values are the rule's
     /// output: callers that log must not log them (they may carry personal data).
     pub fn to_json(&self) -> Value {
