@@ -369,20 +369,31 @@ impl Handler {
         }
         record.global_revision = global.as_ref().map(|s| s.revision);
 
-        // A tenant whose rules cannot be loaded under an open fail mode still gets the
-        // global rules: nothing about a tenant's rules can skip them.
+        // Nothing about a tenant's rules can skip the global ones: loading the tenant's
+        // rules must leave the global rules their time, and a tenant whose rules cannot
+        // be loaded still gets them (then its fail mode decides what they allowed).
+        let global_time = global
+            .iter()
+            .flat_map(|set| set.rules.iter())
+            .filter(|rule| rule.triggers.contains(&trigger))
+            .map(|rule| rule.budget.timeout)
+            .sum::<Duration>()
+            .min(self.config.max_chain);
+        let tenant_by = answer_by
+            .checked_sub(global_time)
+            .unwrap_or(answer_by)
+            .max(Instant::now());
         let mut tenant_failed = false;
         let tenant_set = match &tenant {
             None => None,
             Some(tenant) => {
-                match rules_of(self.lookup(tenant, answer_by).await, "tenant", record) {
+                match rules_of(self.lookup(tenant, tenant_by).await, "tenant", record) {
                     Ok(set) => set,
-                    Err(()) if self.fail_mode(Some(tenant)) == FailMode::Open => {
+                    Err(()) => {
                         tenant_failed = true;
                         record.decision = "error";
                         None
                     }
-                    Err(()) => return self.fail(event.raw, Some(trigger), Some(tenant), record),
                 }
             }
         };
@@ -446,6 +457,13 @@ impl Handler {
         );
         fill_record(record, &outcome);
         record.rules_us = micros(outcome.duration);
+        if tenant_failed
+            && outcome.decision == Decision::Allow
+            && trigger != Trigger::PostAuthentication
+            && self.fail_mode(tenant.as_ref()) == FailMode::Closed
+        {
+            return Err(UNAVAILABLE_MESSAGE.to_owned());
+        }
 
         if event.kind == EventKind::PostAuthentication
             && let (Some(recorder), Some(tenant)) = (&self.recorder, &tenant)

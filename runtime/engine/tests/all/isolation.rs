@@ -400,6 +400,16 @@ fn a_tenant_whose_rules_fail_to_load_still_gets_the_global_rules() {
         "fail open never skips the global rules"
     );
     assert!(handle(&h, fixture("pre-auth")).response.is_ok());
+    // Closed: the global deny still decides with its own message; what the global rules
+    // allow is then blocked by the fail mode.
+    let h = handler(&store, HandlerConfig::default());
+    let answer = handle(&h, fixture("pre-auth-suspended"));
+    assert_eq!(answer.response, Err("Your account is suspended".into()));
+    assert_eq!(answer.record.denied_by.as_deref(), Some("block-suspended"));
+    assert_eq!(
+        handle(&h, fixture("pre-auth")).response,
+        Err(UNAVAILABLE_MESSAGE.into())
+    );
 }
 
 /// Audit entries kept in memory.
