@@ -229,6 +229,10 @@ pub struct Registry {
     config: RegistryConfig,
     compat: String,
     tenants: Mutex<HashMap<TenantId, Entry>>,
+    /// Policies a blocking compile finished after the invocation that started it gave up
+    /// (its deadline passed): kept until a rule set takes them, so a slow compile is done
+    /// once, not restarted by every invocation.
+    finished: Arc<Mutex<HashMap<Sha256, Arc<CompiledPolicy>>>>,
     failures: AtomicU64,
     artifact_refusals: AtomicU64,
 }
@@ -242,6 +246,7 @@ impl Registry {
             engine,
             config,
             tenants: Mutex::new(HashMap::new()),
+            finished: Arc::new(Mutex::new(HashMap::new())),
             failures: AtomicU64::new(0),
             artifact_refusals: AtomicU64::new(0),
         }
@@ -421,6 +426,12 @@ impl Registry {
             rule.origin = origin;
             rules.push(rule);
         }
+        // The set holds its policies now; the compiles it used need no keeping.
+        if let Ok(mut finished) = self.finished.lock() {
+            for rule in &rules {
+                finished.remove(&rule.policy.digest());
+            }
+        }
         Ok(RuleSet {
             tenant: tenant.clone(),
             revision: manifest.revision,
@@ -487,6 +498,10 @@ impl Registry {
         if let Some(policy) = self.engine.loaded(digest) {
             return Ok(policy);
         }
+        let finished = self.finished.lock().ok().and_then(|f| f.get(digest).cloned());
+        if let Some(policy) = finished {
+            return Ok(policy);
+        }
         let mut refused = false;
         if let Some(key) = &self.config.artifact_key {
             match store.compiled(&self.compat, digest).await {
@@ -515,7 +530,14 @@ impl Registry {
         // invocation whose deadline passes is answered (in its fail mode) meanwhile.
         let engine = Arc::clone(&self.engine);
         let expected = *digest;
-        let policy = tokio::task::spawn_blocking(move || engine.load_verified(&module, &expected))
+        let finished = Arc::clone(&self.finished);
+        let policy = tokio::task::spawn_blocking(move || {
+            let loaded = engine.load_verified(&module, &expected);
+            if let (Ok(policy), Ok(mut finished)) = (&loaded, finished.lock()) {
+                finished.insert(expected, Arc::clone(policy));
+            }
+            loaded
+        })
             .await
             .map_err(|_| RefreshError::Abandoned(spec.name.to_string()))?
             .map_err(|source| RefreshError::Module {
