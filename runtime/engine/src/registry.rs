@@ -498,7 +498,11 @@ impl Registry {
         if let Some(policy) = self.engine.loaded(digest) {
             return Ok(policy);
         }
-        let finished = self.finished.lock().ok().and_then(|f| f.get(digest).cloned());
+        let finished = self
+            .finished
+            .lock()
+            .ok()
+            .and_then(|f| f.get(digest).cloned());
         if let Some(policy) = finished {
             return Ok(policy);
         }
@@ -538,12 +542,12 @@ impl Registry {
             }
             loaded
         })
-            .await
-            .map_err(|_| RefreshError::Abandoned(spec.name.to_string()))?
-            .map_err(|source| RefreshError::Module {
-                rule: spec.name.to_string(),
-                source,
-            })?;
+        .await
+        .map_err(|_| RefreshError::Abandoned(spec.name.to_string()))?
+        .map_err(|source| RefreshError::Module {
+            rule: spec.name.to_string(),
+            source,
+        })?;
         if primary
             && (refused || self.config.write_back)
             && let Some(key) = &self.config.artifact_key
