@@ -413,8 +413,19 @@ pub fn diff_cmd(args: DiffArgs) -> Result<Exit> {
             .block_on(store.revision(&tenant, rev))?
             .with_context(|| format!("tenant `{tenant}` has no revision {rev}"))
     };
-    let changes = diff(&load(from)?, &load(to)?);
-    println!("{tenant}: revision {from} -> {to}");
+    let (old, new) = (load(from)?, load(to)?);
+    let signer = |m: &Manifest| {
+        m.signature.as_ref().map_or_else(
+            || "unsigned".to_owned(),
+            |s| format!("signed by {}", s.key_id),
+        )
+    };
+    let changes = diff(&old, &new);
+    println!(
+        "{tenant}: revision {from} -> {to} ({} -> {})",
+        signer(&old),
+        signer(&new)
+    );
     if changes.is_empty() {
         println!("  no changes");
     }
