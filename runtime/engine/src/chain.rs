@@ -460,20 +460,44 @@ fn apply(
         };
         return (effect, evaluation);
     }
-    if rule.origin == Origin::Tenant
-        && let Err(outside) = namespace.policy.check(tenant, verdict, &namespace.global)
-    {
-        evaluation.outcome = Outcome::Failed(Failure::InvalidOutput(outside));
-        return apply(
-            rule,
-            evaluation,
-            (trigger, tenant),
-            namespace,
-            merged,
-            conflicts,
-            decision,
-        );
+    let checked = match rule.origin {
+        Origin::Tenant => namespace.policy.check(tenant, verdict, &namespace.global),
+        Origin::Global => Ok(()),
+    };
+    match checked.and_then(|()| merge(rule, verdict, merged)) {
+        Ok((next, new_conflicts)) => {
+            if rule.origin == Origin::Global {
+                namespace.global.mark(verdict);
+            }
+            *merged = next;
+            conflicts.extend(new_conflicts);
+            (Effect::Applied, evaluation)
+        }
+        // Outside the tenant's namespace, or over Cognito's limit once merged: the rule
+        // failed, and its `on_error` decides.
+        Err(invalid) => {
+            evaluation.outcome = Outcome::Failed(Failure::InvalidOutput(invalid));
+            apply(
+                rule,
+                evaluation,
+                (trigger, tenant),
+                namespace,
+                merged,
+                conflicts,
+                decision,
+            )
+        }
     }
+}
+
+/// The chain's token changes with `verdict`'s merged in (a later rule overrides an earlier
+/// one, each override a [`Conflict`]), refused over Cognito's limit. `merged` itself is
+/// untouched, so a refused verdict leaves nothing behind.
+fn merge(
+    rule: &Rule,
+    verdict: &crate::verdict::Verdict,
+    merged: &Merged,
+) -> Result<(Merged, Vec<Conflict>), InvalidOutput> {
     let mut next = merged.clone();
     let mut new_conflicts = Vec::new();
     for (token, changes, target) in [
@@ -516,25 +540,10 @@ fn apply(
     }
     let count = next.count();
     if count > MAX_CHANGES {
-        evaluation.outcome =
-            Outcome::Failed(Failure::InvalidOutput(InvalidOutput::TooManyChanges {
-                count,
-                limit: MAX_CHANGES,
-            }));
-        return apply(
-            rule,
-            evaluation,
-            (trigger, tenant),
-            namespace,
-            merged,
-            conflicts,
-            decision,
-        );
+        return Err(InvalidOutput::TooManyChanges {
+            count,
+            limit: MAX_CHANGES,
+        });
     }
-    if rule.origin == Origin::Global {
-        namespace.global.mark(verdict);
-    }
-    *merged = next;
-    conflicts.extend(new_conflicts);
-    (Effect::Applied, evaluation)
+    Ok((next, new_conflicts))
 }

@@ -44,7 +44,17 @@ pub fn block<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// Publishes `rules` for `tenant`, storing the modules they name by path.
-fn publish(store: &RuleStore, tenant: &str, mut rules: Vec<RuleEntry>) {
+pub fn publish(store: &RuleStore, tenant: &str, rules: Vec<RuleEntry>) {
+    publish_signed(store, tenant, rules, None);
+}
+
+/// As [`publish`], signed by `signer`; returns the published manifest.
+pub fn publish_signed(
+    store: &RuleStore,
+    tenant: &str,
+    mut rules: Vec<RuleEntry>,
+    signer: Option<&portcullis_engine::trust::ManifestSigner>,
+) -> Manifest {
     for rule in &mut rules {
         let bytes = std::fs::read(&rule.module).unwrap();
         rule.module = block(store.put_module(bytes)).unwrap().to_string();
@@ -53,7 +63,7 @@ fn publish(store: &RuleStore, tenant: &str, mut rules: Vec<RuleEntry>) {
     let current = block(store.current(&tenant))
         .unwrap()
         .map_or(0, |c| c.manifest.revision);
-    block(store.publish(&tenant, rules, current)).unwrap();
+    block(store.publish_signed(&tenant, rules, current, signer)).unwrap()
 }
 
 fn acme_store(dir: &Path) -> RuleStore {
@@ -92,7 +102,7 @@ fn acme_store(dir: &Path) -> RuleStore {
     store
 }
 
-fn handler(store: &RuleStore, config: HandlerConfig, refresh: Duration) -> Handler {
+pub fn handler(store: &RuleStore, config: HandlerConfig, refresh: Duration) -> Handler {
     let engine = Arc::new(
         Engine::new(EngineConfig {
             max_concurrent: 4,

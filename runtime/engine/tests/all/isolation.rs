@@ -15,37 +15,11 @@ use portcullis_engine::store::{BoxFuture, RuleStore, TenantId};
 use portcullis_engine::{Engine, EngineConfig, OnError};
 use serde_json::{Value, json};
 
-use super::handler::{block, entry, fixture, handle};
+use super::handler::{block, entry, fixture, handle, publish};
 
-fn publish(store: &RuleStore, tenant: &str, mut rules: Vec<RuleEntry>) {
-    for rule in &mut rules {
-        let bytes = std::fs::read(&rule.module).unwrap();
-        rule.module = block(store.put_module(bytes)).unwrap().to_string();
-    }
-    let tenant = TenantId::new(tenant).unwrap();
-    let current = block(store.current(&tenant))
-        .unwrap()
-        .map_or(0, |c| c.manifest.revision);
-    block(store.publish(&tenant, rules, current)).unwrap();
-}
-
+/// A handler that revalidates on every invocation.
 fn handler(store: &RuleStore, config: HandlerConfig) -> Handler {
-    let engine = Arc::new(
-        Engine::new(EngineConfig {
-            max_concurrent: 2,
-            ..EngineConfig::default()
-        })
-        .unwrap(),
-    );
-    let registry = Registry::new(
-        store.clone(),
-        Arc::clone(&engine),
-        RegistryConfig {
-            refresh: Duration::ZERO,
-            ..RegistryConfig::default()
-        },
-    );
-    Handler::new(engine, registry, config)
+    super::handler::handler(store, config, Duration::ZERO)
 }
 
 /// A tenant's pre-token rule that emits what `config` says.

@@ -69,18 +69,10 @@ fn process(store: &RuleStore, keys: &Keys, refresh: Duration, config: HandlerCon
 fn publish(
     store: &RuleStore,
     tenant: &str,
-    mut rules: Vec<RuleEntry>,
+    rules: Vec<RuleEntry>,
     signer: &ManifestSigner,
 ) -> Manifest {
-    for rule in &mut rules {
-        let bytes = std::fs::read(&rule.module).unwrap();
-        rule.module = block(store.put_module(bytes)).unwrap().to_string();
-    }
-    let tenant = TenantId::new(tenant).unwrap();
-    let current = block(store.current(&tenant))
-        .unwrap()
-        .map_or(0, |c| c.manifest.revision);
-    block(store.publish_signed(&tenant, rules, current, Some(signer))).unwrap()
+    super::handler::publish_signed(store, tenant, rules, Some(signer))
 }
 
 /// The email rule: ada (`@acme.example`) is allowed with `domains`, denied otherwise.
