@@ -30,6 +30,9 @@ const POLICIES: &[&str] = &[
     "new-device",
     "subscription",
 ];
+/// Hand-written core modules (`policies/adversarial/NAME.core.wat`), wrapped with the
+/// contract's WIT like a compiled policy.
+const CORE_WAT: &[&str] = &["multi-memory"];
 const ADVERSARIAL: &[&str] = &[
     "infinite-loop",
     "memory-bomb",
@@ -98,6 +101,28 @@ fn main() -> Result<()> {
     let wasi = fs::read(wasm_dir("wasm32-wasip2").join("adversarial_wasi_std.wasm"))?;
     let path = write(&out, "wasi-std", &wasi)?;
     entry(&mut listing, &mut all, "wasi-std", &path, false);
+
+    // Core modules written by hand: the contract's WIT is embedded and the module wrapped
+    // like a compiled policy.
+    let mut resolve = wit_parser::Resolve::default();
+    let (package, _) = resolve.push_dir(root.join("sdk/wit"))?;
+    let world = resolve.select_world(&[package], Some("policy"))?;
+    for name in CORE_WAT {
+        let source = root.join(format!("policies/adversarial/{name}.core.wat"));
+        let mut core = wat::parse_file(&source)?;
+        wit_component::embed_component_metadata(
+            &mut core,
+            &resolve,
+            world,
+            wit_component::StringEncoding::UTF8,
+        )?;
+        let component = wit_component::ComponentEncoder::default()
+            .module(&core)?
+            .validate(true)
+            .encode()?;
+        let path = write(&out, name, &component)?;
+        entry(&mut listing, &mut all, name, &path, false);
+    }
 
     for name in ["unknown-import", "core-module", "wrong-signature"] {
         let source = root.join(format!("policies/adversarial/{name}.wat"));

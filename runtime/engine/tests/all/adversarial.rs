@@ -125,6 +125,19 @@ fn memory_bomb_hits_the_memory_limit() {
 }
 
 #[test]
+fn a_module_with_several_memories_is_refused_at_load() {
+    // Four memories of 25 MiB in one core module: each would fit the 64 MiB budget. The
+    // pool gives a core module one memory, so it never runs; memories spread over several
+    // core instances of a component are held to the rule's limit together (the limiter
+    // sums them: `budget.rs`).
+    let err = load_error(art::MULTI_MEMORY);
+    assert!(
+        matches!(&err, LoadError::Invalid(why) if why.contains("memories")),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn deep_recursion_overflows_the_stack() {
     let f = failure(art::DEEP_RECURSION, Trigger::PreAuthentication, &budget());
     assert!(matches!(f, Failure::Trap { .. }), "{f:?}");
