@@ -209,7 +209,7 @@ mod tests {
     use serde_json::json;
 
     fn verdict() -> Verdict {
-        Verdict::allow_nothing()
+        Verdict::default()
     }
 
     #[test]

@@ -187,19 +187,6 @@ pub enum Lookup {
     },
 }
 
-impl Lookup {
-    /// The rules to run, if any (current or last known good).
-    pub fn rules(&self) -> Option<&Arc<RuleSet>> {
-        match self {
-            Lookup::Found(set)
-            | Lookup::Stale {
-                known: Some(set), ..
-            } => Some(set),
-            Lookup::Missing | Lookup::Failed(_) | Lookup::Stale { known: None, .. } => None,
-        }
-    }
-}
-
 #[derive(Debug)]
 struct Entry {
     set: Option<Arc<RuleSet>>,
@@ -294,7 +281,7 @@ impl Registry {
             Ok(Fetched::NotFound) => match held {
                 Some(set) => {
                     let error = RefreshError::Vanished { held: set.revision };
-                    self.keep_last_good(tenant, known, error).await
+                    self.keep_last_good(tenant, known, etag, error).await
                 }
                 None => self.remember(tenant, None, None, None),
             },
@@ -309,9 +296,9 @@ impl Registry {
                     tracing::info!(tenant = %tenant, revision = set.revision, rules = set.rules.len(), signed_by = set.signed_by.as_deref(), "rule set loaded");
                     self.remember(tenant, Some(Arc::new(set)), Some(new_etag), None)
                 }
-                Err(error) => self.keep_last_good(tenant, known, error).await,
+                Err(error) => self.keep_last_good(tenant, known, etag, error).await,
             },
-            Err(error) => self.keep_last_good(tenant, known, error.into()).await,
+            Err(error) => self.keep_last_good(tenant, known, etag, error.into()).await,
         }
     }
 
@@ -343,6 +330,7 @@ impl Registry {
         &self,
         tenant: &TenantId,
         known: Option<Option<Arc<RuleSet>>>,
+        etag: Option<String>,
         error: RefreshError,
     ) -> Lookup {
         self.failures.fetch_add(1, Ordering::Relaxed);
@@ -351,11 +339,6 @@ impl Registry {
         let Some(known) = known else {
             return self.serve_baseline(tenant, error).await;
         };
-        let etag = self
-            .tenants
-            .lock()
-            .ok()
-            .and_then(|t| t.get(tenant).and_then(|e| e.etag.clone()));
         self.remember(tenant, known, etag, Some(error))
     }
 

@@ -55,19 +55,6 @@ pub struct ClaimChanges {
     pub suppress: Vec<String>,
 }
 
-impl Verdict {
-    /// An allowing verdict that changes nothing.
-    pub fn allow_nothing() -> Verdict {
-        Verdict {
-            deny: None,
-            id: ClaimChanges::default(),
-            access: ClaimChanges::default(),
-            scopes: ScopeChanges::default(),
-            groups: None,
-        }
-    }
-}
-
 impl ClaimChanges {
     /// Number of claims changed.
     pub fn len(&self) -> usize {
@@ -121,8 +108,8 @@ pub struct ScopeChanges {
     pub suppress: Vec<String>,
 }
 
-/// A validated verdict.
-#[derive(Debug, Clone)]
+/// A validated verdict. The default allows and changes nothing.
+#[derive(Debug, Clone, Default)]
 pub struct Verdict {
     /// `None` allows; `Some(message)` denies with a client-safe message.
     pub deny: Option<String>,
