@@ -65,6 +65,8 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_policy_world",
         default_bindings_module: "::portcullis_sdk::bindings",
+        // The `sign-in` record is used by no function: generated for native testing.
+        generate_unused_types: true,
     });
 }
 

@@ -5,7 +5,7 @@ use std::mem::ManuallyDrop;
 
 use serde::de::DeserializeOwned;
 
-use crate::bindings::portcullis::policy::types::Request as HostRequest;
+use crate::bindings::portcullis::policy::types::{Request as HostRequest, SignIn};
 use crate::{DataItem, Error, Trigger};
 
 /// One sign-in, as the host sees it.
@@ -26,25 +26,13 @@ enum Source {
     Fields(Box<Fields>),
 }
 
-/// A request's fields held in memory: what [`crate::testing`] builds.
+/// A request held in memory (what [`crate::testing`] builds): the sign-in, generated
+/// from the contract's `sign-in` record like the host's, and the rule's own input beside it.
 #[derive(Clone, Debug)]
 pub(crate) struct Fields {
-    pub trigger: Trigger,
-    pub trigger_source: String,
-    pub event_version: String,
-    pub tenant: String,
-    pub user_pool_id: String,
-    pub client_id: Option<String>,
-    pub user_name: Option<String>,
-    pub user_attributes: Vec<(String, String)>,
-    pub client_metadata: Vec<(String, String)>,
-    pub user_not_found: bool,
-    pub new_device_used: Option<bool>,
-    pub groups: Vec<String>,
-    pub scopes: Vec<String>,
+    pub sign_in: SignIn,
     pub config: String,
     pub data: Vec<DataItem>,
-    pub now_unix_ms: i64,
 }
 
 /// A prefetched data item that is present but not of the expected shape.
@@ -96,72 +84,72 @@ impl Request {
 
     /// The trigger kind.
     pub fn trigger(&self) -> Trigger {
-        read!(self, h => h.trigger(), f => f.trigger)
+        read!(self, h => h.trigger(), f => f.sign_in.trigger)
     }
 
     /// The raw Cognito `triggerSource`, e.g. `TokenGeneration_RefreshTokens`.
     pub fn trigger_source(&self) -> String {
-        read!(self, h => h.trigger_source(), f => f.trigger_source.clone())
+        read!(self, h => h.trigger_source(), f => f.sign_in.trigger_source.clone())
     }
 
     /// The raw Cognito event `version`.
     pub fn event_version(&self) -> String {
-        read!(self, h => h.event_version(), f => f.event_version.clone())
+        read!(self, h => h.event_version(), f => f.sign_in.event_version.clone())
     }
 
     /// The tenant the host resolved for this sign-in.
     pub fn tenant(&self) -> String {
-        read!(self, h => h.tenant(), f => f.tenant.clone())
+        read!(self, h => h.tenant(), f => f.sign_in.tenant.clone())
     }
 
     /// The Cognito user pool id.
     pub fn user_pool_id(&self) -> String {
-        read!(self, h => h.user_pool_id(), f => f.user_pool_id.clone())
+        read!(self, h => h.user_pool_id(), f => f.sign_in.user_pool_id.clone())
     }
 
     /// The app client id, when the event carries one.
     pub fn client_id(&self) -> Option<String> {
-        read!(self, h => h.client_id(), f => f.client_id.clone())
+        read!(self, h => h.client_id(), f => f.sign_in.client_id.clone())
     }
 
     /// The Cognito user name (absent for machine-to-machine tokens).
     pub fn user_name(&self) -> Option<String> {
-        read!(self, h => h.user_name(), f => f.user_name.clone())
+        read!(self, h => h.user_name(), f => f.sign_in.user_name.clone())
     }
 
     /// The user attribute `name` (for example `email` or `custom:tenant_id`).
     pub fn attr(&self, name: &str) -> Option<String> {
-        read!(self, h => h.user_attribute(name), f => lookup(&f.user_attributes, name))
+        read!(self, h => h.user_attribute(name), f => lookup(&f.sign_in.user_attributes, name))
     }
 
     /// All the user's attributes, in the event's order.
     pub fn attrs(&self) -> Vec<(String, String)> {
-        read!(self, h => h.user_attributes(), f => f.user_attributes.clone())
+        read!(self, h => h.user_attributes(), f => f.sign_in.user_attributes.clone())
     }
 
     /// The client metadata (pre-auth: `validationData`) value for `key`.
     pub fn client_meta(&self, key: &str) -> Option<String> {
-        read!(self, h => h.client_metadata_value(key), f => lookup(&f.client_metadata, key))
+        read!(self, h => h.client_metadata_value(key), f => lookup(&f.sign_in.client_metadata, key))
     }
 
     /// All of the client metadata (pre-auth: `validationData`).
     pub fn client_metadata(&self) -> Vec<(String, String)> {
-        read!(self, h => h.client_metadata(), f => f.client_metadata.clone())
+        read!(self, h => h.client_metadata(), f => f.sign_in.client_metadata.clone())
     }
 
     /// Pre-auth with `PreventUserExistenceErrors`: the user does not exist.
     pub fn user_not_found(&self) -> bool {
-        read!(self, h => h.user_not_found(), f => f.user_not_found)
+        read!(self, h => h.user_not_found(), f => f.sign_in.user_not_found)
     }
 
     /// Post-auth: whether a new device was used, when Cognito says.
     pub fn new_device_used(&self) -> Option<bool> {
-        read!(self, h => h.new_device_used(), f => f.new_device_used)
+        read!(self, h => h.new_device_used(), f => f.sign_in.new_device_used)
     }
 
     /// The user's groups.
     pub fn groups(&self) -> Vec<String> {
-        read!(self, h => h.groups(), f => f.groups.clone())
+        read!(self, h => h.groups(), f => f.sign_in.groups.clone())
     }
 
     /// Whether the user belongs to `group`.
@@ -171,7 +159,7 @@ impl Request {
 
     /// The requested scopes (pre token generation V2/V3).
     pub fn scopes(&self) -> Vec<String> {
-        read!(self, h => h.scopes(), f => f.scopes.clone())
+        read!(self, h => h.scopes(), f => f.sign_in.scopes.clone())
     }
 
     /// The rule's configuration from the manifest, as JSON text (`null` when none).
@@ -225,7 +213,7 @@ impl Request {
 
     /// The current time in milliseconds since the Unix epoch, supplied by the host.
     pub fn now_unix_ms(&self) -> i64 {
-        read!(self, h => h.now_unix_ms(), f => f.now_unix_ms)
+        read!(self, h => h.now_unix_ms(), f => f.sign_in.now_unix_ms)
     }
 }
 

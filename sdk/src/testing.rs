@@ -15,36 +15,45 @@
 
 use serde_json::Value;
 
+use crate::bindings::portcullis::policy::types::SignIn;
 use crate::request::Fields;
 use crate::{DataItem, Request, Trigger};
 
 /// Starts a request for `trigger` with sensible defaults: tenant `test`, pool
 /// `us-east-1_test`, client `test-client`, user `test-user`, time 2026-01-01T12:00:00Z.
 pub fn request(trigger: Trigger) -> RequestBuilder {
-    let trigger_source = match trigger {
+    RequestBuilder {
+        request: Fields {
+            sign_in: SignIn {
+                trigger,
+                trigger_source: trigger_source(trigger).to_owned(),
+                event_version: "1".to_owned(),
+                tenant: "test".to_owned(),
+                user_pool_id: "us-east-1_test".to_owned(),
+                client_id: Some("test-client".to_owned()),
+                user_name: Some("test-user".to_owned()),
+                user_attributes: Vec::new(),
+                client_metadata: Vec::new(),
+                user_not_found: false,
+                new_device_used: None,
+                groups: Vec::new(),
+                scopes: Vec::new(),
+                now_unix_ms: 1_767_268_800_000,
+            },
+            config: "null".to_owned(),
+            data: Vec::new(),
+        },
+    }
+}
+
+/// The `triggerSource` of an ordinary sign-in for `trigger` (the host's mapping, in
+/// `portcullis_engine::contract`, is the same; the SDK is built for the guest and cannot
+/// share its code).
+fn trigger_source(trigger: Trigger) -> &'static str {
+    match trigger {
         Trigger::PreAuthentication => "PreAuthentication_Authentication",
         Trigger::PostAuthentication => "PostAuthentication_Authentication",
         Trigger::PreTokenGeneration => "TokenGeneration_Authentication",
-    };
-    RequestBuilder {
-        request: Fields {
-            trigger,
-            trigger_source: trigger_source.to_owned(),
-            event_version: "1".to_owned(),
-            tenant: "test".to_owned(),
-            user_pool_id: "us-east-1_test".to_owned(),
-            client_id: Some("test-client".to_owned()),
-            user_name: Some("test-user".to_owned()),
-            user_attributes: Vec::new(),
-            client_metadata: Vec::new(),
-            user_not_found: false,
-            new_device_used: None,
-            groups: Vec::new(),
-            scopes: Vec::new(),
-            config: "null".to_owned(),
-            data: Vec::new(),
-            now_unix_ms: 1_767_268_800_000,
-        },
     }
 }
 
@@ -57,20 +66,21 @@ pub struct RequestBuilder {
 impl RequestBuilder {
     /// Sets the tenant.
     pub fn tenant(mut self, tenant: &str) -> Self {
-        self.request.tenant = tenant.to_owned();
+        self.request.sign_in.tenant = tenant.to_owned();
         self
     }
 
     /// Sets the raw trigger source and event version.
     pub fn source(mut self, trigger_source: &str, event_version: &str) -> Self {
-        self.request.trigger_source = trigger_source.to_owned();
-        self.request.event_version = event_version.to_owned();
+        self.request.sign_in.trigger_source = trigger_source.to_owned();
+        self.request.sign_in.event_version = event_version.to_owned();
         self
     }
 
     /// Adds a user attribute.
     pub fn attr(mut self, name: &str, value: &str) -> Self {
         self.request
+            .sign_in
             .user_attributes
             .push((name.to_owned(), value.to_owned()));
         self
@@ -79,6 +89,7 @@ impl RequestBuilder {
     /// Adds a client metadata (validation data) entry.
     pub fn client_meta(mut self, key: &str, value: &str) -> Self {
         self.request
+            .sign_in
             .client_metadata
             .push((key.to_owned(), value.to_owned()));
         self
@@ -101,31 +112,31 @@ impl RequestBuilder {
 
     /// Adds a group.
     pub fn group(mut self, group: &str) -> Self {
-        self.request.groups.push(group.to_owned());
+        self.request.sign_in.groups.push(group.to_owned());
         self
     }
 
     /// Adds a requested scope.
     pub fn scope(mut self, scope: &str) -> Self {
-        self.request.scopes.push(scope.to_owned());
+        self.request.sign_in.scopes.push(scope.to_owned());
         self
     }
 
     /// Sets the host time in milliseconds since the Unix epoch.
     pub fn now_unix_ms(mut self, now: i64) -> Self {
-        self.request.now_unix_ms = now;
+        self.request.sign_in.now_unix_ms = now;
         self
     }
 
     /// Marks the user as not found (pre-auth with `PreventUserExistenceErrors`).
     pub fn user_not_found(mut self) -> Self {
-        self.request.user_not_found = true;
+        self.request.sign_in.user_not_found = true;
         self
     }
 
     /// Sets `newDeviceUsed`.
     pub fn new_device_used(mut self, used: bool) -> Self {
-        self.request.new_device_used = Some(used);
+        self.request.sign_in.new_device_used = Some(used);
         self
     }
 

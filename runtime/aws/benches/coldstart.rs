@@ -13,8 +13,7 @@
     missing_docs
 )]
 
-#[path = "../tests/moto/mod.rs"]
-mod moto;
+use portcullis_testkit::moto;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,11 +21,11 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_artifacts as art;
 use portcullis_aws::s3::{S3Objects, client};
-use portcullis_engine::handler::{Handler, HandlerConfig};
-use portcullis_engine::manifest::RuleEntry;
-use portcullis_engine::registry::{Registry, RegistryConfig};
-use portcullis_engine::store::{RuleStore, TenantId};
-use portcullis_engine::trust::{ManifestSigner, TrustedKeys};
+use portcullis_gate::{Handler, HandlerConfig};
+use portcullis_gate::manifest::RuleEntry;
+use portcullis_gate::registry::RegistryConfig;
+use portcullis_gate::store::{RuleStore, TenantId};
+use portcullis_gate::trust::{ManifestSigner, TrustedKeys};
 use portcullis_engine::{ArtifactKey, Engine, EngineConfig, Mode, OnError, Sha256};
 use serde_json::Value;
 
@@ -140,17 +139,17 @@ fn handler(store: RuleStore, refresh: Duration, keys: Option<&Keys>) -> Handler 
         })
         .unwrap(),
     );
-    let registry = Registry::new(
-        store,
-        engine.clone(),
-        RegistryConfig {
+    Handler::builder(store)
+        .engine(engine)
+        .config(HandlerConfig::default())
+        .registry(RegistryConfig {
             refresh,
             trusted_keys: keys.map(|k| k.trusted.clone()),
             artifact_key: keys.map(|k| k.artifact.clone()),
             ..RegistryConfig::default()
-        },
-    );
-    Handler::new(engine, registry, HandlerConfig::default())
+        })
+        .build()
+        .unwrap()
 }
 
 fn cold_start(c: &mut Criterion) {

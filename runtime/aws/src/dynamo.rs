@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
-use portcullis_engine::activity::{AuditEntry, Recorder, SignIn};
-use portcullis_engine::data::DataSource;
-use portcullis_engine::store::{BoxFuture, TenantId};
+use portcullis_gate::activity::{AuditEntry, Recorder, SignInActivity};
+use portcullis_gate::backend::BackendError;
+use portcullis_gate::data::DataSource;
+use portcullis_gate::store::{BoxFuture, TenantId};
 
 /// Keys per `BatchGetItem` request (DynamoDB's limit).
 pub const BATCH: usize = 100;
@@ -43,8 +43,14 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn err(op: &str, e: impl std::error::Error) -> String {
-    format!("dynamodb {op}: {}", DisplayErrorContext(e))
+fn err(
+    operation: &'static str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> BackendError {
+    BackendError::Call {
+        operation,
+        source: Box::new(e),
+    }
 }
 
 type CacheEntry = (Option<String>, Instant);
@@ -89,7 +95,7 @@ impl DynamoData {
         tenant: &TenantId,
         keys: &[String],
         deadline: Instant,
-    ) -> Result<HashMap<String, String>, String> {
+    ) -> Result<HashMap<String, String>, BackendError> {
         let mut found = HashMap::new();
         for chunk in keys.chunks(BATCH) {
             let mut pending: Vec<HashMap<String, AttributeValue>> =
@@ -100,7 +106,7 @@ impl DynamoData {
                     .set_keys(Some(std::mem::take(&mut pending)))
                     .consistent_read(false)
                     .build()
-                    .map_err(|e| err("BatchGetItem", e))?;
+                    .map_err(|e| err("dynamodb BatchGetItem", e))?;
                 self.requests.fetch_add(1, Ordering::Relaxed);
                 let output = self
                     .client
@@ -108,7 +114,7 @@ impl DynamoData {
                     .request_items(&self.table, request)
                     .send()
                     .await
-                    .map_err(|e| err("BatchGetItem", e))?;
+                    .map_err(|e| err("dynamodb BatchGetItem", e))?;
                 for item in output
                     .responses()
                     .and_then(|r| r.get(&self.table))
@@ -135,10 +141,13 @@ impl DynamoData {
                     .unwrap_or_default();
                 if !pending.is_empty() {
                     if Instant::now() + backoff >= deadline {
-                        return Err(format!(
-                            "dynamodb BatchGetItem: {} keys still unprocessed at the deadline",
-                            pending.len()
-                        ));
+                        return Err(BackendError::Malformed {
+                            operation: "dynamodb BatchGetItem",
+                            what: format!(
+                                "{} keys still unprocessed at the deadline",
+                                pending.len()
+                            ),
+                        });
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = backoff.saturating_mul(2);
@@ -149,9 +158,16 @@ impl DynamoData {
     }
 
     /// Writes an item of rule data (`value` must be JSON).
-    pub async fn put(&self, tenant: &TenantId, key: &str, value: &str) -> Result<(), String> {
-        serde_json::from_str::<serde_json::Value>(value)
-            .map_err(|e| format!("value is not JSON: {e}"))?;
+    pub async fn put(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        value: &str,
+    ) -> Result<(), BackendError> {
+        serde_json::from_str::<serde_json::Value>(value).map_err(|e| BackendError::Malformed {
+            operation: "dynamodb PutItem",
+            what: format!("value is not JSON: {e}"),
+        })?;
         let mut item = Self::key(tenant, key);
         item.insert("value".to_owned(), s(value));
         self.client
@@ -160,12 +176,16 @@ impl DynamoData {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| err("PutItem", e))?;
+            .map_err(|e| err("dynamodb PutItem", e))?;
         Ok(())
     }
 
     /// Reads an item of rule data (uncached).
-    pub async fn get(&self, tenant: &TenantId, key: &str) -> Result<Option<String>, String> {
+    pub async fn get(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<String>, BackendError> {
         let output = self
             .client
             .get_item()
@@ -174,7 +194,7 @@ impl DynamoData {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| err("GetItem", e))?;
+            .map_err(|e| err("dynamodb GetItem", e))?;
         Ok(match output.item().and_then(|i| i.get("value")) {
             Some(AttributeValue::S(v)) => Some(v.clone()),
             _ => None,
@@ -182,7 +202,7 @@ impl DynamoData {
     }
 
     /// Deletes an item of rule data; whether it existed.
-    pub async fn delete(&self, tenant: &TenantId, key: &str) -> Result<bool, String> {
+    pub async fn delete(&self, tenant: &TenantId, key: &str) -> Result<bool, BackendError> {
         let output = self
             .client
             .delete_item()
@@ -191,22 +211,18 @@ impl DynamoData {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
-            .map_err(|e| err("DeleteItem", e))?;
+            .map_err(|e| err("dynamodb DeleteItem", e))?;
         Ok(output.attributes().is_some())
     }
 }
 
 impl DataSource for DynamoData {
-    fn url(&self) -> String {
-        format!("dynamodb://{}", self.table)
-    }
-
     fn fetch<'a>(
         &'a self,
         tenant: &'a TenantId,
         keys: &'a [String],
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<HashMap<String, String>, String>> {
+    ) -> BoxFuture<'a, Result<HashMap<String, String>, BackendError>> {
         Box::pin(async move {
             let now = Instant::now();
             let deadline = now + timeout;
@@ -231,7 +247,10 @@ impl DataSource for DynamoData {
             }
             let fetched = tokio::time::timeout(timeout, self.batch_get(tenant, &missing, deadline))
                 .await
-                .map_err(|_| format!("dynamodb BatchGetItem timed out after {timeout:?}"))??;
+                .map_err(|_| BackendError::Timeout {
+                    operation: "dynamodb BatchGetItem",
+                    after: timeout,
+                })??;
             if !self.cache_ttl.is_zero()
                 && let Ok(mut cache) = self.cache.lock()
             {
@@ -304,7 +323,7 @@ impl DynamoRecorder {
         &self,
         tenant: &TenantId,
         user: &str,
-    ) -> Result<Option<Activity>, String> {
+    ) -> Result<Option<Activity>, BackendError> {
         let output = self
             .client
             .get_item()
@@ -313,7 +332,7 @@ impl DynamoRecorder {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| err("GetItem", e))?;
+            .map_err(|e| err("dynamodb GetItem", e))?;
         let Some(item) = output.item() else {
             return Ok(None);
         };
@@ -336,7 +355,7 @@ impl DynamoRecorder {
     pub async fn audit_entries(
         &self,
         tenant: &str,
-    ) -> Result<Vec<HashMap<String, String>>, String> {
+    ) -> Result<Vec<HashMap<String, String>>, BackendError> {
         let output = self
             .client
             .query()
@@ -347,7 +366,7 @@ impl DynamoRecorder {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| err("Query", e))?;
+            .map_err(|e| err("dynamodb Query", e))?;
         Ok(output
             .items()
             .iter()
@@ -367,7 +386,10 @@ impl DynamoRecorder {
 }
 
 impl Recorder for DynamoRecorder {
-    fn sign_in<'a>(&'a self, sign_in: &'a SignIn) -> BoxFuture<'a, Result<(), String>> {
+    fn sign_in<'a>(
+        &'a self,
+        sign_in: &'a SignInActivity,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             let new_device = u64::from(sign_in.new_device);
             let sent = self
@@ -398,12 +420,15 @@ impl Recorder for DynamoRecorder {
                     tracing::debug!("sign-in within the retry window: counted once");
                     Ok(())
                 }
-                Err(e) => Err(err("UpdateItem", e)),
+                Err(e) => Err(err("dynamodb UpdateItem", e)),
             }
         })
     }
 
-    fn audit<'a>(&'a self, entries: &'a [AuditEntry]) -> BoxFuture<'a, Result<(), String>> {
+    fn audit<'a>(
+        &'a self,
+        entries: &'a [AuditEntry],
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             let Some(ttl) = self.audit_ttl else {
                 return Ok(());
@@ -441,7 +466,7 @@ impl Recorder for DynamoRecorder {
                     let put = PutRequest::builder()
                         .set_item(Some(item))
                         .build()
-                        .map_err(|e| err("BatchWriteItem", e))?;
+                        .map_err(|e| err("dynamodb BatchWriteItem", e))?;
                     writes.push(WriteRequest::builder().put_request(put).build());
                 }
                 let output = self
@@ -450,9 +475,12 @@ impl Recorder for DynamoRecorder {
                     .request_items(&self.table, writes)
                     .send()
                     .await
-                    .map_err(|e| err("BatchWriteItem", e))?;
+                    .map_err(|e| err("dynamodb BatchWriteItem", e))?;
                 if output.unprocessed_items().is_some_and(|u| !u.is_empty()) {
-                    return Err("dynamodb BatchWriteItem: some audit entries unprocessed".into());
+                    return Err(BackendError::Malformed {
+                        operation: "dynamodb BatchWriteItem",
+                        what: "some audit entries unprocessed".into(),
+                    });
                 }
             }
             Ok(())

@@ -14,7 +14,7 @@ pub mod s3;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_engine::store::{DirStore, RuleStore};
+use portcullis_gate::store::{DirStore, RuleStore};
 
 /// The AWS configuration from the environment.
 pub async fn sdk_config() -> aws_config::SdkConfig {

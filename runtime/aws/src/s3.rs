@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
-use portcullis_engine::store::{
+use portcullis_gate::store::{
     BoxFuture, Fetched, MAX_OBJECT_BYTES, ObjectStore, PutIf, StoreError,
 };
 

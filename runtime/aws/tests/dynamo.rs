@@ -8,19 +8,17 @@
     clippy::indexing_slicing
 )]
 
-mod moto;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use moto::Moto;
+use portcullis_testkit::moto::Moto;
 use portcullis_artifacts as art;
 use portcullis_aws::dynamo::{DynamoData, DynamoRecorder, client};
-use portcullis_engine::activity::{Recorder, SignIn};
-use portcullis_engine::handler::{Answer, Handler, HandlerConfig};
-use portcullis_engine::manifest::RuleEntry;
-use portcullis_engine::registry::{Registry, RegistryConfig};
-use portcullis_engine::store::{RuleStore, TenantId};
+use portcullis_gate::activity::{Recorder, SignInActivity};
+use portcullis_gate::{Answer, Handler, HandlerConfig};
+use portcullis_gate::manifest::RuleEntry;
+use portcullis_gate::store::{RuleStore, TenantId};
 use portcullis_engine::{Engine, EngineConfig, Mode, OnError};
 use serde_json::{Value, json};
 
@@ -140,18 +138,17 @@ async fn setup() -> Setup {
         })
         .unwrap(),
     );
-    let registry = Registry::new(store, engine.clone(), RegistryConfig::default());
-    let handler = Handler::new(
-        engine,
-        registry,
-        HandlerConfig {
+    let handler = Handler::builder(store)
+        .engine(engine)
+        .config(HandlerConfig {
             data_timeout: Duration::from_secs(2),
             record_timeout: Duration::from_secs(2),
             ..HandlerConfig::default()
-        },
-    )
-    .with_data(data.clone())
-    .with_recorder(recorder.clone());
+        })
+        .data(data.clone())
+        .recorder(recorder.clone())
+        .build()
+        .unwrap();
     Setup {
         moto,
         _dir: dir,
@@ -260,7 +257,7 @@ async fn a_retried_post_auth_counts_once() {
     let moto = Moto::start();
     moto.tables("data", "activity").await;
     let recorder = DynamoRecorder::new(client(&moto.sdk_config().await), "activity", None);
-    let sign_in = SignIn {
+    let sign_in = SignInActivity {
         tenant: acme(),
         user: "ada".into(),
         new_device: true,
@@ -268,7 +265,7 @@ async fn a_retried_post_auth_counts_once() {
     };
     recorder.sign_in(&sign_in).await.unwrap();
     // Cognito retried the same sign-in a second later.
-    let retry = SignIn {
+    let retry = SignInActivity {
         at_ms: sign_in.at_ms + 1_000,
         ..sign_in.clone()
     };
@@ -276,7 +273,7 @@ async fn a_retried_post_auth_counts_once() {
     let a = recorder.activity(&acme(), "ada").await.unwrap().unwrap();
     assert_eq!((a.sign_ins, a.new_device_sign_ins), (1, 1));
     // A real second sign-in a minute later counts.
-    let later = SignIn {
+    let later = SignInActivity {
         at_ms: sign_in.at_ms + 60_000,
         new_device: false,
         ..sign_in

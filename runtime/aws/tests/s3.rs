@@ -9,18 +9,17 @@
     clippy::indexing_slicing
 )]
 
-mod moto;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use moto::Moto;
+use portcullis_testkit::moto::{self, Moto};
 use portcullis_artifacts as art;
 use portcullis_aws::s3::{S3Objects, client};
-use portcullis_engine::manifest::RuleEntry;
-use portcullis_engine::registry::{Lookup, RefreshError, Registry, RegistryConfig};
-use portcullis_engine::store::{Fetched, ObjectStore, PutIf, RuleStore, StoreError, TenantId};
-use portcullis_engine::trust::{ManifestSigner, SignatureError, TrustedKeys};
+use portcullis_gate::manifest::RuleEntry;
+use portcullis_gate::registry::{Lookup, RefreshError, Registry, RegistryConfig};
+use portcullis_gate::store::{Fetched, ObjectStore, PutIf, RuleStore, StoreError, TenantId};
+use portcullis_gate::trust::{ManifestSigner, SignatureError, TrustedKeys};
 use portcullis_engine::{
     ArtifactError, ArtifactKey, Engine, EngineConfig, LoadError, Mode, OnError, Sha256,
 };
@@ -428,14 +427,14 @@ async fn planted_artifacts_and_unsigned_manifests_never_decide() {
     assert_eq!(set.signed_by.as_deref(), Some("platform"));
     assert_eq!(registry.artifact_refusals(), 1);
     // The rule that runs is the verified email rule (it denies ada), not allow-all.
-    let request = portcullis_engine::cognito::Event::from_value(
+    let request = portcullis_gate::cognito::Event::from_value(
         serde_json::from_str(include_str!("../../fixtures/events/pre-auth.json")).unwrap(),
     )
     .unwrap()
     .to_request("acme", 0)
     .unwrap();
     let outcome = portcullis_engine::chain::evaluate_rules(
-        set.rules.iter(),
+        set.rules.iter().map(|loaded| &loaded.rule),
         &engine(),
         request,
         &Default::default(),
@@ -523,7 +522,13 @@ async fn the_artifact_key_comes_from_secrets_manager() {
         .unwrap();
     let module = Sha256::of(b"m");
     let compat = "0".repeat(32);
-    let sealed = portcullis_engine::artifact::seal(&key, &compat, &module, 1, b"x").unwrap();
+    let sealed = portcullis_engine::artifact::seal(
+        &key,
+        &compat,
+        (&module, 1),
+        portcullis_engine::artifact::Placement::Small,
+        b"x",
+    ).unwrap();
     portcullis_engine::artifact::open(&from_file, &compat, &module, &sealed).unwrap();
 
     let short: KeySource = "secretsmanager:portcullis/short".parse().unwrap();

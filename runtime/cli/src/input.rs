@@ -1,9 +1,10 @@
-//! Reading the command line's inputs: files, inline-or-`@file` JSON, Cognito events.
+//! The command line's inputs and shared set-up: files, inline-or-`@file` JSON, Cognito
+//! events, stores, keys, the engine and the async runtime.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use portcullis_engine::cognito::Event;
+use portcullis_gate::cognito::Event;
 
 /// Reads a file, naming it in the error.
 pub fn read(path: &Path) -> Result<Vec<u8>> {
@@ -33,7 +34,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Opens a rule store URL (`file://DIR`, a plain directory, or `s3://bucket/prefix`).
-pub async fn store(url: &portcullis_aws::StoreUrl) -> portcullis_engine::store::RuleStore {
+pub async fn store(url: &portcullis_aws::StoreUrl) -> portcullis_gate::store::RuleStore {
     url.open(std::time::Duration::from_secs(10)).await
 }
 
@@ -54,10 +55,10 @@ pub struct Keys {
 
 impl Keys {
     /// The trusted keys, if any are configured (a configured but empty list is an error).
-    pub fn trusted(&self) -> Result<Option<portcullis_engine::trust::TrustedKeys>> {
+    pub fn trusted(&self) -> Result<Option<portcullis_gate::trust::TrustedKeys>> {
         self.trusted_keys
             .as_deref()
-            .map(portcullis_engine::trust::TrustedKeys::parse)
+            .map(portcullis_gate::trust::TrustedKeys::parse)
             .transpose()
             .context("--trusted-keys / PORTCULLIS_TRUSTED_KEYS")
     }
@@ -75,4 +76,38 @@ impl Keys {
             .await?;
         Ok(Some(key))
     }
+}
+
+/// The engine for one command (a small instance pool: commands run one rule at a time).
+pub fn engine() -> Result<portcullis_engine::Engine> {
+    Ok(portcullis_engine::Engine::new(
+        portcullis_engine::EngineConfig {
+            max_concurrent: 2,
+            ..portcullis_engine::EngineConfig::default()
+        },
+    )?)
+}
+
+/// The signing key at `path`, checked against the trusted keys before anything is
+/// written: when keys are configured, a publish or rollback must be signed by one of them.
+pub fn signer(
+    path: Option<&Path>,
+    trusted: Option<&portcullis_gate::trust::TrustedKeys>,
+) -> Result<Option<portcullis_gate::trust::ManifestSigner>> {
+    let signer = path
+        .map(|p| {
+            portcullis_gate::trust::ManifestSigner::from_file(p)
+                .with_context(|| format!("`{}`", p.display()))
+        })
+        .transpose()?;
+    portcullis_gate::publish::check_signer(trusted, signer.as_ref())?;
+    Ok(signer)
+}
+
+/// How a revision was signed, for the commands' output.
+pub fn signed_by(signer: Option<&portcullis_gate::trust::ManifestSigner>) -> String {
+    signer.map_or_else(
+        || "unsigned".to_owned(),
+        |s| format!("signed by `{}`", s.id()),
+    )
 }

@@ -9,10 +9,6 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../../lambda/tests/e2e/harness.rs"]
-mod harness;
-#[path = "../../aws/tests/moto/mod.rs"]
-mod moto;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,8 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use harness::{Invoked, Lambda};
-use moto::Moto;
+use portcullis_testkit::lambda::{Invoked, Lambda};
+use portcullis_testkit::rules::block;
+use portcullis_testkit::moto::Moto;
 use portcullis_artifacts as art;
 use serde_json::{Value, json};
 
@@ -81,7 +78,7 @@ fn artifact_key(dir: &Path) -> PathBuf {
 
 fn setup() -> (Moto, tempfile::TempDir) {
     let moto = Moto::start();
-    harness::block(moto.bucket("rules"));
+    block(moto.bucket("rules"));
     (moto, tempfile::tempdir().unwrap())
 }
 
@@ -278,7 +275,7 @@ fn policy_test_cases_gate_a_publish() {
 #[test]
 fn data_and_activity_commands() {
     let moto = Moto::start();
-    harness::block(moto.tables("data", "activity"));
+    block(moto.tables("data", "activity"));
     let data = |args: &[&str]| {
         let mut all = vec!["data"];
         all.extend_from_slice(args);

@@ -18,13 +18,14 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_artifacts as art;
-use portcullis_engine::chain::{DataSet, Origin};
+use portcullis_engine::chain::DataSet;
 use portcullis_engine::{
-    Budget, Chain, Engine, EngineConfig, Mode, OnError, Request, Rule, RuleName, Trigger,
+    Budget, Chain, Engine, EngineConfig, Mode, OnError, Origin, Rule, RuleInput, RuleName,
+    SignIn, Trigger,
 };
 
-fn request() -> Request {
-    Request {
+fn request() -> SignIn {
+    SignIn {
         trigger: Trigger::PreAuthentication,
         trigger_source: "PreAuthentication_Authentication".into(),
         event_version: "1".into(),
@@ -43,8 +44,6 @@ fn request() -> Request {
         new_device_used: None,
         groups: vec!["staff".into()],
         scopes: vec![],
-        config: "null".into(),
-        data: vec![],
         now_unix_ms: 1_767_596_400_000,
     }
 }
@@ -61,8 +60,9 @@ fn bench(c: &mut Criterion) {
         .load(&std::fs::read(art::ALLOW_ALL).expect("artifact"))
         .expect("load");
     let r = Arc::new(request());
+    let none = RuleInput::default();
     group.bench_function("trivial (allow-all)", |b| {
-        b.iter(|| black_box(engine.evaluate(&trivial, &r, &budget)))
+        b.iter(|| black_box(engine.evaluate(&trivial, &r, &none, &budget)))
     });
 
     // The floor under any rule: a fresh instance and a call that takes nothing in
@@ -76,17 +76,16 @@ fn bench(c: &mut Criterion) {
         .extend((0..46).map(|i| (format!("custom:a{i}"), format!("value {i}"))));
     let big = Arc::new(big);
     group.bench_function("trivial, request with 50 attributes", |b| {
-        b.iter(|| black_box(engine.evaluate(&trivial, &big, &budget)))
+        b.iter(|| black_box(engine.evaluate(&trivial, &big, &none, &budget)))
     });
 
     let realistic = engine
         .load(&std::fs::read(art::IP_ALLOWLIST).expect("artifact"))
         .expect("load");
-    let mut r2 = request();
-    r2.config = r#"{"allow": ["10.0.0.0/8", "192.168.0.0/16"], "deny": ["10.6.6.0/24"]}"#.into();
-    let r2 = Arc::new(r2);
+    let allowlist =
+        RuleInput::with_config(r#"{"allow": ["10.0.0.0/8", "192.168.0.0/16"], "deny": ["10.6.6.0/24"]}"#);
     group.bench_function("realistic (ip-allowlist)", |b| {
-        b.iter(|| black_box(engine.evaluate(&realistic, &r2, &budget)))
+        b.iter(|| black_box(engine.evaluate(&realistic, &r, &allowlist, &budget)))
     });
 
     let suspended = engine
@@ -106,11 +105,10 @@ fn bench(c: &mut Criterion) {
             on_error: OnError::Deny,
             mode: Mode::Enforce,
             config: if i % 2 == 0 {
-                r2.config.clone()
+                Arc::clone(&allowlist.config)
             } else {
-                "null".into()
+                Arc::from("null")
             },
-            data: Vec::new(),
         })
         .collect();
     let chain = Chain { rules };
@@ -118,7 +116,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("chain of 10 rules", |b| {
         b.iter(|| {
             let deadline = Instant::now() + Duration::from_secs(1);
-            black_box(chain.evaluate(&engine, Request::clone(&r), &data, deadline))
+            black_box(chain.evaluate(&engine, Arc::clone(&r), &data, deadline))
         })
     });
 
@@ -126,11 +124,10 @@ fn bench(c: &mut Criterion) {
     let hours = engine
         .load(&std::fs::read(art::SIGNIN_HOURS).expect("artifact"))
         .expect("load");
-    let mut r3 = request();
-    r3.config = r#"{"time_zone": "Europe/Berlin", "start": "08:00", "end": "18:00"}"#.into();
-    let r3 = Arc::new(r3);
+    let berlin =
+        RuleInput::with_config(r#"{"time_zone": "Europe/Berlin", "start": "08:00", "end": "18:00"}"#);
     group.bench_function("large memory (signin-hours)", |b| {
-        b.iter(|| black_box(engine.evaluate(&hours, &r3, &budget)))
+        b.iter(|| black_box(engine.evaluate(&hours, &r, &berlin, &budget)))
     });
 
     // The instance-reset levers: every policy in the dirty-page pool, every policy in the
@@ -146,15 +143,15 @@ fn bench(c: &mut Criterion) {
             ..EngineConfig::default()
         })
         .expect("engine");
-        for (policy, path, req) in [
-            ("trivial", art::ALLOW_ALL, &r),
-            ("large memory", art::SIGNIN_HOURS, &r3),
+        for (policy, path, input) in [
+            ("trivial", art::ALLOW_ALL, &none),
+            ("large memory", art::SIGNIN_HOURS, &berlin),
         ] {
             let loaded = variant
                 .load(&std::fs::read(path).expect("artifact"))
                 .expect("load");
             group.bench_function(format!("{policy}, {name}"), |b| {
-                b.iter(|| black_box(variant.evaluate(&loaded, req, &budget)))
+                b.iter(|| black_box(variant.evaluate(&loaded, &r, input, &budget)))
             });
         }
     }

@@ -14,164 +14,26 @@
 //! - the whole chain runs under one deadline: a rule never gets more time than is left,
 //!   and a rule reached after the deadline fails with a timeout without running.
 
-use std::collections::HashMap;
-use std::fmt;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::budget::Budget;
-use crate::contract::{DataItem, GroupOverride, Request, Trigger};
+use crate::contract::{DataItem, GroupOverride, Trigger};
 use crate::namespace::{GlobalMarks, TokenPolicy};
 use crate::outcome::{Evaluation, Failure, InvalidOutput, Outcome};
-use crate::sandbox::{CompiledPolicy, Engine};
-use crate::verdict::{ClaimChanges, MAX_CHANGES, ScopeChanges};
-
-/// The client-safe message when a rule fails closed.
-pub const FAIL_CLOSED_MESSAGE: &str = "Sign-in is temporarily unavailable, please try again later";
-
-/// A rule's name: 1–64 characters of `a-z`, `0-9`, `-`, `_`, `.`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct RuleName(String);
-
-/// A rule name that breaks the naming rules.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("rule name `{0}` must be 1 to 64 characters of a-z, 0-9, `-`, `_` and `.`")]
-pub struct BadRuleName(pub String);
-
-impl RuleName {
-    /// Checks and wraps a name.
-    pub fn new(name: &str) -> Result<Self, BadRuleName> {
-        let ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
-        if ok {
-            Ok(RuleName(name.to_owned()))
-        } else {
-            Err(BadRuleName(name.to_owned()))
-        }
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RuleName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Whether a rule's verdict counts.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Applied.
-    #[default]
-    Enforce,
-    /// Evaluated and reported, never applied.
-    Shadow,
-}
-
-/// What a failed rule means for the sign-in.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum OnError {
-    /// Fail closed: block the sign-in with a generic message.
-    #[default]
-    Deny,
-    /// Fail open: ignore the rule and go on.
-    Allow,
-}
-
-/// Which manifest a rule comes from. Global rules run first for every tenant; a rule's
-/// data and failures are its own, keyed by origin and name, so a tenant rule named like a
-/// global rule never shares them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// The `_global` manifest.
-    Global,
-    /// The tenant's own manifest.
-    #[default]
-    Tenant,
-}
-
-/// A rule's identity within a chain: its origin and its name.
-pub type RuleKey = (Origin, RuleName);
-
-/// One rule of a chain: a compiled policy with its triggers, budget and configuration.
-#[derive(Debug, Clone)]
-pub struct Rule {
-    /// The rule's name in the manifest.
-    pub name: RuleName,
-    /// The manifest it comes from.
-    pub origin: Origin,
-    /// The compiled policy.
-    pub policy: Arc<CompiledPolicy>,
-    /// The triggers it runs for.
-    pub triggers: Vec<Trigger>,
-    /// Its budget.
-    pub budget: Budget,
-    /// What its failure means.
-    pub on_error: OnError,
-    /// Enforce or shadow.
-    pub mode: Mode,
-    /// Its configuration, as JSON text (`null` when none).
-    pub config: String,
-    /// The data it declared: alias and key template.
-    pub data: Vec<(String, crate::data::KeyTemplate)>,
-}
-
-impl Rule {
-    /// A rule from its validated manifest entry and its compiled policy.
-    pub fn new(
-        spec: crate::manifest::RuleSpec,
-        policy: Arc<CompiledPolicy>,
-    ) -> Result<Rule, String> {
-        let data = spec
-            .data
-            .into_iter()
-            .map(|(alias, template)| {
-                crate::data::KeyTemplate::parse(&template)
-                    .map(|t| (alias, t))
-                    .map_err(|e| format!("rule `{}`: data: {e}", spec.name))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Rule {
-            name: spec.name,
-            origin: Origin::Tenant,
-            policy,
-            triggers: spec.triggers,
-            budget: spec.budget,
-            on_error: spec.on_error,
-            mode: spec.mode,
-            config: spec.config,
-            data,
-        })
-    }
-
-    /// The rule's identity in the chain.
-    pub fn key(&self) -> RuleKey {
-        (self.origin, self.name.clone())
-    }
-}
+pub use crate::request::{RuleInput, SignIn};
+pub use crate::rule::{FAIL_CLOSED_MESSAGE, Mode, OnError, Origin, Rule, RuleKey, RuleName};
+use crate::sandbox::Engine;
+use crate::verdict::{ClaimChanges, MAX_CHANGES, ScopeChanges, Verdict};
 
 /// Prefetched data for a chain's rules, by rule (origin and name).
 #[derive(Debug, Clone, Default)]
 pub struct DataSet {
     /// Items per rule.
-    pub items: HashMap<RuleKey, Vec<DataItem>>,
+    pub items: HashMap<RuleKey, Arc<[DataItem]>>,
     /// Rules whose data could not be fetched, and why: each fails with data-unavailable.
     pub failed: HashMap<RuleKey, String>,
 }
@@ -256,7 +118,7 @@ pub struct ChainOutcome {
 }
 
 /// Merged claim state while a chain runs.
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Merged {
     id: ClaimChanges,
     access: ClaimChanges,
@@ -264,11 +126,6 @@ struct Merged {
     groups: Option<GroupOverride>,
 }
 
-impl Merged {
-    fn count(&self) -> usize {
-        self.id.len() + self.access.len() + self.scopes.add.len() + self.scopes.suppress.len()
-    }
-}
 
 /// An ordered list of rules (the `_global` rules first, then the tenant's).
 #[derive(Debug, Clone, Default)]
@@ -278,31 +135,31 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// Evaluates the chain for `request` (whose `config` and `data` are filled per rule).
+    /// Evaluates the chain for `sign_in` (each rule's configuration and data beside it).
     pub fn evaluate(
         &self,
         engine: &Engine,
-        request: Request,
+        sign_in: impl Into<Arc<SignIn>>,
         data: &DataSet,
         deadline: Instant,
     ) -> ChainOutcome {
-        evaluate_rules(&self.rules, engine, request, data, deadline)
+        evaluate_rules(&self.rules, engine, sign_in, data, deadline)
     }
 }
 
 /// Evaluates borrowed rules in order, as [`Chain::evaluate`] does (no rule is cloned: the
-/// handler runs the rule sets it holds), with the default [`TokenPolicy`].
+/// gate runs the rule sets it holds), with the default [`TokenPolicy`].
 pub fn evaluate_rules<'r>(
     rules: impl IntoIterator<Item = &'r Rule>,
     engine: &Engine,
-    request: Request,
+    sign_in: impl Into<Arc<SignIn>>,
     data: &DataSet,
     deadline: Instant,
 ) -> ChainOutcome {
     evaluate_rules_with(
         rules,
         engine,
-        request,
+        sign_in,
         data,
         deadline,
         &TokenPolicy::default(),
@@ -310,97 +167,94 @@ pub fn evaluate_rules<'r>(
 }
 
 /// Evaluates borrowed rules in order; tenant rules' token changes are checked against
-/// `tokens` ([`crate::namespace`]).
+/// `tokens` ([`crate::namespace`]). Cedar's `is_authorized(request, policies, entities)`
+/// shape: the sign-in, the rules and their already-fetched data in, the outcome out.
 pub fn evaluate_rules_with<'r>(
     rules: impl IntoIterator<Item = &'r Rule>,
     engine: &Engine,
-    request: Request,
+    sign_in: impl Into<Arc<SignIn>>,
     data: &DataSet,
     deadline: Instant,
     tokens: &TokenPolicy,
 ) -> ChainOutcome {
-    {
-        // Shared with each rule's store while it runs and released when it returns, so
-        // filling in the next rule's configuration and data never copies the request.
-        let mut request = Arc::new(request);
-        let start = Instant::now();
-        let trigger = request.trigger;
-        let stop_on_deny = trigger != Trigger::PostAuthentication;
-        let mut merged = Merged::default();
-        let mut namespace = Namespace {
-            policy: tokens,
-            global: GlobalMarks::default(),
-        };
-        let mut conflicts = Vec::new();
-        let mut reports = Vec::new();
-        let mut decision = Decision::Allow;
+    // Shared with each rule's store while it runs; each rule's own configuration and data
+    // travel beside it.
+    let sign_in: Arc<SignIn> = sign_in.into();
+    let start = Instant::now();
+    let trigger = sign_in.trigger;
+    let stop_on_deny = trigger != Trigger::PostAuthentication;
+    let mut merged = Merged::default();
+    let mut namespace = Namespace {
+        policy: tokens,
+        global: GlobalMarks::default(),
+    };
+    let mut conflicts = Vec::new();
+    let mut reports = Vec::new();
+    let mut decision = Decision::Allow;
 
-        for rule in rules.into_iter().filter(|r| r.triggers.contains(&trigger)) {
-            let evaluation = match prepare(rule, Arc::make_mut(&mut request), data) {
-                Err(failure) => skipped(failure),
-                Ok(()) => {
-                    let remaining = deadline.saturating_duration_since(Instant::now());
-                    if remaining.is_zero() {
-                        skipped(Failure::Timeout(Duration::ZERO))
-                    } else {
-                        let budget = Budget {
-                            timeout: rule.budget.timeout.min(remaining),
-                            ..rule.budget
-                        };
-                        engine.evaluate(&rule.policy, &request, &budget)
-                    }
+    for rule in rules.into_iter().filter(|r| r.triggers.contains(&trigger)) {
+        let evaluation = match input_of(rule, data) {
+            Err(failure) => skipped(failure),
+            Ok(input) => {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining.is_zero() {
+                    skipped(Failure::Timeout(Duration::ZERO))
+                } else {
+                    let budget = Budget {
+                        timeout: rule.budget.timeout.min(remaining),
+                        ..rule.budget
+                    };
+                    engine.evaluate(&rule.policy, &sign_in, &input, &budget)
                 }
-            };
-            let (effect, evaluation) = if rule.mode == Mode::Shadow {
-                (Effect::Shadowed, evaluation)
-            } else {
-                apply(
-                    rule,
-                    evaluation,
-                    (trigger, request.tenant.as_str()),
-                    &mut namespace,
-                    &mut merged,
-                    &mut conflicts,
-                    &mut decision,
-                )
-            };
-            reports.push(RuleReport {
-                rule: rule.name.clone(),
-                origin: rule.origin,
-                mode: rule.mode,
-                effect,
-                evaluation,
-            });
-            if stop_on_deny && decision != Decision::Allow {
-                break;
             }
+        };
+        let (effect, evaluation) = if rule.mode == Mode::Shadow {
+            (Effect::Shadowed, evaluation)
+        } else {
+            apply(
+                rule,
+                evaluation,
+                (trigger, sign_in.tenant.as_str()),
+                &mut namespace,
+                &mut merged,
+                &mut conflicts,
+                &mut decision,
+            )
+        };
+        reports.push(RuleReport {
+            rule: rule.name.clone(),
+            origin: rule.origin,
+            mode: rule.mode,
+            effect,
+            evaluation,
+        });
+        if stop_on_deny && decision != Decision::Allow {
+            break;
         }
+    }
 
-        ChainOutcome {
-            decision,
-            id: merged.id,
-            access: merged.access,
-            scopes: merged.scopes,
-            groups: merged.groups,
-            reports,
-            conflicts,
-            duration: start.elapsed(),
-        }
+    ChainOutcome {
+        decision,
+        id: merged.id,
+        access: merged.access,
+        scopes: merged.scopes,
+        groups: merged.groups,
+        reports,
+        conflicts,
+        duration: start.elapsed(),
     }
 }
 
-/// Fills the rule's configuration and data into the request.
-fn prepare(rule: &Rule, request: &mut Request, data: &DataSet) -> Result<(), Failure> {
-    request.config.clone_from(&rule.config);
-    request.data.clear();
+/// The rule's own configuration and data, or why its data is unavailable.
+fn input_of(rule: &Rule, data: &DataSet) -> Result<RuleInput, Failure> {
     let key = rule.key();
     if let Some(error) = data.failed.get(&key) {
         return Err(Failure::DataUnavailable(error.clone()));
     }
-    if let Some(items) = data.items.get(&key) {
-        request.data.extend(items.iter().cloned());
-    }
-    Ok(())
+    Ok(RuleInput {
+        config: Arc::clone(&rule.config),
+        data: data.items.get(&key).cloned().unwrap_or_else(|| Arc::from([])),
+    })
 }
 
 fn skipped(failure: Failure) -> Evaluation {
@@ -464,13 +318,12 @@ fn apply(
         Origin::Tenant => namespace.policy.check(tenant, verdict, &namespace.global),
         Origin::Global => Ok(()),
     };
-    match checked.and_then(|()| merge(rule, verdict, merged)) {
-        Ok((next, new_conflicts)) => {
+    match checked.and_then(|()| within_limit(verdict, merged)) {
+        Ok(()) => {
             if rule.origin == Origin::Global {
                 namespace.global.mark(verdict);
             }
-            *merged = next;
-            conflicts.extend(new_conflicts);
+            merge(rule, verdict, merged, conflicts);
             (Effect::Applied, evaluation)
         }
         // Outside the tenant's namespace, or over Cognito's limit once merged: the rule
@@ -490,23 +343,76 @@ fn apply(
     }
 }
 
-/// The chain's token changes with `verdict`'s merged in (a later rule overrides an earlier
-/// one, each override a [`Conflict`]), refused over Cognito's limit. `merged` itself is
-/// untouched, so a refused verdict leaves nothing behind.
-fn merge(
-    rule: &Rule,
-    verdict: &crate::verdict::Verdict,
-    merged: &Merged,
-) -> Result<(Merged, Vec<Conflict>), InvalidOutput> {
-    let mut next = merged.clone();
-    let mut new_conflicts = Vec::new();
+/// Refuses `verdict` when the chain's token changes with it merged in would be over
+/// Cognito's limit. Counted without merging, so a refused verdict leaves nothing behind
+/// and nothing is copied to be able to roll back.
+fn within_limit(verdict: &Verdict, merged: &Merged) -> Result<(), InvalidOutput> {
+    let count = claims_after(&merged.id, &verdict.id)
+        + claims_after(&merged.access, &verdict.access)
+        + scopes_after(&merged.scopes, &verdict.scopes);
+    if count > MAX_CHANGES {
+        return Err(InvalidOutput::TooManyChanges {
+            count,
+            limit: MAX_CHANGES,
+        });
+    }
+    Ok(())
+}
+
+/// How many claims `merged` changes once `changes` are merged into it ([`merge`]'s order:
+/// every set, then every suppression).
+fn claims_after(merged: &ClaimChanges, changes: &ClaimChanges) -> usize {
+    let suppressed: HashSet<&str> = changes.suppress.iter().map(String::as_str).collect();
+    let set: HashSet<&str> = changes.add.iter().map(|(n, _)| n.as_str()).collect();
+    let added: HashSet<&str> = merged
+        .add
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .chain(set.iter().copied())
+        .filter(|n| !suppressed.contains(n))
+        .collect();
+    let still_suppressed = merged
+        .suppress
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !set.contains(n) && !suppressed.contains(n))
+        .count();
+    added.len() + still_suppressed + suppressed.len()
+}
+
+/// How many scope changes `merged` has once `changes` are merged into it.
+fn scopes_after(merged: &ScopeChanges, changes: &ScopeChanges) -> usize {
+    let add: HashSet<&str> = changes.add.iter().map(String::as_str).collect();
+    let suppress: HashSet<&str> = changes.suppress.iter().map(String::as_str).collect();
+    let added = merged
+        .add
+        .iter()
+        .map(String::as_str)
+        .chain(add.iter().copied())
+        .filter(|s| !suppress.contains(s))
+        .collect::<HashSet<_>>()
+        .len();
+    let suppressed = merged
+        .suppress
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !add.contains(s))
+        .chain(suppress.iter().copied())
+        .collect::<HashSet<_>>()
+        .len();
+    added + suppressed
+}
+
+/// Merges `verdict`'s token changes into the chain's (a later rule overrides an earlier
+/// one, each override a [`Conflict`]). [`within_limit`] has already admitted them.
+fn merge(rule: &Rule, verdict: &Verdict, merged: &mut Merged, conflicts: &mut Vec<Conflict>) {
     for (token, changes, target) in [
-        ("id", &verdict.id, &mut next.id),
-        ("access", &verdict.access, &mut next.access),
+        ("id", &verdict.id, &mut merged.id),
+        ("access", &verdict.access, &mut merged.access),
     ] {
         for (name, value) in &changes.add {
             if target.set(name.clone(), value.clone()) {
-                new_conflicts.push(Conflict {
+                conflicts.push(Conflict {
                     token,
                     claim: name.clone(),
                     rule: rule.name.clone(),
@@ -515,7 +421,7 @@ fn merge(
         }
         for name in &changes.suppress {
             if target.remove(name.clone()) {
-                new_conflicts.push(Conflict {
+                conflicts.push(Conflict {
                     token,
                     claim: name.clone(),
                     rule: rule.name.clone(),
@@ -524,26 +430,18 @@ fn merge(
         }
     }
     for scope in &verdict.scopes.add {
-        next.scopes.suppress.retain(|s| s != scope);
-        if !next.scopes.add.contains(scope) {
-            next.scopes.add.push(scope.clone());
+        merged.scopes.suppress.retain(|s| s != scope);
+        if !merged.scopes.add.contains(scope) {
+            merged.scopes.add.push(scope.clone());
         }
     }
     for scope in &verdict.scopes.suppress {
-        next.scopes.add.retain(|s| s != scope);
-        if !next.scopes.suppress.contains(scope) {
-            next.scopes.suppress.push(scope.clone());
+        merged.scopes.add.retain(|s| s != scope);
+        if !merged.scopes.suppress.contains(scope) {
+            merged.scopes.suppress.push(scope.clone());
         }
     }
     if verdict.groups.is_some() {
-        next.groups.clone_from(&verdict.groups);
+        merged.groups.clone_from(&verdict.groups);
     }
-    let count = next.count();
-    if count > MAX_CHANGES {
-        return Err(InvalidOutput::TooManyChanges {
-            count,
-            limit: MAX_CHANGES,
-        });
-    }
-    Ok((next, new_conflicts))
 }

@@ -1,28 +1,45 @@
 //! The host side of the policy contract, generated from `sdk/wit/policy.wit` by
-//! `wasmtime::component::bindgen!`: the verdict types, the `request` resource's methods and
-//! the `log` import. The host's data behind the resource is [`crate::request::Request`].
+//! `wasmtime::component::bindgen!`: the [`SignIn`] record, the verdict types, the `request`
+//! resource's methods and the `log` import; the contract's version ([`CONTRACT_VERSION`])
+//! and the one mapping between Cognito's `triggerSource` and a [`Trigger`].
 //!
 //! The contract's types and signatures are all generated; [`ALLOWED_IMPORTS`] names the
-//! interfaces of that same file a component may import.
+//! interfaces of that same file a component may import. This module is a leaf: it names
+//! nothing else of the engine.
 
-#![allow(missing_docs)]
+#![expect(missing_docs, reason = "the bindings are generated; the WIT file documents them")]
 
 wasmtime::component::bindgen!({
     world: "policy",
     path: "../../sdk/wit",
     with: {
-        "portcullis:policy/types.request": crate::request::Request,
+        "portcullis:policy/types.request": LentRequest,
     },
 });
 
 pub use portcullis::policy::types::{
-    Claim, DataItem, Decision, GroupOverride, Level, Trigger, Verdict as RawVerdict,
+    Claim, DataItem, Decision, GroupOverride, Level, SignIn, Trigger,
+    Verdict as RawVerdict,
 };
+
+/// The host's representation of the `request` resource: a store holds at most one lent
+/// request, so a handle carries nothing (the sign-in is in the store's state).
+pub struct LentRequest;
+
+/// Expands to the contract's version, `portcullis:policy@VERSION` in `sdk/wit/policy.wit`.
+macro_rules! contract_version {
+    () => {
+        "0.2.0"
+    };
+}
+
+/// The contract's version: the `@VERSION` of `package portcullis:policy` in the WIT file.
+pub const CONTRACT_VERSION: &str = contract_version!();
 
 /// The only imports a policy component may have: the contract's own interfaces.
 pub const ALLOWED_IMPORTS: &[&str] = &[
-    "portcullis:policy/types@0.2.0",
-    "portcullis:policy/host@0.2.0",
+    concat!("portcullis:policy/types@", contract_version!()),
+    concat!("portcullis:policy/host@", contract_version!()),
 ];
 
 /// The world's own name for the `request` resource type (`use types.{request}`): a
@@ -37,7 +54,34 @@ pub fn allowed_import(name: &str, item: &wasmtime::component::types::ComponentIt
         || (name == REQUEST_TYPE && matches!(item, ComponentItem::Resource(_)))
 }
 
+/// The post-authentication `triggerSource`.
+pub const POST_AUTHENTICATION_SOURCE: &str = "PostAuthentication_Authentication";
+
+/// The client-credentials (machine-to-machine) `triggerSource`: no user, no ID token.
+pub const CLIENT_CREDENTIALS_SOURCE: &str = "TokenGeneration_ClientCredentials";
+
 impl Trigger {
+    /// The trigger of a Cognito `triggerSource`, or `None` for one Portcullis leaves
+    /// alone (sign-up, migration, custom messages, …). Every `TokenGeneration_*` source is
+    /// pre token generation.
+    pub fn from_source(trigger_source: &str) -> Option<Trigger> {
+        match trigger_source {
+            "PreAuthentication_Authentication" => Some(Trigger::PreAuthentication),
+            POST_AUTHENTICATION_SOURCE => Some(Trigger::PostAuthentication),
+            s if s.starts_with("TokenGeneration_") => Some(Trigger::PreTokenGeneration),
+            _ => None,
+        }
+    }
+
+    /// The `triggerSource` of an ordinary sign-in for this trigger (tests and examples).
+    pub fn sign_in_source(self) -> &'static str {
+        match self {
+            Trigger::PreAuthentication => "PreAuthentication_Authentication",
+            Trigger::PostAuthentication => POST_AUTHENTICATION_SOURCE,
+            Trigger::PreTokenGeneration => "TokenGeneration_Authentication",
+        }
+    }
+
     /// The manifest and log name of the trigger.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,17 +98,22 @@ impl std::fmt::Display for Trigger {
     }
 }
 
+/// A trigger name that is not one of the contract's three.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown trigger `{0}` (expected pre-authentication, post-authentication or pre-token-generation)"
+)]
+pub struct UnknownTrigger(pub String);
+
 impl std::str::FromStr for Trigger {
-    type Err = String;
+    type Err = UnknownTrigger;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "pre-authentication" => Ok(Trigger::PreAuthentication),
             "post-authentication" => Ok(Trigger::PostAuthentication),
             "pre-token-generation" => Ok(Trigger::PreTokenGeneration),
-            other => Err(format!(
-                "unknown trigger `{other}` (expected pre-authentication, post-authentication or pre-token-generation)"
-            )),
+            other => Err(UnknownTrigger(other.to_owned())),
         }
     }
 }

@@ -1,40 +1,40 @@
-//! The Portcullis engine: loads sign-in policies (WebAssembly components), runs them in a
-//! sandbox under per-rule budgets, and combines their verdicts into one decision.
+//! The Portcullis engine: synchronous evaluation of sign-in policies (WebAssembly
+//! components) in a sandbox under per-rule budgets, and the chain that combines their
+//! verdicts into one decision. No I/O, no async runtime, no AWS: the gate
+//! (`portcullis-gate`) fetches rules and data, and answers Cognito.
 //!
-//! Data flows one way: a Cognito event becomes a [`Request`] ([`cognito`]), a [`Chain`] of
-//! [`Rule`]s evaluates it ([`chain`]), every rule runs in a fresh instance of its compiled
-//! [`CompiledPolicy`] under its [`Budget`] ([`sandbox`]), each [`Outcome`] is validated
-//! ([`verdict`]) and the chain's [`ChainOutcome`] goes back to the caller, which answers
-//! Cognito.
+//! Data flows one way: a [`SignIn`] (the contract's `sign-in` record) and a list of
+//! [`Rule`]s with their already-fetched data go into [`chain::evaluate_rules_with`]; every
+//! rule runs in a fresh instance of its [`CompiledPolicy`] under its [`Budget`]
+//! ([`sandbox`]), with its own configuration and data beside the sign-in ([`RuleInput`]);
+//! each [`Outcome`] is validated ([`verdict`], [`namespace`]) and merged, and the
+//! [`ChainOutcome`] goes back to the caller.
 //!
-//! The engine has no AWS and no Lambda code: the Lambda and the `portcullis` command line
-//! use the same code path, so what an author sees locally is what production decides.
+//! Leaves first: [`contract`] (generated from the WIT file), [`digest`], [`budget`],
+//! [`invalid`]; then [`request`], [`verdict`], [`outcome`], [`namespace`]; then
+//! [`sandbox`] and [`rule`]; [`chain`] on top.
 
-pub mod activity;
-pub mod artifact;
 pub mod budget;
 pub mod chain;
-pub mod cognito;
 pub mod contract;
-pub mod data;
 pub mod digest;
-pub mod handler;
-pub mod manifest;
+pub mod invalid;
 pub mod namespace;
 pub mod outcome;
-pub mod registry;
 pub mod request;
+pub mod rule;
 pub mod sandbox;
-pub mod store;
-pub mod trust;
 pub mod verdict;
+
+pub use sandbox::artifact;
 
 pub use artifact::{ArtifactError, ArtifactKey};
 pub use budget::Budget;
-pub use chain::{Chain, ChainOutcome, Decision, Mode, OnError, Rule, RuleName, RuleReport};
-pub use contract::{DataItem, Trigger};
+pub use chain::{Chain, ChainOutcome, DataSet, Decision};
+pub use contract::{CONTRACT_VERSION, DataItem, SignIn, Trigger};
 pub use digest::Sha256;
 pub use outcome::{Evaluation, Failure, InvalidOutput, Outcome};
-pub use request::Request;
+pub use request::RuleInput;
+pub use rule::{Mode, OnError, Origin, Rule, RuleName};
 pub use sandbox::{CompiledPolicy, Engine, EngineConfig, LoadError};
 pub use verdict::{ClaimChanges, Verdict};

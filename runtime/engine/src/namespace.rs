@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::contract::GroupOverride;
-use crate::outcome::InvalidOutput;
+use crate::invalid::InvalidOutput;
 use crate::verdict::Verdict;
 
 /// What tenant rules may emit. See the module documentation for the defaults.

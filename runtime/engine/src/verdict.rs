@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use crate::contract::{Decision, GroupOverride, RawVerdict};
-use crate::outcome::InvalidOutput;
+use crate::invalid::InvalidOutput;
 
 /// Claims Cognito does not let a trigger add, change or suppress.
 pub const RESERVED_CLAIMS: &[&str] = &[

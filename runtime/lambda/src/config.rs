@@ -34,9 +34,9 @@ use std::time::Duration;
 
 use portcullis_aws::StoreUrl;
 use portcullis_aws::keys::KeySource;
-use portcullis_engine::handler::{FailMode, HandlerConfig};
-use portcullis_engine::store::TenantId;
-use portcullis_engine::trust::TrustedKeys;
+use portcullis_gate::{FailMode, HandlerConfig};
+use portcullis_gate::store::TenantId;
+use portcullis_gate::trust::TrustedKeys;
 
 /// A bad configuration value.
 #[derive(Debug, thiserror::Error)]
@@ -263,7 +263,7 @@ fn tenant_modes(list: &str) -> Result<HashMap<TenantId, FailMode>, String> {
                 .ok_or_else(|| format!("`{pair}` is not TENANT=open|closed"))?;
             let tenant = TenantId::new(tenant.trim())
                 .ok_or_else(|| format!("`{tenant}` is not a tenant id"))?;
-            Ok((tenant, mode.trim().parse::<FailMode>()?))
+            Ok((tenant, mode.trim().parse::<FailMode>().map_err(|e| e.to_string())?))
         })
         .collect()
 }
@@ -271,7 +271,7 @@ fn tenant_modes(list: &str) -> Result<HashMap<TenantId, FailMode>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portcullis_engine::handler::TenantFrom;
+    use portcullis_gate::TenantFrom;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: Vec<(String, String)> = vars
@@ -343,7 +343,7 @@ mod tests {
             let e = config(&[("PORTCULLIS_TRUSTED_KEYS", empty)]).unwrap_err();
             assert!(e.to_string().starts_with("PORTCULLIS_TRUSTED_KEYS"), "{e}");
         }
-        let key = portcullis_engine::trust::ManifestSigner::generate("ops")
+        let key = portcullis_gate::trust::ManifestSigner::generate("ops")
             .unwrap()
             .public_line();
         assert!(config(&[("PORTCULLIS_TRUSTED_KEYS", "ops=zz")]).is_err());

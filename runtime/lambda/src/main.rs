@@ -1,6 +1,6 @@
 //! `bootstrap`: the Portcullis Lambda. Cognito calls it as the user pool's
 //! PreAuthentication, PostAuthentication and PreTokenGeneration trigger; every invocation
-//! goes through [`portcullis_engine::handler::Handler`], the same code `portcullis handle`
+//! goes through [`portcullis_gate::handler::Handler`], the same code `portcullis handle`
 //! runs locally. A block is answered with an error whose message is client-safe: Cognito
 //! shows it as `PreAuthentication failed with error <message>.`
 
@@ -13,9 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use portcullis_aws::StoreUrl;
 use portcullis_aws::dynamo::{DynamoData, DynamoRecorder};
-use portcullis_engine::handler::Handler;
-use portcullis_engine::registry::{Registry, RegistryConfig};
-use portcullis_engine::store::RuleStore;
+use portcullis_gate::Handler;
+use portcullis_gate::registry::RegistryConfig;
+use portcullis_gate::store::RuleStore;
 use portcullis_engine::{Engine, EngineConfig};
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -60,7 +60,7 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let handler = Arc::new(runtime.block_on(build(config, engine)));
+    let handler = Arc::new(runtime.block_on(build(config, engine))?);
     runtime.block_on(lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Value>| {
             let handler = Arc::clone(&handler);
@@ -71,7 +71,10 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
 /// The handler from the configuration: stores, registry, DynamoDB. The AWS configuration
 /// is loaded at most once, and only when something needs it.
-async fn build(config: config::Config, engine: Arc<Engine>) -> Handler {
+async fn build(
+    config: config::Config,
+    engine: Arc<Engine>,
+) -> Result<Handler, portcullis_engine::LoadError> {
     let aws = OnceCell::new();
     let open = async |url: &StoreUrl| match url {
         StoreUrl::Dir(path) => RuleStore::dir(path),
@@ -104,34 +107,31 @@ async fn build(config: config::Config, engine: Arc<Engine>) -> Handler {
         tracing::warn!("PORTCULLIS_TRUSTED_KEYS is not set: manifests are not verified");
     }
     tracing::info!(store = %store.url(), baseline = baseline.as_ref().map(|b| b.url()), refresh_secs = config.refresh.as_secs(), compat = %engine.compat(), trusted_keys = ?config.trusted_keys, artifact_key = artifact_key.is_some(), "portcullis starting");
-    let registry = Registry::new(
-        store,
-        Arc::clone(&engine),
-        RegistryConfig {
+    let mut gate = Handler::builder(store)
+        .engine(engine)
+        .config(config.handler)
+        .registry(RegistryConfig {
             refresh: config.refresh,
             write_back: config.write_back,
             baseline,
             trusted_keys: config.trusted_keys,
             artifact_key,
-        },
-    );
-    let mut handler = Handler::new(engine, registry, config.handler);
+        });
     if config.data_table.is_some() || config.activity_table.is_some() {
         let dynamo =
             portcullis_aws::dynamo::client(aws.get_or_init(portcullis_aws::sdk_config).await);
         if let Some(table) = &config.data_table {
-            handler = handler.with_data(Arc::new(DynamoData::new(
+            gate = gate.data(Arc::new(DynamoData::new(
                 dynamo.clone(),
                 table,
                 config.data_cache,
             )));
         }
         if let Some(table) = &config.activity_table {
-            handler =
-                handler.with_recorder(Arc::new(DynamoRecorder::new(dynamo, table, config.audit)));
+            gate = gate.recorder(Arc::new(DynamoRecorder::new(dynamo, table, config.audit)));
         }
     }
-    handler
+    gate.build()
 }
 
 async fn invoke(handler: &Handler, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {

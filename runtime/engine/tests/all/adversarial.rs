@@ -6,12 +6,11 @@ use std::time::{Duration, Instant};
 use portcullis_artifacts as art;
 use portcullis_engine::{Budget, Failure, InvalidOutput, LoadError, Outcome, Trigger};
 
-use crate::{budget, engine, load, request};
+use crate::{budget, engine, evaluate, load, request};
 
 fn failure(path: &str, trigger: Trigger, budget: &Budget) -> Failure {
     let policy = load(path);
-    let outcome = engine()
-        .evaluate(&policy, &request(trigger).into(), budget)
+    let outcome = evaluate(&policy, &request(trigger), budget)
         .outcome;
     let failure = match outcome {
         Outcome::Failed(f) => f,
@@ -26,8 +25,7 @@ fn benign_still_works() {
     let mut r = request(Trigger::PreAuthentication);
     r.user_attributes
         .push(("custom:suspended".into(), "true".into()));
-    let outcome = engine()
-        .evaluate(&policy, &r.clone().into(), &budget())
+    let outcome = evaluate(&policy, &r, &budget())
         .outcome;
     assert!(
         matches!(outcome, Outcome::Verdict(ref v) if v.deny.is_some()),
@@ -51,8 +49,7 @@ fn infinite_loop_times_out_within_the_deadline() {
     };
     let policy = load(art::INFINITE_LOOP);
     let start = Instant::now();
-    let outcome = engine()
-        .evaluate(&policy, &request(Trigger::PreAuthentication).into(), &b)
+    let outcome = evaluate(&policy, &request(Trigger::PreAuthentication), &b)
         .outcome;
     let elapsed = start.elapsed();
     assert!(
@@ -81,8 +78,8 @@ fn infinite_loop_runs_out_of_fuel_deterministically() {
     };
     let policy = load(art::INFINITE_LOOP);
     let r = request(Trigger::PreAuthentication);
-    let first = engine().evaluate(&policy, &r.clone().into(), &b);
-    let second = engine().evaluate(&policy, &r.clone().into(), &b);
+    let first = evaluate(&policy, &r, &b);
+    let second = evaluate(&policy, &r, &b);
     assert!(
         matches!(
             first.outcome,
@@ -106,8 +103,8 @@ fn fuel_used_is_deterministic_for_a_real_policy() {
     let mut r = request(Trigger::PreAuthentication);
     r.config = r#"{"allow": ["10.0.0.0/8"]}"#.into();
     r.client_metadata = vec![("ip".into(), "10.1.2.3".into())];
-    let a = engine().evaluate(&policy, &r.clone().into(), &budget());
-    let b = engine().evaluate(&policy, &r.clone().into(), &budget());
+    let a = evaluate(&policy, &r, &budget());
+    let b = evaluate(&policy, &r, &budget());
     assert!(a.fuel_used > 0);
     assert_eq!(a.fuel_used, b.fuel_used);
 }

@@ -11,15 +11,14 @@ use crate::{engine, load, request};
 
 fn rule(name: &str, path: &str, triggers: &[Trigger], config: serde_json::Value) -> Rule {
     Rule {
-        origin: portcullis_engine::chain::Origin::Tenant,
+        origin: portcullis_engine::Origin::Tenant,
         name: RuleName::new(name).unwrap(),
         policy: load(path),
         triggers: triggers.to_vec(),
         budget: Budget::default(),
         on_error: OnError::Deny,
         mode: Mode::Enforce,
-        config: config.to_string(),
-        data: Vec::new(),
+        config: config.to_string().into(),
     }
 }
 
@@ -51,7 +50,7 @@ fn first_enforced_deny_wins_and_stops() {
     let mut r = request(Trigger::PreAuthentication);
     r.user_attributes
         .push(("custom:suspended".into(), "true".into()));
-    let out = chain.evaluate(engine(), r, &DataSet::default(), later());
+    let out = chain.evaluate(engine(), r.sign_in, &DataSet::default(), later());
     assert_eq!(
         out.decision,
         Decision::Deny {
@@ -77,7 +76,7 @@ fn shadow_deny_is_reported_not_applied() {
     };
     let out = chain.evaluate(
         engine(),
-        request(Trigger::PreAuthentication),
+        request(Trigger::PreAuthentication).sign_in,
         &DataSet::default(),
         later(),
     );
@@ -98,7 +97,7 @@ fn on_error_deny_fails_closed_and_allow_fails_open() {
     };
     let out = chain.evaluate(
         engine(),
-        request(Trigger::PreAuthentication),
+        request(Trigger::PreAuthentication).sign_in,
         &DataSet::default(),
         later(),
     );
@@ -117,7 +116,7 @@ fn on_error_deny_fails_closed_and_allow_fails_open() {
     };
     let out = chain.evaluate(
         engine(),
-        request(Trigger::PreAuthentication),
+        request(Trigger::PreAuthentication).sign_in,
         &DataSet::default(),
         later(),
     );
@@ -146,7 +145,7 @@ fn claims_merge_in_order_and_conflicts_are_reported() {
     };
     let out = chain.evaluate(
         engine(),
-        request(Trigger::PreTokenGeneration),
+        request(Trigger::PreTokenGeneration).sign_in,
         &DataSet::default(),
         later(),
     );
@@ -170,7 +169,7 @@ fn only_rules_for_the_trigger_run() {
     };
     let out = chain.evaluate(
         engine(),
-        request(Trigger::PreAuthentication),
+        request(Trigger::PreAuthentication).sign_in,
         &DataSet::default(),
         later(),
     );
@@ -190,7 +189,7 @@ fn post_auth_deny_never_stops_the_chain() {
     };
     let out = chain.evaluate(
         engine(),
-        request(Trigger::PostAuthentication),
+        request(Trigger::PostAuthentication).sign_in,
         &DataSet::default(),
         later(),
     );
@@ -218,7 +217,7 @@ fn global_deadline_bounds_the_chain() {
     let start = Instant::now();
     let out = chain.evaluate(
         engine(),
-        request(Trigger::PreAuthentication),
+        request(Trigger::PreAuthentication).sign_in,
         &DataSet::default(),
         Instant::now() + Duration::from_millis(20),
     );
@@ -250,7 +249,7 @@ fn data_failure_applies_on_error() {
     };
     let out = chain.evaluate(
         engine(),
-        request(Trigger::PreAuthentication),
+        request(Trigger::PreAuthentication).sign_in,
         &data,
         later(),
     );

@@ -10,16 +10,13 @@
 
 mod adversarial;
 mod chain;
-mod handler;
-mod isolation;
 mod policies;
 mod pools;
 mod request;
-mod trust;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use portcullis_engine::{Budget, CompiledPolicy, Engine, EngineConfig, Request, Trigger};
+use portcullis_engine::{Budget, CompiledPolicy, Engine, EngineConfig};
 
 /// One engine per test binary, shared like in production.
 pub fn engine() -> &'static Engine {
@@ -43,31 +40,15 @@ pub fn load(path: &str) -> Arc<CompiledPolicy> {
     policy
 }
 
-/// A request like the SDK's test helper builds.
-pub fn request(trigger: Trigger) -> Request {
-    Request {
-        trigger,
-        trigger_source: match trigger {
-            Trigger::PreAuthentication => "PreAuthentication_Authentication",
-            Trigger::PostAuthentication => "PostAuthentication_Authentication",
-            Trigger::PreTokenGeneration => "TokenGeneration_Authentication",
-        }
-        .into(),
-        event_version: "1".into(),
-        tenant: "acme".into(),
-        user_pool_id: "us-east-1_test".into(),
-        client_id: Some("client".into()),
-        user_name: Some("ada".into()),
-        user_attributes: vec![("email".into(), "ada@example.com".into())],
-        client_metadata: vec![],
-        user_not_found: false,
-        new_device_used: None,
-        groups: vec![],
-        scopes: vec![],
-        config: "null".into(),
-        data: vec![],
-        now_unix_ms: 1_767_596_400_000,
-    }
+pub use portcullis_testkit::sign_in::{TestRequest, request};
+
+/// Evaluates `policy` on `request` with the shared engine, as one rule of a chain.
+pub fn evaluate(
+    policy: &CompiledPolicy,
+    request: &TestRequest,
+    budget: &Budget,
+) -> portcullis_engine::Evaluation {
+    portcullis_testkit::sign_in::evaluate(engine(), policy, request, budget)
 }
 
 /// The default budget.

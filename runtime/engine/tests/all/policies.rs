@@ -4,12 +4,11 @@ use portcullis_artifacts as art;
 use portcullis_engine::{DataItem, Failure, Outcome, Trigger, Verdict};
 use serde_json::json;
 
-use crate::{budget, engine, load, request};
+use crate::{TestRequest, budget, engine, evaluate, load, request};
 
-fn verdict(path: &str, req: &portcullis_engine::Request) -> Verdict {
+fn verdict(path: &str, req: &TestRequest) -> Verdict {
     let policy = load(path);
-    match engine()
-        .evaluate(&policy, &req.clone().into(), &budget())
+    match evaluate(&policy, &req, &budget())
         .outcome
     {
         Outcome::Verdict(v) => v,
@@ -63,11 +62,7 @@ fn email_domain_allow_list() {
 #[test]
 fn email_domain_without_config_is_a_policy_error() {
     let policy = load(art::EMAIL_DOMAIN);
-    let outcome = engine()
-        .evaluate(
-            &policy,
-            &request(Trigger::PreAuthentication).into(),
-            &budget(),
+    let outcome = evaluate(&policy, &request(Trigger::PreAuthentication), &budget(),
         )
         .outcome;
     assert!(
@@ -126,14 +121,13 @@ fn new_device_logs_through_the_bounded_import() {
     let policy = load(art::NEW_DEVICE);
     let mut r = request(Trigger::PostAuthentication);
     r.new_device_used = Some(true);
-    let evaluation = engine().evaluate(&policy, &r.clone().into(), &budget());
+    let evaluation = evaluate(&policy, &r, &budget());
     assert!(matches!(evaluation.outcome, Outcome::Verdict(ref v) if v.is_allowed()));
     assert_eq!(evaluation.logs.len(), 1);
     assert_eq!(evaluation.logs[0].message, "new device used for sign-in");
     r.new_device_used = Some(false);
     assert!(
-        engine()
-            .evaluate(&policy, &r.clone().into(), &budget())
+        evaluate(&policy, &r, &budget())
             .logs
             .is_empty()
     );

@@ -6,6 +6,8 @@ use portcullis_artifacts as art;
 use portcullis_engine::{Engine, EngineConfig, Outcome, Trigger, Verdict};
 use serde_json::json;
 
+use portcullis_testkit::sign_in::{TestRequest, evaluate};
+
 use crate::{budget, request};
 
 /// Engines that put every policy here in the memset pool, and in the dirty-page pool.
@@ -20,14 +22,11 @@ fn both_pools() -> [(&'static str, Engine); 2] {
     [("memset pool", with(4 << 20)), ("dirty-page pool", with(0))]
 }
 
-fn verdict(engine: &Engine, path: &str, req: &portcullis_engine::Request) -> Verdict {
+fn verdict(engine: &Engine, path: &str, req: &TestRequest) -> Verdict {
     let policy = engine
         .load(&std::fs::read(path).expect("artifact"))
         .expect("load");
-    match engine
-        .evaluate(&policy, &req.clone().into(), &budget())
-        .outcome
-    {
+    match evaluate(engine, &policy, req, &budget()).outcome {
         Outcome::Verdict(v) => v,
         Outcome::Failed(f) => panic!("{path} failed: {f}"),
     }
@@ -72,10 +71,7 @@ fn a_large_memory_policy_answers_alike_in_both_pools_and_precompiled() {
             .expect("precompiled");
         for (engine, policy) in [(&engine, &policy), (&other, &again)] {
             let mut r = req.clone();
-            let at = |r: &portcullis_engine::Request| match engine
-                .evaluate(policy, &r.clone().into(), &budget())
-                .outcome
-            {
+            let at = |r: &TestRequest| match evaluate(engine, policy, r, &budget()).outcome {
                 Outcome::Verdict(v) => v.is_allowed(),
                 Outcome::Failed(f) => panic!("{pool}: {f}"),
             };

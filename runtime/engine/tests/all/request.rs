@@ -7,7 +7,7 @@ use portcullis_artifacts as art;
 use portcullis_engine::{DataItem, Failure, Outcome, Trigger};
 use serde_json::{Value, json};
 
-use crate::{budget, engine, load, request};
+use crate::{budget, evaluate, load, request};
 
 fn echo(config: &str) -> Outcome {
     let mut r = request(Trigger::PreTokenGeneration);
@@ -28,9 +28,7 @@ fn echo(config: &str) -> Outcome {
         key: "member".into(),
         value: r#"{"roles":["owner"]}"#.into(),
     }];
-    engine()
-        .evaluate(&load(art::REQUEST_ECHO), &r.into(), &budget())
-        .outcome
+    evaluate(&load(art::REQUEST_ECHO), &r, &budget()).outcome
 }
 
 #[test]

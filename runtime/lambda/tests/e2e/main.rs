@@ -6,5 +6,4 @@
     clippy::indexing_slicing
 )]
 
-mod harness;
 mod runtime_api;

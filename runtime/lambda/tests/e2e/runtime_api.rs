@@ -3,12 +3,12 @@
 use std::path::Path;
 
 use portcullis_artifacts as art;
-use portcullis_engine::manifest::RuleEntry;
-use portcullis_engine::store::{RuleStore, TenantId};
+use portcullis_gate::manifest::RuleEntry;
+use portcullis_gate::store::{RuleStore, TenantId};
 use portcullis_engine::{Mode, OnError};
 use serde_json::{Value, json};
 
-use crate::harness::{Invoked, Lambda};
+use portcullis_testkit::lambda::{Invoked, Lambda};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/events");
 
@@ -33,7 +33,7 @@ pub fn entry(name: &str, path: &str, trigger: &str, on_error: OnError, config: V
 
 /// Publishes `rules` for `tenant`, storing the modules they name by path.
 pub fn publish(store: &RuleStore, tenant: &str, mut rules: Vec<RuleEntry>) -> u64 {
-    crate::harness::block(async {
+    portcullis_testkit::rules::block(async {
         for rule in &mut rules {
             let bytes = std::fs::read(&rule.module).unwrap();
             rule.module = store.put_module(bytes).await.unwrap().to_string();
@@ -160,7 +160,7 @@ fn cognito_triggers_through_the_lambda_runtime_api() {
     // A body that is not a Cognito event: fail closed with the generic message.
     match lambda.invoke(&json!({"hello": "world"})) {
         Invoked::Error { message, .. } => {
-            assert_eq!(message, portcullis_engine::handler::UNAVAILABLE_MESSAGE)
+            assert_eq!(message, portcullis_gate::UNAVAILABLE_MESSAGE)
         }
         other => panic!("garbage should be refused, got {other:?}"),
     }

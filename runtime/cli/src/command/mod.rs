@@ -1,0 +1,63 @@
+//! The commands, one file each: arguments (clap) and a `run` that returns the [`Exit`].
+
+use clap::Subcommand;
+
+use crate::Exit;
+
+pub mod activity;
+pub mod data;
+pub mod diff;
+pub mod eval;
+pub mod handle;
+pub mod keygen;
+pub mod publish;
+pub mod rollback;
+pub mod schema;
+pub mod status;
+pub mod verify;
+
+/// The `portcullis` commands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run one policy on one Cognito event with production limits.
+    Eval(eval::Args),
+    /// Run the Lambda's handler locally on one event against a store.
+    Handle(handle::Args),
+    /// Publish a tenant's rules: modules by digest, history, conditional manifest update.
+    Publish(publish::Args),
+    /// Make an earlier revision's rules current again (as a new revision).
+    Rollback(rollback::Args),
+    /// Show each tenant's revision, rules, digests and modes.
+    Status(status::Args),
+    /// Show what changed between two revisions of a tenant.
+    Diff(diff::Args),
+    /// Check a store against the deployment's keys: signatures, history, modules, artifacts.
+    Verify(verify::Args),
+    /// Make a publisher's signing key pair, or a deployment's artifact key.
+    Keygen(keygen::Args),
+    /// Manage rule data in DynamoDB.
+    Data(data::Args),
+    /// Show a user's sign-in activity.
+    Activity(activity::Args),
+    /// Print the manifest JSON Schema.
+    Schema,
+}
+
+impl Command {
+    /// Runs the command.
+    pub fn run(self) -> anyhow::Result<Exit> {
+        match self {
+            Command::Eval(args) => eval::run(args),
+            Command::Handle(args) => handle::run(args),
+            Command::Publish(args) => publish::run(args),
+            Command::Rollback(args) => rollback::run(args),
+            Command::Status(args) => status::run(args),
+            Command::Diff(args) => diff::run(args),
+            Command::Verify(args) => verify::run(args),
+            Command::Keygen(args) => keygen::run(args),
+            Command::Data(args) => data::run(args),
+            Command::Activity(args) => activity::run(args),
+            Command::Schema => schema::run(),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! `portcullis publish`: a tenant's rules checked, uploaded content-addressed, signed and
+//! published under the revision check (the work is `portcullis_gate::publish`).
+//!
+//! `publish` reads a manifest whose `module` fields may name `.wasm` files instead of
+//! digests; its `revision`, `tenant`, `previous` and `signature` are ignored (the store's
+//! current revision + 1 is used, and the manifest is signed anew). A module with a test
+//! file beside it (`x.wasm` → `x.tests.json`) must pass its tests first, and every policy
+//! must declare the triggers its rule lists. When trusted keys are configured
+//! (`--trusted-keys` or `PORTCULLIS_TRUSTED_KEYS`, as the deployment has them), a publish
+//! without a trusted `--sign-key` is refused before anything is written.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use portcullis_aws::StoreUrl;
+use portcullis_gate::TenantId;
+use portcullis_gate::manifest::{Manifest, RuleEntry};
+use portcullis_gate::publish::{Module, PublishOptions, TestCase, check_policy, run_tests};
+use serde::Deserialize;
+
+use crate::{Exit, input};
+
+/// Arguments of `portcullis publish`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The store: a directory, file://DIR or s3://bucket/prefix.
+    #[arg(long)]
+    store: StoreUrl,
+    /// The tenant (`_global` for rules that run for every tenant).
+    #[arg(long)]
+    tenant: TenantId,
+    /// The manifest to publish; `module` may be a path to a .wasm file.
+    #[arg(long)]
+    manifest: PathBuf,
+    /// Also store precompiled artifacts for this machine's engine build, sealed with the
+    /// deployment's artifact key (--artifact-key).
+    #[arg(long)]
+    precompile: bool,
+    /// The publisher's signing key (`portcullis keygen --id ID`): the manifest is signed.
+    #[arg(long)]
+    sign_key: Option<PathBuf>,
+    #[command(flatten)]
+    keys: input::Keys,
+    /// Refuse unless the tenant is at this revision (0: no manifest yet). Without it, the
+    /// revision read just before writing is expected; a publish in between still loses.
+    #[arg(long)]
+    expect_revision: Option<u64>,
+}
+
+/// A policy's test case, in `<module>.tests.json` (a list of these).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    /// What it checks.
+    name: String,
+    /// A Cognito event, inline or as a path relative to the test file.
+    event: serde_json::Value,
+    /// Overrides the rule's configuration from the manifest.
+    #[serde(default)]
+    config: Option<serde_json::Value>,
+    /// `allow` or `deny`.
+    expect: String,
+}
+
+/// Runs `portcullis publish`.
+pub fn run(args: Args) -> Result<Exit> {
+    let trusted = args.keys.trusted()?;
+    let signer = input::signer(args.sign_key.as_deref(), trusted.as_ref())?;
+    let manifest = Manifest::parse(&input::read(&args.manifest)?)
+        .with_context(|| format!("`{}`", args.manifest.display()))?;
+    let base = args.manifest.parent().unwrap_or(Path::new("."));
+    let engine = input::engine()?;
+    let runtime = input::runtime()?;
+    let store = runtime.block_on(input::store(&args.store));
+    let artifact_key = match args.precompile {
+        true => Some(runtime.block_on(args.keys.artifact())?.context(
+            "--precompile seals artifacts with the deployment's artifact key: pass --artifact-key (or set PORTCULLIS_ARTIFACT_KEY)",
+        )?),
+        false => None,
+    };
+    let mut rules = Vec::with_capacity(manifest.rules.len());
+    for entry in manifest.rules {
+        let module = if entry.module.ends_with(".wasm") {
+            let path = base.join(&entry.module);
+            let bytes = input::read(&path)?;
+            test(&engine, &entry, &path, &bytes)?;
+            Module::Bytes(bytes)
+        } else {
+            Module::Stored
+        };
+        rules.push((entry, module));
+    }
+    let published = runtime.block_on(portcullis_gate::publish::publish(
+        &store,
+        &engine,
+        &args.tenant,
+        rules,
+        signer.as_ref(),
+        PublishOptions {
+            precompile: artifact_key.as_ref(),
+            expect_revision: args.expect_revision,
+        },
+    ))?;
+    println!(
+        "published {} revision {} ({} rules){}; {}",
+        args.tenant,
+        published.revision,
+        published.rules.len(),
+        if args.precompile {
+            format!("; precompiled for engine {}", engine.compat())
+        } else {
+            String::new()
+        },
+        input::signed_by(signer.as_ref())
+    );
+    Ok(Exit::Allow)
+}
+
+/// Runs the module's test cases (`x.tests.json` beside `x.wasm`), if it has any.
+fn test(
+    engine: &portcullis_engine::Engine,
+    entry: &RuleEntry,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<()> {
+    let tests_path = path.with_extension("tests.json");
+    if !tests_path.exists() {
+        return Ok(());
+    }
+    let files: Vec<TestFile> = serde_json::from_slice(&input::read(&tests_path)?)
+        .with_context(|| format!("`{}`", tests_path.display()))?;
+    let dir = tests_path.parent().unwrap_or(Path::new("."));
+    let mut cases = Vec::with_capacity(files.len());
+    for file in files {
+        let event = match &file.event {
+            serde_json::Value::String(name) => input::event(&dir.join(name))?,
+            inline => portcullis_gate::cognito::Event::from_value(inline.clone())
+                .with_context(|| format!("test `{}`", file.name))?,
+        };
+        let expect_allow = match file.expect.as_str() {
+            "allow" => true,
+            "deny" => false,
+            other => anyhow::bail!(
+                "test `{}` in `{}`: expect must be allow or deny, not `{other}`",
+                file.name,
+                tests_path.display()
+            ),
+        };
+        cases.push(TestCase {
+            name: file.name,
+            event,
+            config: file.config,
+            expect_allow,
+        });
+    }
+    let policy = check_policy(engine, entry, bytes)?;
+    run_tests(engine, entry, &policy, &cases)
+        .with_context(|| format!("in `{}`", tests_path.display()))?;
+    eprintln!("rule `{}`: {} tests passed", entry.name, cases.len());
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Each evaluation's store state and every call a policy can make into the host: the
+//! `request` resource's read-only methods over the lent [`SignIn`] and the rule's own
+//! [`RuleInput`], and the bounded `log`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::Resource;
+
+use crate::budget::Limiter;
+use crate::contract::portcullis::policy::{host, types};
+use crate::contract::{DataItem, LentRequest, Level, Trigger};
+use crate::outcome::LogLine;
+use crate::request::{NO_SIGN_IN, RuleInput, SignIn};
+
+/// Log lines a rule may write per evaluation; more are dropped and counted.
+pub const MAX_LOG_LINES: usize = 16;
+/// The longest log line kept, in bytes; longer lines are truncated.
+pub const MAX_LOG_LINE: usize = 512;
+
+/// Per-store state: the sign-in lent to the rule and the rule's own input, the limiter,
+/// the wall-clock deadline and the rule's captured log lines.
+pub struct HostState {
+    /// The sign-in `evaluate` is reading (none for `describe`).
+    sign_in: Option<Arc<SignIn>>,
+    /// The running rule's configuration and data.
+    input: RuleInput,
+    /// Caps memories, tables and instances.
+    pub(super) limiter: Limiter,
+    /// When the rule's wall-clock budget runs out.
+    pub(super) deadline: Instant,
+    /// Log lines kept.
+    pub(super) logs: Vec<LogLine>,
+    /// Log lines over [`MAX_LOG_LINES`], dropped.
+    pub(super) logs_dropped: usize,
+}
+
+impl HostState {
+    /// The state of one store.
+    pub(super) fn new(
+        sign_in: Option<Arc<SignIn>>,
+        input: RuleInput,
+        limiter: Limiter,
+        deadline: Instant,
+    ) -> HostState {
+        HostState {
+            sign_in,
+            input,
+            limiter,
+            deadline,
+            logs: Vec::new(),
+            logs_dropped: 0,
+        }
+    }
+
+    fn read(&self) -> &SignIn {
+        self.sign_in.as_deref().unwrap_or(&NO_SIGN_IN)
+    }
+}
+
+impl types::Host for HostState {}
+
+impl host::Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        if self.logs.len() >= MAX_LOG_LINES {
+            self.logs_dropped += 1;
+            return;
+        }
+        self.logs.push(LogLine {
+            level,
+            message: truncate(message, MAX_LOG_LINE),
+        });
+    }
+}
+
+/// The value for `key` in `pairs`.
+fn lookup(pairs: &[(String, String)], key: &str) -> Option<String> {
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+/// The `request` resource's methods. A store holds at most one sign-in, so the handle's
+/// representation is not consulted: wasmtime only lets a policy call these methods with a
+/// handle the host lent it, and only for the length of that call.
+impl types::HostRequest for HostState {
+    fn trigger(&mut self, _: Resource<LentRequest>) -> Trigger {
+        self.read().trigger
+    }
+
+    fn trigger_source(&mut self, _: Resource<LentRequest>) -> String {
+        self.read().trigger_source.clone()
+    }
+
+    fn event_version(&mut self, _: Resource<LentRequest>) -> String {
+        self.read().event_version.clone()
+    }
+
+    fn tenant(&mut self, _: Resource<LentRequest>) -> String {
+        self.read().tenant.clone()
+    }
+
+    fn user_pool_id(&mut self, _: Resource<LentRequest>) -> String {
+        self.read().user_pool_id.clone()
+    }
+
+    fn client_id(&mut self, _: Resource<LentRequest>) -> Option<String> {
+        self.read().client_id.clone()
+    }
+
+    fn user_name(&mut self, _: Resource<LentRequest>) -> Option<String> {
+        self.read().user_name.clone()
+    }
+
+    fn user_attribute(&mut self, _: Resource<LentRequest>, name: String) -> Option<String> {
+        lookup(&self.read().user_attributes, &name)
+    }
+
+    fn user_attributes(&mut self, _: Resource<LentRequest>) -> Vec<(String, String)> {
+        self.read().user_attributes.clone()
+    }
+
+    fn client_metadata_value(&mut self, _: Resource<LentRequest>, key: String) -> Option<String> {
+        lookup(&self.read().client_metadata, &key)
+    }
+
+    fn client_metadata(&mut self, _: Resource<LentRequest>) -> Vec<(String, String)> {
+        self.read().client_metadata.clone()
+    }
+
+    fn user_not_found(&mut self, _: Resource<LentRequest>) -> bool {
+        self.read().user_not_found
+    }
+
+    fn new_device_used(&mut self, _: Resource<LentRequest>) -> Option<bool> {
+        self.read().new_device_used
+    }
+
+    fn groups(&mut self, _: Resource<LentRequest>) -> Vec<String> {
+        self.read().groups.clone()
+    }
+
+    fn scopes(&mut self, _: Resource<LentRequest>) -> Vec<String> {
+        self.read().scopes.clone()
+    }
+
+    fn config(&mut self, _: Resource<LentRequest>) -> String {
+        String::from(&*self.input.config)
+    }
+
+    fn data_value(&mut self, _: Resource<LentRequest>, key: String) -> Option<String> {
+        self.input
+            .data
+            .iter()
+            .find(|item| item.key == key)
+            .map(|item| item.value.clone())
+    }
+
+    fn data(&mut self, _: Resource<LentRequest>) -> Vec<DataItem> {
+        self.input.data.to_vec()
+    }
+
+    fn now_unix_ms(&mut self, _: Resource<LentRequest>) -> i64 {
+        self.read().now_unix_ms
+    }
+
+    fn drop(&mut self, _: Resource<LentRequest>) -> wasmtime::Result<()> {
+        // The host only lends the request; a lent handle is never the policy's to drop.
+        Ok(())
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary, marking the cut.
+pub(super) fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_on_char_boundary() {
+        assert_eq!(truncate("héllo".into(), 2), "h…");
+        assert_eq!(truncate("abc".into(), 5), "abc");
+    }
+}

@@ -1,0 +1,110 @@
+//! One run of a policy in a fresh store and instance under a [`Budget`], and the
+//! classification of whatever stopped it into a typed [`Failure`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::Store;
+use wasmtime::component::Instance;
+
+use super::host::HostState;
+use super::{CompiledPolicy, Engine, ticker};
+use crate::budget::{Budget, Limiter};
+use crate::invalid::InvalidOutput;
+use crate::outcome::{Failure, LogLine};
+use crate::request::{RuleInput, SignIn};
+
+/// The most a rule may hand the host in one call (a log line) or in its verdict, in
+/// bytes of host memory, before the host allocates for it (wasmtime's hostcall fuel). A
+/// verdict within every other limit needs well under 1 MiB.
+pub const MAX_HOST_TRANSFER: usize = 2 << 20;
+
+/// What one run produced, with its measurements.
+pub(super) struct Run<R> {
+    pub(super) result: Result<R, Failure>,
+    pub(super) fuel_used: u64,
+    pub(super) duration: Duration,
+    pub(super) peak_memory: usize,
+    pub(super) logs: Vec<LogLine>,
+    pub(super) logs_dropped: usize,
+}
+
+/// What the guest handed the host could not be read (over [`MAX_HOST_TRANSFER`], or
+/// malformed).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct Unreadable(pub(super) String);
+
+impl Engine {
+    /// Runs `call` in a fresh instance of `policy` under `budget`, with `sign_in` and
+    /// `input` lent to it.
+    pub(super) fn run<R>(
+        &self,
+        policy: &CompiledPolicy,
+        (sign_in, input): (Option<&Arc<SignIn>>, RuleInput),
+        budget: &Budget,
+        call: impl FnOnce(&Instance, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Run<R> {
+        let _active = self.ticker.enter();
+        let start = Instant::now();
+        let memory_limit = budget.memory_bytes.min(self.config.max_memory_bytes);
+        let mut store = Store::new(
+            policy.pre.engine(),
+            HostState::new(
+                sign_in.cloned(),
+                input,
+                Limiter::new(memory_limit),
+                start + budget.timeout,
+            ),
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.set_hostcall_fuel(MAX_HOST_TRANSFER);
+        ticker::arm_deadline(&mut store, budget.timeout);
+        let result = store
+            .set_fuel(budget.fuel)
+            .and_then(|()| policy.pre.instantiate(&mut store))
+            .and_then(|instance| call(&instance, &mut store));
+        let duration = start.elapsed();
+        let fuel_used = budget.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let state = store.into_data();
+        let result = result
+            .map_err(|error| classify(&error, &state.limiter, budget, memory_limit, duration));
+        Run {
+            result,
+            fuel_used,
+            duration,
+            peak_memory: state.limiter.peak_memory,
+            logs: state.logs,
+            logs_dropped: state.logs_dropped,
+        }
+    }
+}
+
+/// Turns a wasmtime error into a typed failure, by type: the limiter's flags first (a
+/// refused `memory.grow` surfaces as whatever the guest does next, usually a trap), then
+/// the trap code.
+fn classify(
+    error: &wasmtime::Error,
+    limiter: &Limiter,
+    budget: &Budget,
+    memory_limit: usize,
+    elapsed: Duration,
+) -> Failure {
+    if limiter.memory_exceeded {
+        return Failure::MemoryLimit {
+            limit: memory_limit,
+        };
+    }
+    if limiter.table_exceeded {
+        return Failure::ResourceLimit;
+    }
+    if let Some(Unreadable(why)) = error.downcast_ref::<Unreadable>() {
+        return Failure::InvalidOutput(InvalidOutput::Unreadable(why.clone()));
+    }
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => Failure::OutOfFuel(budget.fuel),
+        Some(wasmtime::Trap::Interrupt) => Failure::Timeout(elapsed),
+        Some(code) => Failure::Trap { code: *code },
+        None => Failure::Host(format!("{error:#}")),
+    }
+}

@@ -1,0 +1,88 @@
+//! [`GateBuilder`]: the one way a gate is assembled — by the Lambda, `portcullis handle`,
+//! the benchmarks and the tests — from a rule store and optional parts.
+
+use std::sync::Arc;
+
+use portcullis_engine::sandbox::{Engine, EngineConfig, LoadError};
+
+use crate::activity::Recorder;
+use crate::config::HandlerConfig;
+use crate::data::DataSource;
+use crate::handler::Handler;
+use crate::registry::{Registry, RegistryConfig};
+use crate::store::RuleStore;
+
+/// Assembles a [`Handler`]: the rule store is required; the engine, the registry and
+/// handler settings, the data source and the recorder are optional.
+#[derive(Debug)]
+pub struct GateBuilder {
+    store: RuleStore,
+    engine: Option<Arc<Engine>>,
+    registry: RegistryConfig,
+    config: HandlerConfig,
+    data: Option<Arc<dyn DataSource>>,
+    recorder: Option<Arc<dyn Recorder>>,
+}
+
+impl Handler {
+    /// Starts assembling a handler over the rules in `store`.
+    pub fn builder(store: RuleStore) -> GateBuilder {
+        GateBuilder {
+            store,
+            engine: None,
+            registry: RegistryConfig::default(),
+            config: HandlerConfig::default(),
+            data: None,
+            recorder: None,
+        }
+    }
+}
+
+impl GateBuilder {
+    /// Runs rules on `engine` (shared; one per process). Without it, [`GateBuilder::build`]
+    /// makes one with the default [`EngineConfig`].
+    pub fn engine(mut self, engine: Arc<Engine>) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// How the registry refreshes, verifies and caches rules.
+    pub fn registry(mut self, config: RegistryConfig) -> Self {
+        self.registry = config;
+        self
+    }
+
+    /// Tenant resolution, fail modes, time limits and the token namespace.
+    pub fn config(mut self, config: HandlerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Rules' declared data is fetched from `source`.
+    pub fn data(mut self, source: Arc<dyn DataSource>) -> Self {
+        self.data = Some(source);
+        self
+    }
+
+    /// Sign-in activity and audit entries go to `recorder`.
+    pub fn recorder(mut self, recorder: Arc<dyn Recorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// The handler. Fails only when a default engine cannot be set up.
+    pub fn build(self) -> Result<Handler, LoadError> {
+        let engine = match self.engine {
+            Some(engine) => engine,
+            None => Arc::new(Engine::new(EngineConfig::default())?),
+        };
+        let registry = Registry::new(self.store, Arc::clone(&engine), self.registry);
+        Ok(Handler {
+            engine,
+            registry,
+            config: self.config,
+            data: self.data,
+            recorder: self.recorder,
+        })
+    }
+}

@@ -1,0 +1,447 @@
+//! Cognito trigger events: lenient parsing of the AWS-documented shapes, in one pass, into
+//! an [`Event`] — the [`SignIn`] a policy sees and what the answer needs (the kind and the
+//! original JSON) — and the pre token generation answer.
+//!
+//! AWS adds fields over time and its own samples omit fields that strict types require
+//! (V2 `scopes`, post-auth `newDeviceUsed`, V3 client-credentials events with no user), so
+//! parsing reads only what it needs from a `serde_json::Value`, treats a missing or null
+//! optional field as absent, and keeps the original event untouched for the response.
+
+use serde_json::{Map, Value};
+
+use portcullis_engine::contract::{CLIENT_CREDENTIALS_SOURCE, SignIn, Trigger};
+
+/// The version of a pre token generation event, which decides the response shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum TokenVersion {
+    /// `V1_0`: `claimsOverrideDetails`, ID token only, string claim values.
+    V1,
+    /// `V2_0`: `claimsAndScopeOverrideDetails`, ID and access tokens, JSON values, scopes.
+    V2,
+    /// `V3_0`: as V2, plus machine-to-machine (client credentials) tokens.
+    V3,
+}
+
+/// What kind of trigger an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// `PreAuthentication_Authentication`.
+    PreAuthentication,
+    /// `PostAuthentication_Authentication`.
+    PostAuthentication,
+    /// `TokenGeneration_*`.
+    PreTokenGeneration(TokenVersion),
+    /// Any other trigger source: Portcullis leaves it alone.
+    Other,
+}
+
+impl EventKind {
+    /// The contract trigger, if Portcullis handles this kind.
+    pub fn trigger(self) -> Option<Trigger> {
+        match self {
+            EventKind::PreAuthentication => Some(Trigger::PreAuthentication),
+            EventKind::PostAuthentication => Some(Trigger::PostAuthentication),
+            EventKind::PreTokenGeneration(_) => Some(Trigger::PreTokenGeneration),
+            EventKind::Other => None,
+        }
+    }
+}
+
+/// A body that is not a Cognito trigger event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// Not JSON at all.
+    #[error("event is not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not an object.
+    #[error("event is not a JSON object")]
+    NotAnObject,
+    /// A field every Cognito event has is missing.
+    #[error("event has no `{0}`: not a Cognito trigger event")]
+    Missing(&'static str),
+    /// A field has the wrong JSON type.
+    #[error("event field `{field}` must be {expected}")]
+    WrongType {
+        /// The field path.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+}
+
+/// A parsed Cognito trigger event: the sign-in and what the answer needs.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The original event, answered with (changed only by a token response).
+    pub raw: Value,
+    /// The trigger kind.
+    pub kind: EventKind,
+    /// The sign-in, parsed once, as rules see it. Its tenant is empty and its clock zero
+    /// until the gate resolves them; for [`EventKind::Other`] (never evaluated) its trigger
+    /// means nothing.
+    pub sign_in: SignIn,
+}
+
+impl Event {
+    /// Parses an event from JSON text.
+    pub fn from_slice(bytes: &[u8]) -> Result<Event, EventError> {
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| EventError::NotJson(e.to_string()))?;
+        Event::from_value(value)
+    }
+
+    /// Parses an event from a JSON value.
+    pub fn from_value(raw: Value) -> Result<Event, EventError> {
+        Event::parse(raw).map_err(|(error, _)| error)
+    }
+
+    /// Like [`Event::from_value`], but a failure hands the JSON back with the error (the
+    /// handler answers with it when failing open), so it never has to be copied.
+    pub fn parse(raw: Value) -> Result<Event, (EventError, Value)> {
+        match Event::fields(&raw) {
+            Ok((kind, sign_in)) => Ok(Event { raw, kind, sign_in }),
+            Err(error) => Err((error, raw)),
+        }
+    }
+
+    /// The kind and the sign-in.
+    fn fields(raw: &Value) -> Result<(EventKind, SignIn), EventError> {
+        let obj = raw.as_object().ok_or(EventError::NotAnObject)?;
+        let trigger_source = required_str(obj, "triggerSource")?;
+        let user_pool_id = required_str(obj, "userPoolId")?;
+        let version = match obj.get("version") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let kind = kind_of(&trigger_source, &version);
+        let empty = Map::new();
+        let request = match obj.get("request") {
+            Some(Value::Object(r)) => r,
+            None | Some(Value::Null) => &empty,
+            Some(_) => {
+                return Err(EventError::WrongType {
+                    field: "request",
+                    expected: "an object",
+                });
+            }
+        };
+        let metadata_field = if kind == EventKind::PreAuthentication {
+            "validationData"
+        } else {
+            "clientMetadata"
+        };
+        let group_config = request.get("groupConfiguration").and_then(Value::as_object);
+        let sign_in = SignIn {
+            trigger: kind.trigger().unwrap_or(Trigger::PreAuthentication),
+            trigger_source,
+            event_version: version,
+            tenant: String::new(),
+            user_pool_id,
+            user_name: optional_str(obj.get("userName")),
+            client_id: obj
+                .get("callerContext")
+                .and_then(|c| c.get("clientId"))
+                .and_then(|c| optional_str(Some(c))),
+            user_attributes: string_map(request.get("userAttributes"), "request.userAttributes")?,
+            client_metadata: string_map(request.get(metadata_field), "request.validationData")?,
+            user_not_found: request
+                .get("userNotFound")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            new_device_used: request.get("newDeviceUsed").and_then(Value::as_bool),
+            groups: string_list(group_config.and_then(|g| g.get("groupsToOverride"))),
+            scopes: string_list(request.get("scopes")),
+            now_unix_ms: 0,
+        };
+        Ok((kind, sign_in))
+    }
+
+    /// The user attribute `name`, if present.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        attribute(&self.sign_in, name)
+    }
+
+    /// A copy of the sign-in for `tenant` at `now_unix_ms`, or `None` for a trigger
+    /// Portcullis does not handle (the CLI's one-rule evaluation; the gate moves the
+    /// sign-in out instead of copying it).
+    pub fn to_request(&self, tenant: &str, now_unix_ms: i64) -> Option<SignIn> {
+        self.kind.trigger()?;
+        Some(SignIn {
+            tenant: tenant.to_owned(),
+            now_unix_ms,
+            ..self.sign_in.clone()
+        })
+    }
+}
+
+/// The user attribute `name` of `sign_in`, if present.
+pub fn attribute<'s>(sign_in: &'s SignIn, name: &str) -> Option<&'s str> {
+    sign_in
+        .user_attributes
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn kind_of(trigger_source: &str, version: &str) -> EventKind {
+    match Trigger::from_source(trigger_source) {
+        Some(Trigger::PreAuthentication) => EventKind::PreAuthentication,
+        Some(Trigger::PostAuthentication) => EventKind::PostAuthentication,
+        Some(Trigger::PreTokenGeneration) => EventKind::PreTokenGeneration(match version {
+            "2" | "V2_0" => TokenVersion::V2,
+            "3" | "V3_0" => TokenVersion::V3,
+            _ => TokenVersion::V1,
+        }),
+        None => EventKind::Other,
+    }
+}
+
+fn required_str(obj: &Map<String, Value>, field: &'static str) -> Result<String, EventError> {
+    match obj.get(field) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        None | Some(Value::Null) => Err(EventError::Missing(field)),
+        Some(_) => Err(EventError::WrongType {
+            field,
+            expected: "a string",
+        }),
+    }
+}
+
+fn optional_str(value: Option<&Value>) -> Option<String> {
+    value.and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A JSON object of strings; other scalars are kept as their JSON text, nulls dropped.
+fn string_map(
+    value: Option<&Value>,
+    field: &'static str,
+) -> Result<Vec<(String, String)>, EventError> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(map)) => Ok(map
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Value::Null => None,
+                Value::String(s) => Some((k.clone(), s.clone())),
+                other => Some((k.clone(), other.to_string())),
+            })
+            .collect()),
+        Some(_) => Err(EventError::WrongType {
+            field,
+            expected: "an object of strings",
+        }),
+    }
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The pre token generation response for `event`: the chain's merged claim changes in the
+/// shape the event's version expects, written into `response` of a copy of the event.
+///
+/// - V1 (`claimsOverrideDetails`): ID token only, string values. A non-string value
+///   (number, boolean, array, object) is sent as its JSON text, e.g. `["a","b"]`: V1 cannot
+///   carry JSON, and dropping a claim silently would be worse. Access-token changes and
+///   scopes are ignored (logged by the caller).
+/// - V2/V3 (`claimsAndScopeOverrideDetails`): ID and access tokens with JSON values, and
+///   scopes. Client-credentials (machine-to-machine) tokens have no ID token, so ID changes
+///   are left out there.
+/// - `groupOverrideDetails` is written **only** when a rule overrides groups: an empty or
+///   null override would remove every group of the user.
+/// - With no change at all the event's `response` is returned as Cognito sent it.
+pub fn token_response(
+    mut raw: Value,
+    kind: EventKind,
+    trigger_source: &str,
+    outcome: &portcullis_engine::chain::ChainOutcome,
+) -> Value {
+    let EventKind::PreTokenGeneration(version) = kind else {
+        return raw;
+    };
+    let machine_to_machine = trigger_source == CLIENT_CREDENTIALS_SOURCE;
+    // An override replaces the user's groups, roles and preferred role together: roles the
+    // rule does not name are the user's current ones, so a group-only override keeps them.
+    let current = raw.pointer("/request/groupConfiguration").cloned();
+    let groups = outcome.groups.as_ref().map(|over| {
+        let mut json = portcullis_engine::verdict::groups_json(over);
+        if let (Some(obj), Some(current)) = (json.as_object_mut(), &current) {
+            if over.iam_roles.is_empty()
+                && let Some(roles) = current.get("iamRolesToOverride")
+            {
+                obj.insert("iamRolesToOverride".into(), roles.clone());
+            }
+            if over.preferred_role.is_none()
+                && let Some(role) = current.get("preferredRole")
+            {
+                obj.insert("preferredRole".into(), role.clone());
+            }
+        }
+        json
+    });
+    let details = match version {
+        TokenVersion::V1 => {
+            if outcome.id.is_empty() && groups.is_none() {
+                return raw;
+            }
+            let claims: Map<String, Value> = outcome
+                .id
+                .add
+                .iter()
+                .map(|(name, value)| {
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (name.clone(), Value::String(text))
+                })
+                .collect();
+            let mut details = serde_json::json!({
+                "claimsToAddOrOverride": claims,
+                "claimsToSuppress": outcome.id.suppress,
+            });
+            if let (Some(groups), Some(obj)) = (groups, details.as_object_mut()) {
+                obj.insert("groupOverrideDetails".into(), groups);
+            }
+            ("claimsOverrideDetails", details)
+        }
+        TokenVersion::V2 | TokenVersion::V3 => {
+            let no_access = outcome.access.is_empty()
+                && outcome.scopes.add.is_empty()
+                && outcome.scopes.suppress.is_empty();
+            if outcome.id.is_empty() && no_access && groups.is_none() {
+                return raw;
+            }
+            let mut details = Map::new();
+            if !machine_to_machine {
+                details.insert(
+                    "idTokenGeneration".into(),
+                    serde_json::json!({
+                        "claimsToAddOrOverride": outcome.id.to_json(),
+                        "claimsToSuppress": outcome.id.suppress,
+                    }),
+                );
+            }
+            details.insert(
+                "accessTokenGeneration".into(),
+                serde_json::json!({
+                    "claimsToAddOrOverride": outcome.access.to_json(),
+                    "claimsToSuppress": outcome.access.suppress,
+                    "scopesToAdd": outcome.scopes.add,
+                    "scopesToSuppress": outcome.scopes.suppress,
+                }),
+            );
+            if let Some(groups) = groups {
+                details.insert("groupOverrideDetails".into(), groups);
+            }
+            ("claimsAndScopeOverrideDetails", Value::Object(details))
+        }
+    };
+    if let Some(obj) = raw.as_object_mut() {
+        let response = obj
+            .entry("response")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !response.is_object() {
+            *response = Value::Object(Map::new());
+        }
+        if let Some(response) = response.as_object_mut() {
+            response.insert(details.0.into(), details.1);
+        }
+    }
+    raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pre_auth_with_null_validation_data_and_user_not_found() {
+        let e = Event::from_value(json!({
+            "version": "1", "triggerSource": "PreAuthentication_Authentication",
+            "region": "us-east-1", "userPoolId": "us-east-1_A", "userName": "u",
+            "callerContext": {"awsSdkVersion": "x", "clientId": "c"},
+            "request": {"userAttributes": {"email": "a@b.c"}, "validationData": null, "userNotFound": true},
+            "response": {}
+        }))
+        .unwrap();
+        assert_eq!(e.kind, EventKind::PreAuthentication);
+        assert!(e.sign_in.user_not_found);
+        assert!(e.sign_in.client_metadata.is_empty());
+        assert_eq!(e.sign_in.client_id.as_deref(), Some("c"));
+        assert_eq!(e.attr("email"), Some("a@b.c"));
+    }
+
+    #[test]
+    fn token_versions() {
+        for (version, expected) in [
+            ("1", TokenVersion::V1),
+            ("2", TokenVersion::V2),
+            ("3", TokenVersion::V3),
+        ] {
+            let e = Event::from_value(json!({
+                "version": version, "triggerSource": "TokenGeneration_Authentication",
+                "userPoolId": "p", "request": {"userAttributes": {}}
+            }))
+            .unwrap();
+            assert_eq!(e.kind, EventKind::PreTokenGeneration(expected));
+        }
+    }
+
+    #[test]
+    fn client_credentials_without_user() {
+        let e = Event::from_value(json!({
+            "version": "3", "triggerSource": "TokenGeneration_ClientCredentials",
+            "userPoolId": "p", "callerContext": {"clientId": "m2m"},
+            "request": {"scopes": ["api/read"], "unknownNewField": {"x": 1}}, "response": {}
+        }))
+        .unwrap();
+        assert_eq!(e.sign_in.user_name, None);
+        assert_eq!(e.sign_in.scopes, ["api/read"]);
+        assert_eq!(
+            e.to_request("t", 0).map(|r| r.trigger),
+            Some(Trigger::PreTokenGeneration)
+        );
+    }
+
+    #[test]
+    fn unknown_trigger_is_other() {
+        let e =
+            Event::from_value(json!({"triggerSource": "CustomMessage_SignUp", "userPoolId": "p"}))
+                .unwrap();
+        assert_eq!(e.kind, EventKind::Other);
+        assert!(e.to_request("t", 0).is_none());
+    }
+
+    #[test]
+    fn not_an_event() {
+        assert_eq!(
+            Event::from_slice(b"[]").err(),
+            Some(EventError::NotAnObject)
+        );
+        assert_eq!(
+            Event::from_slice(b"{}").err(),
+            Some(EventError::Missing("triggerSource"))
+        );
+        assert!(matches!(
+            Event::from_slice(b"{"),
+            Err(EventError::NotJson(_))
+        ));
+        assert!(matches!(
+            Event::from_value(
+                json!({"triggerSource": "PreAuthentication_Authentication", "userPoolId": "p", "request": {"userAttributes": []}})
+            ),
+            Err(EventError::WrongType { .. })
+        ));
+    }
+}

@@ -1,0 +1,449 @@
+//! The trigger handler: one Cognito event in, Cognito's answer out, and one decision record.
+//!
+//! This is the code the Lambda runs for every invocation and `portcullis handle` runs
+//! locally. Data flows one way: event → sign-in and tenant → rules → data → chain →
+//! decision → answer, record and side effects.
+//!
+//! - **Pre authentication**: a deny (or a rule failing closed) blocks: the answer is an
+//!   error whose message is client-safe (Cognito shows `PreAuthentication failed with
+//!   error <message>.`).
+//! - **Post authentication**: rules run for their side effects; the answer is always the
+//!   event unchanged, because an error here fails the sign-in in real Cognito.
+//! - **Pre token generation**: merged claims go into the response for the event's
+//!   version; a deny or a rule failing closed blocks token issuance.
+//! - **Any other trigger**: the event unchanged, with a warning.
+//!
+//! A failure of Portcullis itself (unreadable event, rules that cannot be loaded) follows
+//! [`FailMode`], with a generic client-safe message; the detail goes to the record.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use portcullis_engine::chain::{ChainOutcome, Decision, evaluate_rules_with};
+use portcullis_engine::contract::{CLIENT_CREDENTIALS_SOURCE, SignIn, Trigger};
+use portcullis_engine::sandbox::Engine;
+use serde_json::Value;
+
+use crate::activity::{Recorder, SignInActivity};
+use crate::cognito::{self, Event, EventKind, TokenVersion};
+use crate::config::{COGNITO_WAITS, FailMode, HandlerConfig};
+use crate::data::{DataSource, LoadedRule, prefetch};
+use crate::record::{Decided, DecisionRecord, micros};
+use crate::registry::{Lookup, RefreshError, Registry, RuleSet};
+use crate::resolve::resolve_tenant;
+use crate::tenant::TenantId;
+
+/// The client-safe message when Portcullis itself fails closed.
+pub const UNAVAILABLE_MESSAGE: &str = portcullis_engine::rule::FAIL_CLOSED_MESSAGE;
+
+/// The handler's answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// `Ok(response)` for Cognito, or `Err(message)`: block with this client-safe message.
+    pub response: Result<Value, String>,
+    /// The decision record.
+    pub record: DecisionRecord,
+}
+
+/// The trigger handler. Built with [`crate::Gate`].
+#[derive(Debug)]
+pub struct Handler {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) registry: Registry,
+    pub(crate) config: HandlerConfig,
+    pub(crate) data: Option<Arc<dyn DataSource>>,
+    pub(crate) recorder: Option<Arc<dyn Recorder>>,
+}
+
+impl Handler {
+    /// The rule registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The engine running the rules.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Handles one event. `deadline` is the invocation's own deadline, if any.
+    pub async fn handle(&self, event: Value, deadline: Option<Instant>) -> Answer {
+        let start = Instant::now();
+        let answer_by = self.answer_by(start, deadline);
+        let (mut record, response, user) = match Event::parse(event) {
+            Ok(event) => {
+                let mut record = DecisionRecord::new(event.sign_in.trigger_source.clone());
+                // Only when there is an audit. The typed name of an unknown user is often a
+                // mistyped password: never stored.
+                let user = self.recorder.as_ref().map(|_| match event.sign_in.user_not_found {
+                    true => String::new(),
+                    false => event.sign_in.user_name.clone().unwrap_or_default(),
+                });
+                let response = self.decide(event, start, answer_by, &mut record).await;
+                (record, response, user)
+            }
+            Err((error, raw)) => {
+                let source = raw.get("triggerSource").and_then(Value::as_str);
+                let mut record = DecisionRecord::new(source.unwrap_or("").to_owned());
+                record.problems.push(error.to_string());
+                // Post-auth is known from the raw `triggerSource` alone, and never fails.
+                let trigger = source.and_then(Trigger::from_source);
+                let user = self.recorder.as_ref().map(|_| {
+                    let unknown = raw.pointer("/request/userNotFound") == Some(&Value::Bool(true));
+                    let name = raw.get("userName").and_then(Value::as_str);
+                    name.filter(|_| !unknown).unwrap_or("").to_owned()
+                });
+                let response = self.fail(raw, trigger, None, &mut record);
+                (record, response, user)
+            }
+        };
+        if let Some(user) = user {
+            self.audit(&mut record, &user, answer_by).await;
+        }
+        record.duration_us = micros(start.elapsed());
+        Answer { response, record }
+    }
+
+    /// The one deadline of an invocation: everything (revalidation, module fetch and
+    /// compile, prefetch, chain, records) must be done by then. The Lambda's own deadline
+    /// less the safety margin, and never later than Cognito's 5 s less the margin.
+    fn answer_by(&self, start: Instant, deadline: Option<Instant>) -> Instant {
+        let cognito = start + COGNITO_WAITS.saturating_sub(self.config.safety_margin);
+        match deadline.and_then(|d| d.checked_sub(self.config.safety_margin)) {
+            Some(d) if d < cognito => d,
+            _ => cognito,
+        }
+    }
+
+    /// A registry lookup bounded by the invocation's deadline.
+    async fn lookup(&self, tenant: &TenantId, answer_by: Instant) -> Lookup {
+        let until = tokio::time::Instant::from_std(answer_by);
+        match tokio::time::timeout_at(until, self.registry.get(tenant)).await {
+            Ok(lookup) => lookup,
+            Err(_) => Lookup::Failed(Arc::new(RefreshError::Deadline)),
+        }
+    }
+
+    /// The decision for a parsed event, and its answer.
+    async fn decide(
+        &self,
+        event: Event,
+        start: Instant,
+        answer_by: Instant,
+        record: &mut DecisionRecord,
+    ) -> Result<Value, String> {
+        let Event {
+            raw,
+            kind,
+            mut sign_in,
+        } = event;
+        let Some(trigger) = kind.trigger() else {
+            record.decision = Decided::Pass;
+            record.problems.push(format!(
+                "trigger source `{}` is not handled; event returned unchanged",
+                sign_in.trigger_source
+            ));
+            return Ok(raw);
+        };
+
+        let tenant = match resolve_tenant(
+            &self.config.tenant_from,
+            &self.config.client_tenants,
+            &sign_in,
+        ) {
+            Ok(tenant) => tenant,
+            Err(refused) => {
+                record.problems.push(refused.to_string());
+                if trigger == Trigger::PostAuthentication {
+                    record.decision = Decided::Error;
+                    return Ok(raw);
+                }
+                record.decision = Decided::Deny;
+                return Err(UNAVAILABLE_MESSAGE.to_owned());
+            }
+        };
+        record.tenant = tenant.as_ref().map(TenantId::to_string);
+        let loading = Instant::now();
+        let Ok(global) = rules_of(
+            self.lookup(&TenantId::global(), answer_by).await,
+            "global",
+            record,
+        ) else {
+            return self.fail(raw, Some(trigger), tenant.as_ref(), record);
+        };
+        if global.is_none() && self.config.require_global {
+            record.problems.push(
+                "global rules are required (PORTCULLIS_REQUIRE_GLOBAL) and none are loaded".into(),
+            );
+            return self.fail(raw, Some(trigger), tenant.as_ref(), record);
+        }
+        record.global_revision = global.as_ref().map(|s| s.revision);
+
+        // Nothing about a tenant's rules can skip the global ones: loading the tenant's
+        // rules must leave the global rules their time, and a tenant whose rules cannot
+        // be loaded still gets them (then its fail mode decides what they allowed).
+        let global_time = global
+            .iter()
+            .flat_map(|set| set.rules.iter())
+            .filter(|loaded| loaded.rule.triggers.contains(&trigger))
+            .map(|loaded| loaded.rule.budget.timeout)
+            .sum::<Duration>()
+            .min(self.config.max_chain);
+        let tenant_by = answer_by
+            .checked_sub(global_time)
+            .unwrap_or(answer_by)
+            .max(Instant::now());
+        let mut tenant_failed = false;
+        let tenant_set = match &tenant {
+            None => None,
+            Some(tenant) => {
+                match rules_of(self.lookup(tenant, tenant_by).await, "tenant", record) {
+                    Ok(set) => set,
+                    Err(()) => {
+                        tenant_failed = true;
+                        record.decision = Decided::Error;
+                        None
+                    }
+                }
+            }
+        };
+        record.load_us = micros(loading.elapsed());
+        let sets = || global.iter().chain(tenant_set.iter());
+        // Compiling this invocation paid for: sets loaded since it started.
+        record.compile_us = micros(
+            sets()
+                .filter(|s| s.loaded_at >= start)
+                .map(|s| s.compile)
+                .sum(),
+        );
+        record.revision = tenant_set.as_ref().map(|s| s.revision);
+        record.baseline = sets().any(|s| s.baseline);
+        if tenant_set.is_none() && !tenant_failed {
+            record.problems.push(match &tenant {
+                None => "no tenant could be resolved for this sign-in".to_owned(),
+                Some(t) => format!("tenant `{t}` has no manifest"),
+            });
+            // An unknown user (`userNotFound`, PreventUserExistenceErrors) has no
+            // attributes and so no tenant: blocking it here, while real users pass, would
+            // tell who has an account. It takes the same path as a real user without a
+            // tenant: the global rules.
+            if self.config.missing_tenant == FailMode::Closed
+                && trigger != Trigger::PostAuthentication
+                && !sign_in.user_not_found
+            {
+                record.decision = Decided::Deny;
+                return Err(UNAVAILABLE_MESSAGE.to_owned());
+            }
+        }
+
+        sign_in.tenant = tenant.as_ref().map_or("", TenantId::as_str).to_owned();
+        sign_in.now_unix_ms = now_ms();
+        let sign_in = Arc::new(sign_in);
+        let rules: Vec<&LoadedRule> = sets().flat_map(|set| set.rules.iter()).collect();
+        let chain_deadline = answer_by.min(Instant::now() + self.config.max_chain);
+        let data_timeout = self
+            .config
+            .data_timeout
+            .min(chain_deadline.saturating_duration_since(Instant::now()) / 2);
+        let data = prefetch(
+            self.data.as_deref(),
+            tenant.as_ref(),
+            &rules,
+            &sign_in,
+            data_timeout,
+        )
+        .await;
+        let mut failed: Vec<&String> = data.failed.values().collect();
+        failed.sort();
+        failed.dedup();
+        for error in failed {
+            record.problems.push(format!("data prefetch: {error}"));
+        }
+        let outcome = evaluate_rules_with(
+            rules.iter().map(|loaded| &loaded.rule),
+            &self.engine,
+            Arc::clone(&sign_in),
+            &data,
+            chain_deadline,
+            &self.config.tokens,
+        );
+        record.chain(&outcome);
+        if tenant_failed
+            && outcome.decision == Decision::Allow
+            && trigger != Trigger::PostAuthentication
+            && self.fail_mode(tenant.as_ref()) == FailMode::Closed
+        {
+            return Err(UNAVAILABLE_MESSAGE.to_owned());
+        }
+        if kind == EventKind::PostAuthentication
+            && let Some(tenant) = &tenant
+        {
+            self.activity(tenant, &sign_in, answer_by, record).await;
+        }
+        self.answer(raw, kind, &sign_in, &outcome, record)
+    }
+
+    /// Cognito's answer for the chain's outcome.
+    fn answer(
+        &self,
+        raw: Value,
+        kind: EventKind,
+        sign_in: &SignIn,
+        outcome: &ChainOutcome,
+        record: &mut DecisionRecord,
+    ) -> Result<Value, String> {
+        match (&outcome.decision, kind) {
+            (_, EventKind::PostAuthentication) => Ok(raw),
+            (Decision::Deny { message, .. }, _) => Err(message.clone()),
+            (Decision::Allow, EventKind::PreTokenGeneration(version)) => {
+                let dropped = dropped_changes(version, &sign_in.trigger_source, outcome);
+                if let Some(dropped) = dropped {
+                    record.problems.push(dropped);
+                    if self.config.dropped_changes == FailMode::Closed {
+                        record.decision = Decided::Deny;
+                        return Err(UNAVAILABLE_MESSAGE.to_owned());
+                    }
+                }
+                Ok(cognito::token_response(
+                    raw,
+                    kind,
+                    &sign_in.trigger_source,
+                    outcome,
+                ))
+            }
+            (Decision::Allow, _) => Ok(raw),
+        }
+    }
+
+    /// Records a post-authentication sign-in (bounded by the deadline, never fatal).
+    async fn activity(
+        &self,
+        tenant: &TenantId,
+        sign_in: &SignIn,
+        answer_by: Instant,
+        record: &mut DecisionRecord,
+    ) {
+        let (Some(recorder), Some(user)) = (&self.recorder, &sign_in.user_name) else {
+            return;
+        };
+        let activity = SignInActivity {
+            tenant: tenant.clone(),
+            user: user.clone(),
+            new_device: sign_in.new_device_used.unwrap_or(false),
+            at_ms: sign_in.now_unix_ms,
+        };
+        match self.record_time(answer_by) {
+            None => record
+                .problems
+                .push("activity: skipped, the invocation's deadline has passed".to_owned()),
+            Some(time) => match tokio::time::timeout(time, recorder.sign_in(&activity)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => record.problems.push(format!("activity: {error}")),
+                Err(_) => record.problems.push("activity: timed out".to_owned()),
+            },
+        }
+    }
+
+    /// How long a record write may take: what is left before the deadline, at most
+    /// `record_timeout`; `None` once the deadline has passed (the write is skipped).
+    fn record_time(&self, answer_by: Instant) -> Option<Duration> {
+        let left = answer_by.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then(|| left.min(self.config.record_timeout))
+    }
+
+    /// Writes the decision's audit entries (bounded, never fatal).
+    async fn audit(&self, record: &mut DecisionRecord, user: &str, answer_by: Instant) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        let entries = record.audit_entries(user, now_ms());
+        if entries.is_empty() {
+            return;
+        }
+        let Some(time) = self.record_time(answer_by) else {
+            record
+                .problems
+                .push("audit: skipped, the invocation's deadline has passed".to_owned());
+            return;
+        };
+        match tokio::time::timeout(time, recorder.audit(&entries)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(error = %error, "audit write failed"),
+            Err(_) => tracing::warn!("audit write timed out"),
+        }
+    }
+
+    /// The fail mode for `tenant` (its override, else the deployment's).
+    fn fail_mode(&self, tenant: Option<&TenantId>) -> FailMode {
+        tenant
+            .and_then(|t| self.config.tenant_fail_modes.get(t).copied())
+            .unwrap_or(self.config.fail_mode)
+    }
+
+    /// A Portcullis failure: post-auth never fails; otherwise the fail mode decides.
+    fn fail(
+        &self,
+        raw: Value,
+        trigger: Option<Trigger>,
+        tenant: Option<&TenantId>,
+        record: &mut DecisionRecord,
+    ) -> Result<Value, String> {
+        record.decision = Decided::Error;
+        if trigger == Some(Trigger::PostAuthentication) || self.fail_mode(tenant) == FailMode::Open
+        {
+            return Ok(raw);
+        }
+        Err(UNAVAILABLE_MESSAGE.to_owned())
+    }
+}
+
+/// Token changes the event's shape cannot carry: access-token claims and scopes in a V1
+/// event (ID token only), ID-token changes in a client-credentials event (no ID token).
+fn dropped_changes(
+    version: TokenVersion,
+    trigger_source: &str,
+    outcome: &ChainOutcome,
+) -> Option<String> {
+    let access = outcome.access.len() + outcome.scopes.add.len() + outcome.scopes.suppress.len();
+    if version == TokenVersion::V1 && access > 0 {
+        return Some(format!(
+            "{access} access-token claim and scope changes dropped: a V1_0 event customizes the ID token only"
+        ));
+    }
+    if trigger_source == CLIENT_CREDENTIALS_SOURCE && !outcome.id.is_empty() {
+        return Some(format!(
+            "{} ID-token claim changes dropped: client credentials issue no ID token",
+            outcome.id.len()
+        ));
+    }
+    None
+}
+
+/// The rules a lookup gives, noting a stale or failed refresh in the record; `Err` when
+/// no rules could be loaded at all (the fail mode decides).
+fn rules_of(
+    lookup: Lookup,
+    which: &str,
+    record: &mut DecisionRecord,
+) -> Result<Option<Arc<RuleSet>>, ()> {
+    match lookup {
+        Lookup::Found(set) => Ok(Some(set)),
+        Lookup::Missing => Ok(None),
+        Lookup::Stale { known, error } => {
+            record.problems.push(format!(
+                "{which} rules: refresh refused, keeping the last known good rules: {error}"
+            ));
+            Ok(known)
+        }
+        Lookup::Failed(error) => {
+            record.problems.push(format!("{which} rules: {error}"));
+            Err(())
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,560 @@
+//! Tenant manifests: the JSON document that lists a tenant's rules, parsed strictly
+//! ([`Manifest`], unknown fields refused) and validated into typed [`RuleSpec`]s.
+//!
+//! ```json
+//! {
+//!   "revision": 3,
+//!   "rules": [
+//!     {
+//!       "name": "block-suspended",
+//!       "module": "sha256:<64 hex digits>",
+//!       "triggers": ["pre-authentication"],
+//!       "timeout_ms": 50, "fuel": 20000000, "memory_mb": 64,
+//!       "on_error": "deny",
+//!       "mode": "enforce",
+//!       "config": {"message": "Your account is suspended"},
+//!       "data": {"user": "user#{sub}"}
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! The JSON Schema is `deploy/manifest.schema.json` (`portcullis schema` prints it).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use std::sync::Arc;
+
+use portcullis_engine::budget::Budget;
+use portcullis_engine::contract::{Trigger, UnknownTrigger};
+use portcullis_engine::digest::{BadDigest, Sha256};
+use portcullis_engine::rule::{BadRuleName, Mode, OnError, Origin, Rule, RuleName};
+use portcullis_engine::sandbox::CompiledPolicy;
+
+use crate::data::{KeyTemplate, LoadedRule, TemplateError};
+
+/// Most rules one manifest may hold.
+pub const MAX_RULES: usize = 64;
+/// The longest per-rule timeout.
+pub const MAX_TIMEOUT_MS: u64 = 3_000;
+/// The largest per-rule memory limit.
+pub const MAX_MEMORY_MB: usize = 512;
+/// The largest per-rule fuel budget.
+pub const MAX_FUEL: u64 = 10_000_000_000;
+/// The largest configuration, serialized.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// Data aliases one rule may declare.
+pub const MAX_DATA_PER_RULE: usize = 16;
+/// Data aliases one manifest may declare in all (one chain's fetch takes at most 100 keys).
+pub const MAX_DATA_PER_MANIFEST: usize = 100;
+
+/// A tenant manifest as stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The tenant the manifest is for; set by `publish` and covered by the signature, so a
+    /// manifest cannot be copied to another tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Increases by one with every publish; history keeps every revision.
+    pub revision: u64,
+    /// The digest of the revision this one replaced (`sha256:<hex>` over its canonical
+    /// JSON, see [`crate::trust::manifest_digest`]); absent for a tenant's first revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// The rules, in evaluation order.
+    pub rules: Vec<RuleEntry>,
+    /// The publisher's signature over everything above ([`crate::trust`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<ManifestSignature>,
+}
+
+/// A publisher's Ed25519 signature over a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSignature {
+    /// The id of the signing key, as the deployment's trusted keys name it.
+    pub key_id: String,
+    /// The signature, base64.
+    pub ed25519: String,
+}
+
+/// One rule as written in a manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleEntry {
+    /// The rule's name: 1–64 characters of `a-z`, `0-9`, `-`, `_`, `.`; unique in the manifest.
+    pub name: String,
+    /// The module's sha256 (`sha256:<hex>` or `<hex>`), stored as `modules/<hex>.wasm`.
+    pub module: String,
+    /// The triggers the rule runs for.
+    pub triggers: Vec<String>,
+    /// Wall-clock budget in milliseconds (default 100, at most 3000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Fuel budget (default 20,000,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Memory limit in MiB (default 64, at most 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<usize>,
+    /// `deny` (fail closed, the default) or `allow` (fail open).
+    #[serde(default)]
+    pub on_error: OnError,
+    /// `enforce` (the default) or `shadow` (evaluated and logged, never applied).
+    #[serde(default)]
+    pub mode: Mode,
+    /// The rule's configuration, handed to it as JSON.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub config: serde_json::Value,
+    /// Data items the rule needs: alias → key template such as `user#{sub}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+}
+
+/// A validated rule, ready to be paired with its compiled module.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSpec {
+    /// The name.
+    pub name: RuleName,
+    /// The module digest.
+    pub module: Sha256,
+    /// The triggers.
+    pub triggers: Vec<Trigger>,
+    /// The budget.
+    pub budget: Budget,
+    /// What its failure means.
+    pub on_error: OnError,
+    /// Enforce or shadow.
+    pub mode: Mode,
+    /// The configuration as JSON text.
+    pub config: String,
+    /// Data aliases and their parsed key templates.
+    pub data: Vec<(String, KeyTemplate)>,
+}
+
+impl RuleSpec {
+    /// The rule, from `origin`'s manifest, running `policy` (the module this spec names).
+    pub fn into_rule(self, origin: Origin, policy: Arc<CompiledPolicy>) -> LoadedRule {
+        LoadedRule {
+            rule: Rule {
+                name: self.name,
+                origin,
+                policy,
+                triggers: self.triggers,
+                budget: self.budget,
+                on_error: self.on_error,
+                mode: self.mode,
+                config: Arc::from(self.config),
+            },
+            data: self.data,
+        }
+    }
+}
+
+/// A manifest that cannot be used. Each names the rule and field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// Not valid JSON or not the manifest's shape.
+    #[error("manifest is malformed: {0}")]
+    Malformed(String),
+    /// Too many rules.
+    #[error("manifest has {0} rules, over the limit of {MAX_RULES}")]
+    TooManyRules(usize),
+    /// More data aliases than one chain's fetch may ask for.
+    #[error("manifest declares {0} data items, over the limit of {MAX_DATA_PER_MANIFEST}")]
+    TooMuchData(usize),
+    /// Two rules share a name.
+    #[error("rule `{0}` appears twice")]
+    DuplicateRule(String),
+    /// A field of a rule is invalid.
+    #[error("rule `{rule}`: {problem}")]
+    Rule {
+        /// The rule's name (as written).
+        rule: String,
+        /// What is wrong.
+        #[source]
+        problem: RuleProblem,
+    },
+}
+
+/// What is wrong with one rule of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleProblem {
+    /// The name breaks the naming rules.
+    #[error(transparent)]
+    Name(#[from] BadRuleName),
+    /// The module is not a sha256 digest.
+    #[error("module: {0}")]
+    Module(#[from] BadDigest),
+    /// No triggers listed.
+    #[error("triggers: list at least one trigger")]
+    NoTriggers,
+    /// A trigger the contract does not have.
+    #[error("triggers: {0}")]
+    Trigger(#[from] UnknownTrigger),
+    /// A budget field out of its range.
+    #[error("{field} must be 1 to {max}, not {value}")]
+    OutOfRange {
+        /// `timeout_ms`, `fuel` or `memory_mb`.
+        field: &'static str,
+        /// The largest allowed.
+        max: u64,
+        /// The value given.
+        value: u64,
+    },
+    /// The configuration is too large.
+    #[error("config is {0} bytes, over the limit of {MAX_CONFIG_BYTES}")]
+    ConfigTooLarge(usize),
+    /// Too many data items.
+    #[error("declares {0} data items, over the limit of {MAX_DATA_PER_RULE}")]
+    TooMuchData(usize),
+    /// A data alias that is empty or too long.
+    #[error("data alias `{0}` must be 1 to 64 characters")]
+    BadAlias(String),
+    /// A data key template that cannot be used.
+    #[error("data `{alias}`: {source}")]
+    Template {
+        /// The alias.
+        alias: String,
+        /// Why.
+        #[source]
+        source: TemplateError,
+    },
+}
+
+impl Manifest {
+    /// Parses a manifest strictly.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))
+    }
+
+    /// Validates every rule.
+    pub fn validate(&self) -> Result<Vec<RuleSpec>, ManifestError> {
+        if self.rules.len() > MAX_RULES {
+            return Err(ManifestError::TooManyRules(self.rules.len()));
+        }
+        let aliases: usize = self.rules.iter().map(|r| r.data.len()).sum();
+        if aliases > MAX_DATA_PER_MANIFEST {
+            return Err(ManifestError::TooMuchData(aliases));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut specs = Vec::with_capacity(self.rules.len());
+        for entry in &self.rules {
+            if !seen.insert(entry.name.as_str()) {
+                return Err(ManifestError::DuplicateRule(entry.name.clone()));
+            }
+            specs.push(entry.validate().map_err(|problem| ManifestError::Rule {
+                rule: entry.name.clone(),
+                problem,
+            })?);
+        }
+        Ok(specs)
+    }
+
+    /// The JSON Schema of a manifest.
+    pub fn schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(Manifest)).unwrap_or_default()
+    }
+}
+
+impl RuleEntry {
+    fn validate(&self) -> Result<RuleSpec, RuleProblem> {
+        let name = RuleName::new(&self.name)?;
+        let module: Sha256 = self.module.parse()?;
+        if self.triggers.is_empty() {
+            return Err(RuleProblem::NoTriggers);
+        }
+        let mut triggers = Vec::new();
+        for t in &self.triggers {
+            let trigger: Trigger = t.parse()?;
+            if !triggers.contains(&trigger) {
+                triggers.push(trigger);
+            }
+        }
+        let in_range = |field, value: u64, max: u64| {
+            if (1..=max).contains(&value) {
+                Ok(value)
+            } else {
+                Err(RuleProblem::OutOfRange { field, max, value })
+            }
+        };
+        let timeout_ms = in_range(
+            "timeout_ms",
+            self.timeout_ms
+                .unwrap_or(Budget::DEFAULT_TIMEOUT.as_millis() as u64),
+            MAX_TIMEOUT_MS,
+        )?;
+        let fuel = in_range("fuel", self.fuel.unwrap_or(Budget::DEFAULT_FUEL), MAX_FUEL)?;
+        let memory_mb = in_range(
+            "memory_mb",
+            self.memory_mb.unwrap_or(Budget::DEFAULT_MEMORY >> 20) as u64,
+            MAX_MEMORY_MB as u64,
+        )? as usize;
+        let config = self.config.to_string();
+        if config.len() > MAX_CONFIG_BYTES {
+            return Err(RuleProblem::ConfigTooLarge(config.len()));
+        }
+        if self.data.len() > MAX_DATA_PER_RULE {
+            return Err(RuleProblem::TooMuchData(self.data.len()));
+        }
+        let mut data = Vec::with_capacity(self.data.len());
+        for (alias, template) in &self.data {
+            if alias.is_empty() || alias.len() > 64 {
+                return Err(RuleProblem::BadAlias(alias.clone()));
+            }
+            let template = KeyTemplate::parse(template).map_err(|source| RuleProblem::Template {
+                alias: alias.clone(),
+                source,
+            })?;
+            data.push((alias.clone(), template));
+        }
+        Ok(RuleSpec {
+            name,
+            module,
+            triggers,
+            budget: Budget {
+                fuel,
+                timeout: Duration::from_millis(timeout_ms),
+                memory_bytes: memory_mb << 20,
+            },
+            on_error: self.on_error,
+            mode: self.mode,
+            config,
+            data,
+        })
+    }
+}
+
+/// One difference between two revisions of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum RuleChange {
+    /// A rule only the newer revision has.
+    Added {
+        /// The rule.
+        rule: String,
+    },
+    /// A rule only the older revision has.
+    Removed {
+        /// The rule.
+        rule: String,
+    },
+    /// A rule whose fields differ.
+    Changed {
+        /// The rule.
+        rule: String,
+        /// `field: old -> new`, one per changed field.
+        fields: Vec<String>,
+    },
+    /// The rules are the same but in another order.
+    Reordered {
+        /// The newer order.
+        order: Vec<String>,
+    },
+}
+
+/// What changed from `old` to `new`, rule by rule.
+pub fn diff(old: &Manifest, new: &Manifest) -> Vec<RuleChange> {
+    let find = |m: &Manifest, name: &str| m.rules.iter().find(|r| r.name == name).cloned();
+    let mut changes = Vec::new();
+    for rule in &old.rules {
+        if find(new, &rule.name).is_none() {
+            changes.push(RuleChange::Removed {
+                rule: rule.name.clone(),
+            });
+        }
+    }
+    for rule in &new.rules {
+        let Some(before) = find(old, &rule.name) else {
+            changes.push(RuleChange::Added {
+                rule: rule.name.clone(),
+            });
+            continue;
+        };
+        let (a, b) = (
+            serde_json::to_value(&before).unwrap_or_default(),
+            serde_json::to_value(rule).unwrap_or_default(),
+        );
+        let mut fields = Vec::new();
+        if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                let (x, y) = (a.get(key), b.get(key));
+                if x != y {
+                    let show = |v: Option<&serde_json::Value>| {
+                        v.map_or_else(|| "(default)".to_owned(), |v| v.to_string())
+                    };
+                    fields.push(format!("{key}: {} -> {}", show(x), show(y)));
+                }
+            }
+        }
+        if !fields.is_empty() {
+            changes.push(RuleChange::Changed {
+                rule: rule.name.clone(),
+                fields,
+            });
+        }
+    }
+    let common = |m: &Manifest, other: &Manifest| -> Vec<String> {
+        m.rules
+            .iter()
+            .filter(|r| find(other, &r.name).is_some())
+            .map(|r| r.name.clone())
+            .collect()
+    };
+    let order = common(new, old);
+    if common(old, new) != order {
+        changes.push(RuleChange::Reordered { order });
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest() -> String {
+        format!("sha256:{}", Sha256::of(b"m"))
+    }
+
+    fn manifest(rule: serde_json::Value) -> Result<Vec<RuleSpec>, ManifestError> {
+        let doc = serde_json::json!({"revision": 1, "rules": [rule]});
+        Manifest::parse(doc.to_string().as_bytes())?.validate()
+    }
+
+    #[test]
+    fn minimal_rule_gets_defaults() {
+        let specs = manifest(serde_json::json!({"name": "r", "module": digest(), "triggers": ["pre-authentication"]})).unwrap();
+        assert_eq!(specs[0].budget, Budget::default());
+        assert_eq!(specs[0].on_error, OnError::Deny);
+        assert_eq!(specs[0].mode, Mode::Enforce);
+        assert_eq!(specs[0].config, "null");
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_refused() {
+        let base = serde_json::json!({"name": "r", "module": digest(), "triggers": ["pre-authentication"]});
+        let with = |k: &str, v: serde_json::Value| {
+            let mut r = base.clone();
+            r[k] = v;
+            manifest(r)
+        };
+        assert!(matches!(
+            with("bogus", 1.into()),
+            Err(ManifestError::Malformed(_))
+        ));
+        assert!(matches!(
+            with("on_error", "maybe".into()),
+            Err(ManifestError::Malformed(_))
+        ));
+        assert!(matches!(
+            with("triggers", serde_json::json!(["sign-up"])),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("triggers", serde_json::json!([])),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("module", "abc".into()),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("timeout_ms", 0.into()),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("memory_mb", 4096.into()),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("name", "Bad Name".into()),
+            Err(ManifestError::Rule { .. })
+        ));
+        assert!(matches!(
+            with("data", serde_json::json!({"u": "user#{nope}"})),
+            Err(ManifestError::Rule { .. })
+        ));
+    }
+
+    #[test]
+    fn duplicate_names_refused() {
+        let r = serde_json::json!({"name": "r", "module": digest(), "triggers": ["pre-authentication"]});
+        let doc = serde_json::json!({"revision": 1, "rules": [r.clone(), r]});
+        let err = Manifest::parse(doc.to_string().as_bytes())
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(err, ManifestError::DuplicateRule("r".into()));
+    }
+
+    #[test]
+    fn published_schema_is_current() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/manifest.schema.json"
+        );
+        let current = serde_json::to_string_pretty(&Manifest::schema()).unwrap() + "\n";
+        if std::env::var_os("PORTCULLIS_WRITE_SCHEMA").is_some() {
+            std::fs::write(path, &current).unwrap();
+        }
+        let published = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            published == current,
+            "deploy/manifest.schema.json is stale: run `PORTCULLIS_WRITE_SCHEMA=1 cargo test -p portcullis-engine --lib manifest`"
+        );
+    }
+
+    #[test]
+    fn diff_names_every_change() {
+        let rule = |name: &str, timeout: Option<u64>| RuleEntry {
+            name: name.into(),
+            module: format!("sha256:{}", "a".repeat(64)),
+            triggers: vec!["pre-authentication".into()],
+            timeout_ms: timeout,
+            fuel: None,
+            memory_mb: None,
+            on_error: OnError::Deny,
+            mode: Mode::Enforce,
+            config: serde_json::Value::Null,
+            data: BTreeMap::new(),
+        };
+        let old = Manifest {
+            tenant: None,
+            previous: None,
+            signature: None,
+            revision: 1,
+            rules: vec![rule("a", None), rule("b", None), rule("c", None)],
+        };
+        let new = Manifest {
+            tenant: None,
+            previous: None,
+            signature: None,
+            revision: 2,
+            rules: vec![rule("c", None), rule("b", Some(50)), rule("d", None)],
+        };
+        let changes = diff(&old, &new);
+        assert_eq!(
+            changes,
+            vec![
+                RuleChange::Removed { rule: "a".into() },
+                RuleChange::Changed {
+                    rule: "b".into(),
+                    fields: vec!["timeout_ms: (default) -> 50".into()]
+                },
+                RuleChange::Added { rule: "d".into() },
+                RuleChange::Reordered {
+                    order: vec!["c".into(), "b".into()]
+                },
+            ]
+        );
+        assert!(diff(&new, &new).is_empty());
+    }
+}

@@ -1,0 +1,370 @@
+//! Publishing as a library (the `portcullis` commands call it): a rule's module checked —
+//! loaded, described, its triggers against the manifest's, its test cases run — then
+//! uploaded content-addressed (and precompiled, sealed), and the manifest published or
+//! rolled back, signed, under the trusted keys' rules. Nothing is written unless every
+//! check passed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis_engine::artifact::ArtifactKey;
+use portcullis_engine::budget::Budget;
+use portcullis_engine::chain::{DataSet, Decision, evaluate_rules};
+use portcullis_engine::contract::Trigger;
+use portcullis_engine::outcome::Failure;
+use portcullis_engine::rule::Origin;
+use portcullis_engine::sandbox::{CompiledPolicy, Engine, LoadError};
+
+use crate::cognito::Event;
+use crate::manifest::{Manifest, ManifestError, RuleEntry};
+use crate::store::{RuleStore, StoreError};
+use crate::tenant::TenantId;
+use crate::trust::{ManifestSigner, SignatureError, TrustedKeys};
+
+/// Why a publish or rollback was refused. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Trusted keys are configured and no signing key was given.
+    #[error(
+        "this deployment requires signed manifests (trusted keys are configured): pass --sign-key KEY; nothing was written"
+    )]
+    Unsigned,
+    /// The signing key is not one of the trusted keys.
+    #[error("signing key `{key}` is not one of the trusted keys ({trusted}); nothing was written")]
+    UntrustedSigner {
+        /// The signing key's id.
+        key: String,
+        /// The trusted keys' ids.
+        trusted: String,
+    },
+    /// A rule's module is not a policy this engine accepts.
+    #[error("rule `{rule}`: `{module}` is not a valid policy: {source}")]
+    Policy {
+        /// The rule.
+        rule: String,
+        /// The module as the manifest names it.
+        module: String,
+        /// Why.
+        #[source]
+        source: LoadError,
+    },
+    /// A rule's policy could not describe itself.
+    #[error("rule `{rule}`: describe failed: {source}")]
+    Describe {
+        /// The rule.
+        rule: String,
+        /// Why.
+        #[source]
+        source: Failure,
+    },
+    /// The manifest lists a trigger the policy does not declare it was written for.
+    #[error(
+        "rule `{rule}`: the manifest runs it for {trigger}, but policy `{policy}` declares only {declared}"
+    )]
+    UndeclaredTrigger {
+        /// The rule.
+        rule: String,
+        /// The policy's own name.
+        policy: String,
+        /// The trigger the manifest lists.
+        trigger: Trigger,
+        /// What the policy declares.
+        declared: String,
+    },
+    /// A rule's test cases failed.
+    #[error("rule `{rule}`: {} of {total} tests failed:\n  {}", failures.len(), failures.join("\n  "))]
+    TestsFailed {
+        /// The rule.
+        rule: String,
+        /// How many cases ran.
+        total: usize,
+        /// One line per failed case.
+        failures: Vec<String>,
+    },
+    /// A module named by digest is not in the store.
+    #[error("rule `{rule}`: module `{module}` is not in the store")]
+    MissingModule {
+        /// The rule.
+        rule: String,
+        /// Its module.
+        module: String,
+    },
+    /// The manifest is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The rules rolled back to were not signed by a trusted key.
+    #[error("revision {revision} of `{tenant}` cannot be rolled back to; nothing was written: {source}")]
+    Rollback {
+        /// The tenant.
+        tenant: TenantId,
+        /// The revision asked for.
+        revision: u64,
+        /// Why.
+        #[source]
+        source: SignatureError,
+    },
+    /// The tenant has no manifest to roll back.
+    #[error("tenant `{0}` has no manifest")]
+    NoManifest(TenantId),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A sealed artifact could not be made.
+    #[error("precompiling rule `{rule}`: {source}")]
+    Precompile {
+        /// The rule.
+        rule: String,
+        /// Why.
+        #[source]
+        source: LoadError,
+    },
+}
+
+/// The signing key, checked against the trusted keys before anything is written: when keys
+/// are configured, a publish or rollback must be signed by one of them.
+pub fn check_signer(
+    trusted: Option<&TrustedKeys>,
+    signer: Option<&ManifestSigner>,
+) -> Result<(), PublishError> {
+    match (trusted, signer) {
+        (Some(_), None) => Err(PublishError::Unsigned),
+        (Some(trusted), Some(signer)) if !trusted.trusts(signer) => {
+            Err(PublishError::UntrustedSigner {
+                key: signer.id().to_owned(),
+                trusted: trusted.ids().collect::<Vec<_>>().join(", "),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Loads a rule's module and checks it against its manifest entry: a valid policy, whose
+/// `describe` answers and declares every trigger the entry lists.
+pub fn check_policy(
+    engine: &Engine,
+    entry: &RuleEntry,
+    bytes: &[u8],
+) -> Result<Arc<CompiledPolicy>, PublishError> {
+    let policy = engine.load(bytes).map_err(|source| PublishError::Policy {
+        rule: entry.name.clone(),
+        module: entry.module.clone(),
+        source,
+    })?;
+    let metadata = engine
+        .describe(&policy, &Budget::default())
+        .map_err(|source| PublishError::Describe {
+            rule: entry.name.clone(),
+            source,
+        })?;
+    for listed in &entry.triggers {
+        // An unknown name is the manifest's error, reported by its validation.
+        let Ok(trigger) = listed.parse::<Trigger>() else {
+            continue;
+        };
+        if !metadata.triggers.contains(&trigger) {
+            return Err(PublishError::UndeclaredTrigger {
+                rule: entry.name.clone(),
+                policy: metadata.name,
+                trigger,
+                declared: metadata
+                    .triggers
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    Ok(policy)
+}
+
+/// One test case of a rule: an event, optionally another configuration, and the decision
+/// expected.
+#[derive(Debug, Clone)]
+pub struct TestCase {
+    /// What it checks.
+    pub name: String,
+    /// The Cognito event.
+    pub event: Event,
+    /// Replaces the rule's configuration from the manifest.
+    pub config: Option<serde_json::Value>,
+    /// Whether the sign-in must be allowed.
+    pub expect_allow: bool,
+}
+
+/// Runs `cases` against the rule `entry` with its compiled `policy`, as the chain would
+/// for a tenant `test`; every failed case is one line of [`PublishError::TestsFailed`].
+pub fn run_tests(
+    engine: &Engine,
+    entry: &RuleEntry,
+    policy: &Arc<CompiledPolicy>,
+    cases: &[TestCase],
+) -> Result<(), PublishError> {
+    let mut failures = Vec::new();
+    for case in cases {
+        let mut entry = entry.clone();
+        entry.module = format!("sha256:{}", policy.digest());
+        if let Some(config) = &case.config {
+            entry.config = config.clone();
+        }
+        if let Some(trigger) = case.event.kind.trigger() {
+            entry.triggers = vec![trigger.to_string()];
+        }
+        let Some(sign_in) = case.event.to_request("test", 0) else {
+            failures.push(format!("`{}`: the event's trigger is not handled", case.name));
+            continue;
+        };
+        let spec = Manifest {
+            revision: 1,
+            rules: vec![entry],
+            ..Manifest::default()
+        }
+        .validate()?;
+        let rules: Vec<_> = spec
+            .into_iter()
+            .map(|spec| spec.into_rule(Origin::Tenant, Arc::clone(policy)))
+            .collect();
+        let outcome = evaluate_rules(
+            rules.iter().map(|loaded| &loaded.rule),
+            engine,
+            sign_in,
+            &DataSet::default(),
+            Instant::now() + Duration::from_secs(5),
+        );
+        let allowed = outcome.decision == Decision::Allow;
+        if allowed != case.expect_allow {
+            let word = |allow: bool| if allow { "allow" } else { "deny" };
+            failures.push(format!(
+                "`{}`: expected {}, got {}",
+                case.name,
+                word(case.expect_allow),
+                word(allowed)
+            ));
+        }
+    }
+    if failures.is_empty() {
+        return Ok(());
+    }
+    Err(PublishError::TestsFailed {
+        rule: entry.name.clone(),
+        total: cases.len(),
+        failures,
+    })
+}
+
+/// A rule's module, as the publisher has it.
+#[derive(Debug, Clone)]
+pub enum Module {
+    /// The module's bytes (checked with [`check_policy`] and uploaded).
+    Bytes(Vec<u8>),
+    /// Already in the store under the entry's `module` digest (checked again).
+    Stored,
+}
+
+/// What [`publish`] does besides publishing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublishOptions<'k> {
+    /// Seal and store precompiled artifacts for this engine build with this key.
+    pub precompile: Option<&'k ArtifactKey>,
+    /// Refuse unless the tenant is at this revision (0: no manifest yet); without it, the
+    /// revision read just before writing is expected.
+    pub expect_revision: Option<u64>,
+}
+
+/// Publishes `rules` as `tenant`'s next revision: every module checked and uploaded (and
+/// precompiled when asked), the manifest validated, then signed by `signer` and written
+/// under the revision check. Returns the published manifest.
+pub async fn publish(
+    store: &RuleStore,
+    engine: &Engine,
+    tenant: &TenantId,
+    rules: Vec<(RuleEntry, Module)>,
+    signer: Option<&ManifestSigner>,
+    options: PublishOptions<'_>,
+) -> Result<Manifest, PublishError> {
+    // Every check before anything is written.
+    let mut checked = Vec::with_capacity(rules.len());
+    for (mut entry, module) in rules {
+        let bytes = match module {
+            Module::Bytes(bytes) => bytes,
+            Module::Stored => {
+                let missing = || PublishError::MissingModule {
+                    rule: entry.name.clone(),
+                    module: entry.module.clone(),
+                };
+                let digest = entry.module.parse().map_err(|_| missing())?;
+                store.module(&digest).await?.ok_or_else(missing)?
+            }
+        };
+        let policy = check_policy(engine, &entry, &bytes)?;
+        entry.module = format!("sha256:{}", policy.digest());
+        checked.push((entry, bytes, policy));
+    }
+    Manifest {
+        revision: 1,
+        rules: checked.iter().map(|(entry, ..)| entry.clone()).collect(),
+        ..Manifest::default()
+    }
+    .validate()?;
+    let compat = engine.compat();
+    let mut entries = Vec::with_capacity(checked.len());
+    for (entry, bytes, policy) in checked {
+        let digest = store.put_module(bytes).await?;
+        if let Some(key) = options.precompile {
+            let artifact =
+                engine
+                    .artifact(&policy, key)
+                    .map_err(|source| PublishError::Precompile {
+                        rule: entry.name.clone(),
+                        source,
+                    })?;
+            store.put_compiled(&compat, &digest, artifact).await?;
+        }
+        entries.push(entry);
+    }
+    let expected = match options.expect_revision {
+        Some(revision) => revision,
+        None => store
+            .current(tenant)
+            .await?
+            .map_or(0, |c| c.manifest.revision),
+    };
+    Ok(store
+        .publish_signed(tenant, entries, expected, signer)
+        .await?)
+}
+
+/// Makes the rules of revision `to` current again, as a new revision signed by `signer`.
+/// With `trusted` keys, the rules rolled back to must be rules a trusted key signed once
+/// (history is as writable as the manifest).
+pub async fn rollback(
+    store: &RuleStore,
+    tenant: &TenantId,
+    to: u64,
+    trusted: Option<&TrustedKeys>,
+    signer: Option<&ManifestSigner>,
+) -> Result<Manifest, PublishError> {
+    let current = store
+        .current(tenant)
+        .await?
+        .ok_or_else(|| PublishError::NoManifest(tenant.clone()))?;
+    if let Some(trusted) = trusted {
+        let old = store
+            .revision(tenant, to)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchRevision {
+                tenant: tenant.to_string(),
+                revision: to,
+            })?;
+        trusted
+            .verify(&old, tenant.as_str())
+            .map_err(|source| PublishError::Rollback {
+                tenant: tenant.clone(),
+                revision: to,
+                source,
+            })?;
+    }
+    Ok(store
+        .rollback_signed(tenant, to, current.manifest.revision, signer)
+        .await?)
+}

@@ -1,0 +1,215 @@
+//! [`DirStore`]: the local directory store, the embedded default for development, tests
+//! and the demo.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use portcullis_engine::digest::Sha256;
+
+use super::{BoxFuture, Fetched, MAX_OBJECT_BYTES, ObjectStore, PutIf, StoreError};
+
+/// The local directory store: object `k` is the file `<root>/k`; the ETag is the
+/// content's sha256. Writes go through a temporary file and a rename, so readers never
+/// see half a file; conditional writes hold a lock file while they check and write.
+#[derive(Debug, Clone)]
+pub struct DirStore {
+    root: PathBuf,
+}
+
+impl DirStore {
+    /// A store rooted at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> DirStore {
+        DirStore { root: root.into() }
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let ok = !key.is_empty()
+            && !key.starts_with('/')
+            && key
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..");
+        if !ok {
+            return Err(StoreError::BadKey(key.to_owned()));
+        }
+        Ok(self.root.join(key))
+    }
+
+    fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.path(key)?;
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.len() > MAX_OBJECT_BYTES as u64 => {
+                return Err(StoreError::TooLarge {
+                    key: key.to_owned(),
+                    bytes: meta.len(),
+                });
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("read", key, e)),
+        }
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read", key, e)),
+        }
+    }
+
+    fn write(&self, key: &str, bytes: &[u8], condition: &PutIf) -> Result<String, StoreError> {
+        let path = self.path(key)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io_err("create", key, e))?;
+        }
+        let _lock = match condition {
+            PutIf::Always => None,
+            PutIf::Absent | PutIf::Matches(_) => Some(Lock::take(&path, key)?),
+        };
+        let holds = match (condition, self.read(key)?) {
+            (PutIf::Always, _) | (PutIf::Absent, None) => true,
+            (PutIf::Absent, Some(_)) | (PutIf::Matches(_), None) => false,
+            (PutIf::Matches(etag), Some(old)) => Sha256::of(&old).to_string() == *etag,
+        };
+        if !holds {
+            return Err(StoreError::PreconditionFailed(key.to_owned()));
+        }
+        let tmp = path.with_extension(format!(
+            "tmp{}.{}",
+            std::process::id(),
+            TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::write(&tmp, bytes).map_err(|e| io_err("write", key, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| io_err("rename", key, e))?;
+        Ok(Sha256::of(bytes).to_string())
+    }
+
+    fn walk(&self, dir: &Path, out: &mut Vec<String>) -> Result<(), StoreError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err("list", &dir.display().to_string(), e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("list", &dir.display().to_string(), e))?;
+            let path = entry.path();
+            if path.is_dir() {
+                self.walk(&path, out)?;
+            } else if let Ok(rel) = path.strip_prefix(&self.root)
+                && let Some(key) = rel.to_str()
+                && !key.contains(".tmp")
+                && !key.ends_with(".lock")
+            {
+                out.push(key.replace(std::path::MAIN_SEPARATOR, "/"));
+            }
+        }
+        Ok(())
+    }
+}
+
+static TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A lock file next to the object, held while a conditional write checks and writes.
+struct Lock(PathBuf);
+
+impl Lock {
+    fn take(path: &Path, key: &str) -> Result<Lock, StoreError> {
+        let lock = path.with_extension("lock");
+        let start = std::time::Instant::now();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(_) => return Ok(Lock(lock)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if start.elapsed() > std::time::Duration::from_secs(5) {
+                        return Err(StoreError::Timeout(format!(
+                            "{key} (lock `{}` held; remove it if no publish is running)",
+                            lock.display()
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(io_err("lock", key, e)),
+            }
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn io_err(op: &'static str, key: &str, e: impl fmt::Display) -> StoreError {
+    StoreError::Io {
+        op,
+        key: key.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+impl ObjectStore for DirStore {
+    fn url(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    fn get<'a>(
+        &'a self,
+        key: &'a str,
+        if_none_match: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Fetched, StoreError>> {
+        Box::pin(async move {
+            Ok(match self.read(key)? {
+                None => Fetched::NotFound,
+                Some(bytes) => {
+                    let etag = Sha256::of(&bytes).to_string();
+                    if if_none_match == Some(etag.as_str()) {
+                        Fetched::NotModified
+                    } else {
+                        Fetched::Found { bytes, etag }
+                    }
+                }
+            })
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        bytes: Vec<u8>,
+        condition: PutIf,
+    ) -> BoxFuture<'a, Result<String, StoreError>> {
+        Box::pin(async move { self.write(key, &bytes, &condition) })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>> {
+        Box::pin(async move {
+            // Walk only the deepest directory the prefix names.
+            let dir = match prefix.rfind('/') {
+                Some(i) => self.path(prefix.get(..i).unwrap_or(""))?,
+                None => self.root.clone(),
+            };
+            let mut keys = Vec::new();
+            self.walk(&dir, &mut keys)?;
+            keys.retain(|k| k.starts_with(prefix));
+            keys.sort();
+            Ok(keys)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tenant::TenantId;
+
+    #[test]
+    fn tenant_ids_are_path_safe() {
+        for ok in ["acme", "us-east-1_Abc", "_global", "a.b"] {
+            assert!(TenantId::new(ok).is_some(), "{ok}");
+        }
+        for bad in ["", "..", ".hidden", "a/b", "a b", "ä"] {
+            assert!(TenantId::new(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! What Portcullis's tests share (dev-only, never shipped): a real S3/DynamoDB server
+//! ([`moto`]), the real Lambda runtime API around `bootstrap` ([`lambda`]), rule builders
+//! over a real store ([`rules`]) and hand-built sign-ins ([`sign_in`]).
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a failed set-up is a failed test"
+)]
+
+pub mod lambda;
+pub mod moto;
+pub mod rules;
+pub mod sign_in;

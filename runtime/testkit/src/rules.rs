@@ -1,0 +1,100 @@
+//! Rule builders over a real rule store: fixture events, manifest entries, publishing
+//! (signed or not), and a handler assembled the way the Lambda assembles it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_engine::{Engine, EngineConfig, Mode, OnError};
+use portcullis_gate::manifest::{Manifest, RuleEntry};
+use portcullis_gate::registry::RegistryConfig;
+use portcullis_gate::store::{RuleStore, TenantId};
+use portcullis_gate::trust::ManifestSigner;
+use portcullis_gate::{Answer, GateBuilder, Handler, HandlerConfig};
+use serde_json::Value;
+
+/// The AWS-shaped Cognito events in `runtime/fixtures/events`.
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/events");
+
+/// The fixture event `name` (without `.json`).
+pub fn fixture(name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/{name}.json")).unwrap()).unwrap()
+}
+
+/// A manifest entry for the module at `path` (an artifact path), enforced, failing closed.
+pub fn entry(name: &str, path: &str, triggers: &[&str], config: Value) -> RuleEntry {
+    RuleEntry {
+        name: name.into(),
+        module: path.into(),
+        triggers: triggers.iter().map(|t| t.to_string()).collect(),
+        timeout_ms: None,
+        fuel: None,
+        memory_mb: None,
+        on_error: OnError::Deny,
+        mode: Mode::Enforce,
+        config,
+        data: Default::default(),
+    }
+}
+
+/// Runs a future to completion on a fresh current-thread runtime.
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Publishes `rules` for `tenant`, storing the modules they name by path.
+pub fn publish(store: &RuleStore, tenant: &str, rules: Vec<RuleEntry>) {
+    publish_signed(store, tenant, rules, None);
+}
+
+/// As [`publish`], signed by `signer`; returns the published manifest.
+pub fn publish_signed(
+    store: &RuleStore,
+    tenant: &str,
+    mut rules: Vec<RuleEntry>,
+    signer: Option<&ManifestSigner>,
+) -> Manifest {
+    for rule in &mut rules {
+        let bytes = std::fs::read(&rule.module).unwrap();
+        rule.module = block(store.put_module(bytes)).unwrap().to_string();
+    }
+    let tenant = TenantId::new(tenant).unwrap();
+    let current = block(store.current(&tenant))
+        .unwrap()
+        .map_or(0, |c| c.manifest.revision);
+    block(store.publish_signed(&tenant, rules, current, signer)).unwrap()
+}
+
+/// A gate over `store` with a small engine, refreshing manifests every `refresh`, ready for
+/// more parts (data, recorder) before it is built.
+pub fn gate(store: &RuleStore, config: HandlerConfig, refresh: Duration) -> GateBuilder {
+    let engine = Engine::new(EngineConfig {
+        max_concurrent: 4,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    Handler::builder(store.clone())
+        .engine(Arc::new(engine))
+        .config(config)
+        .registry(RegistryConfig {
+            refresh,
+            ..RegistryConfig::default()
+        })
+}
+
+/// A handler over `store` with a small engine, refreshing manifests every `refresh`.
+pub fn handler(store: &RuleStore, config: HandlerConfig, refresh: Duration) -> Handler {
+    gate(store, config, refresh).build().unwrap()
+}
+
+/// Handles `event` without an invocation deadline.
+pub fn handle(handler: &Handler, event: Value) -> Answer {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(handler.handle(event, None))
+}
