@@ -21,12 +21,12 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_artifacts as art;
 use portcullis_aws::s3::{S3Objects, client};
-use portcullis_gate::{Handler, HandlerConfig};
+use portcullis_engine::{ArtifactKey, Engine, EngineConfig, Mode, OnError, Sha256};
 use portcullis_gate::manifest::RuleEntry;
 use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::store::{RuleStore, TenantId};
 use portcullis_gate::trust::{ManifestSigner, TrustedKeys};
-use portcullis_engine::{ArtifactKey, Engine, EngineConfig, Mode, OnError, Sha256};
+use portcullis_gate::{Handler, HandlerConfig};
 use serde_json::Value;
 
 const EVENT: &str = include_str!("../../fixtures/events/pre-auth.json");

@@ -43,10 +43,7 @@ fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn err(
-    operation: &'static str,
-    e: impl std::error::Error + Send + Sync + 'static,
-) -> BackendError {
+fn err(operation: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> BackendError {
     BackendError::Call {
         operation,
         source: Box::new(e),
@@ -158,12 +155,7 @@ impl DynamoData {
     }
 
     /// Writes an item of rule data (`value` must be JSON).
-    pub async fn put(
-        &self,
-        tenant: &TenantId,
-        key: &str,
-        value: &str,
-    ) -> Result<(), BackendError> {
+    pub async fn put(&self, tenant: &TenantId, key: &str, value: &str) -> Result<(), BackendError> {
         serde_json::from_str::<serde_json::Value>(value).map_err(|e| BackendError::Malformed {
             operation: "dynamodb PutItem",
             what: format!("value is not JSON: {e}"),
@@ -181,11 +173,7 @@ impl DynamoData {
     }
 
     /// Reads an item of rule data (uncached).
-    pub async fn get(
-        &self,
-        tenant: &TenantId,
-        key: &str,
-    ) -> Result<Option<String>, BackendError> {
+    pub async fn get(&self, tenant: &TenantId, key: &str) -> Result<Option<String>, BackendError> {
         let output = self
             .client
             .get_item()
@@ -425,10 +413,7 @@ impl Recorder for DynamoRecorder {
         })
     }
 
-    fn audit<'a>(
-        &'a self,
-        entries: &'a [AuditEntry],
-    ) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn audit<'a>(&'a self, entries: &'a [AuditEntry]) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             let Some(ttl) = self.audit_ttl else {
                 return Ok(());

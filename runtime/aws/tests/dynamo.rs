@@ -8,18 +8,17 @@
     clippy::indexing_slicing
 )]
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_testkit::moto::Moto;
 use portcullis_artifacts as art;
 use portcullis_aws::dynamo::{DynamoData, DynamoRecorder, client};
+use portcullis_engine::{Engine, EngineConfig, Mode, OnError};
 use portcullis_gate::activity::{Recorder, SignInActivity};
-use portcullis_gate::{Answer, Handler, HandlerConfig};
 use portcullis_gate::manifest::RuleEntry;
 use portcullis_gate::store::{RuleStore, TenantId};
-use portcullis_engine::{Engine, EngineConfig, Mode, OnError};
+use portcullis_gate::{Answer, Handler, HandlerConfig};
+use portcullis_testkit::moto::Moto;
 use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/events");

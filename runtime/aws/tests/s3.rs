@@ -9,20 +9,19 @@
     clippy::indexing_slicing
 )]
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_testkit::moto::{self, Moto};
 use portcullis_artifacts as art;
 use portcullis_aws::s3::{S3Objects, client};
+use portcullis_engine::{
+    ArtifactError, ArtifactKey, Engine, EngineConfig, LoadError, Mode, OnError, Sha256,
+};
 use portcullis_gate::manifest::RuleEntry;
 use portcullis_gate::registry::{Lookup, RefreshError, Registry, RegistryConfig};
 use portcullis_gate::store::{Fetched, ObjectStore, PutIf, RuleStore, StoreError, TenantId};
 use portcullis_gate::trust::{ManifestSigner, SignatureError, TrustedKeys};
-use portcullis_engine::{
-    ArtifactError, ArtifactKey, Engine, EngineConfig, LoadError, Mode, OnError, Sha256,
-};
+use portcullis_testkit::moto::{self, Moto};
 
 fn entry(name: &str, module: &str) -> RuleEntry {
     RuleEntry {
@@ -528,7 +527,8 @@ async fn the_artifact_key_comes_from_secrets_manager() {
         (&module, 1),
         portcullis_engine::artifact::Placement::Small,
         b"x",
-    ).unwrap();
+    )
+    .unwrap();
     portcullis_engine::artifact::open(&from_file, &compat, &module, &sealed).unwrap();
 
     let short: KeySource = "secretsmanager:portcullis/short".parse().unwrap();

@@ -30,7 +30,8 @@ pub enum Exit {
 }
 
 /// The exit code of a failed command: [`Exit::ToolFailure`] when any cause in the chain is
-/// a store, backend or engine failure, [`Exit::Input`] otherwise.
+/// a store that could not be reached, a backend call that failed or the engine that could
+/// not be set up; [`Exit::Input`] otherwise (files the caller named, refusals, conflicts).
 pub fn of_error(error: &anyhow::Error) -> Exit {
     let tool = error.chain().any(|cause| {
         matches!(
@@ -44,14 +45,10 @@ pub fn of_error(error: &anyhow::Error) -> Exit {
             Some(portcullis_engine::LoadError::Setup(_))
         ) || matches!(
             cause.downcast_ref::<PublishError>(),
-            Some(PublishError::Store(StoreError::Io { .. } | StoreError::Timeout(_)))
-        ) || cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
-            // Reading the caller's files is input; anything else the OS refuses is ours.
-            !matches!(
-                io.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-            )
-        })
+            Some(PublishError::Store(
+                StoreError::Io { .. } | StoreError::Timeout(_)
+            ))
+        )
     });
     if tool { Exit::ToolFailure } else { Exit::Input }
 }
@@ -76,7 +73,10 @@ mod tests {
             after: std::time::Duration::from_secs(1),
         };
         assert_eq!(of_error(&anyhow::Error::new(timeout)), Exit::ToolFailure);
-        assert_eq!(of_error(&anyhow::anyhow!("`x.json` is not JSON")), Exit::Input);
+        assert_eq!(
+            of_error(&anyhow::anyhow!("`x.json` is not JSON")),
+            Exit::Input
+        );
         let conflict = StoreError::PreconditionFailed("tenants/acme/manifest.json".into());
         assert_eq!(of_error(&anyhow::Error::new(conflict)), Exit::Input);
     }

@@ -9,17 +9,16 @@
     clippy::indexing_slicing
 )]
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use portcullis_testkit::lambda::{Invoked, Lambda};
-use portcullis_testkit::rules::block;
-use portcullis_testkit::moto::Moto;
 use portcullis_artifacts as art;
+use portcullis_testkit::lambda::{Invoked, Lambda};
+use portcullis_testkit::moto::Moto;
+use portcullis_testkit::rules::block;
 use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/events");

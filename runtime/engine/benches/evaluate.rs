@@ -20,8 +20,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_artifacts as art;
 use portcullis_engine::chain::DataSet;
 use portcullis_engine::{
-    Budget, Chain, Engine, EngineConfig, Mode, OnError, Origin, Rule, RuleInput, RuleName,
-    SignIn, Trigger,
+    Budget, Chain, Engine, EngineConfig, Mode, OnError, Origin, Rule, RuleInput, RuleName, SignIn,
+    Trigger,
 };
 
 fn request() -> SignIn {
@@ -82,8 +82,9 @@ fn bench(c: &mut Criterion) {
     let realistic = engine
         .load(&std::fs::read(art::IP_ALLOWLIST).expect("artifact"))
         .expect("load");
-    let allowlist =
-        RuleInput::with_config(r#"{"allow": ["10.0.0.0/8", "192.168.0.0/16"], "deny": ["10.6.6.0/24"]}"#);
+    let allowlist = RuleInput::with_config(
+        r#"{"allow": ["10.0.0.0/8", "192.168.0.0/16"], "deny": ["10.6.6.0/24"]}"#,
+    );
     group.bench_function("realistic (ip-allowlist)", |b| {
         b.iter(|| black_box(engine.evaluate(&realistic, &r, &allowlist, &budget)))
     });
@@ -124,8 +125,9 @@ fn bench(c: &mut Criterion) {
     let hours = engine
         .load(&std::fs::read(art::SIGNIN_HOURS).expect("artifact"))
         .expect("load");
-    let berlin =
-        RuleInput::with_config(r#"{"time_zone": "Europe/Berlin", "start": "08:00", "end": "18:00"}"#);
+    let berlin = RuleInput::with_config(
+        r#"{"time_zone": "Europe/Berlin", "start": "08:00", "end": "18:00"}"#,
+    );
     group.bench_function("large memory (signin-hours)", |b| {
         b.iter(|| black_box(engine.evaluate(&hours, &r, &berlin, &budget)))
     });

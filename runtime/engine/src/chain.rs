@@ -126,7 +126,6 @@ struct Merged {
     groups: Option<GroupOverride>,
 }
 
-
 /// An ordered list of rules (the `_global` rules first, then the tenant's).
 #[derive(Debug, Clone, Default)]
 pub struct Chain {
@@ -253,7 +252,11 @@ fn input_of(rule: &Rule, data: &DataSet) -> Result<RuleInput, Failure> {
     }
     Ok(RuleInput {
         config: Arc::clone(&rule.config),
-        data: data.items.get(&key).cloned().unwrap_or_else(|| Arc::from([])),
+        data: data
+            .items
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| Arc::from([])),
     })
 }
 
@@ -323,7 +326,7 @@ fn apply(
             if rule.origin == Origin::Global {
                 namespace.global.mark(verdict);
             }
-            merge(rule, verdict, merged, conflicts);
+            merge(&rule.name, verdict, merged, conflicts);
             (Effect::Applied, evaluation)
         }
         // Outside the tenant's namespace, or over Cognito's limit once merged: the rule
@@ -405,7 +408,7 @@ fn scopes_after(merged: &ScopeChanges, changes: &ScopeChanges) -> usize {
 
 /// Merges `verdict`'s token changes into the chain's (a later rule overrides an earlier
 /// one, each override a [`Conflict`]). [`within_limit`] has already admitted them.
-fn merge(rule: &Rule, verdict: &Verdict, merged: &mut Merged, conflicts: &mut Vec<Conflict>) {
+fn merge(rule: &RuleName, verdict: &Verdict, merged: &mut Merged, conflicts: &mut Vec<Conflict>) {
     for (token, changes, target) in [
         ("id", &verdict.id, &mut merged.id),
         ("access", &verdict.access, &mut merged.access),
@@ -415,7 +418,7 @@ fn merge(rule: &Rule, verdict: &Verdict, merged: &mut Merged, conflicts: &mut Ve
                 conflicts.push(Conflict {
                     token,
                     claim: name.clone(),
-                    rule: rule.name.clone(),
+                    rule: rule.clone(),
                 });
             }
         }
@@ -424,7 +427,7 @@ fn merge(rule: &Rule, verdict: &Verdict, merged: &mut Merged, conflicts: &mut Ve
                 conflicts.push(Conflict {
                     token,
                     claim: name.clone(),
-                    rule: rule.name.clone(),
+                    rule: rule.clone(),
                 });
             }
         }
@@ -443,5 +446,85 @@ fn merge(rule: &Rule, verdict: &Verdict, merged: &mut Merged, conflicts: &mut Ve
     }
     if verdict.groups.is_some() {
         merged.groups.clone_from(&verdict.groups);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn changes(add: &[&str], suppress: &[&str]) -> ClaimChanges {
+        ClaimChanges {
+            add: add.iter().map(|n| ((*n).to_owned(), json!(1))).collect(),
+            suppress: suppress.iter().map(|n| (*n).to_owned()).collect(),
+        }
+    }
+
+    fn scopes(add: &[&str], suppress: &[&str]) -> ScopeChanges {
+        ScopeChanges {
+            add: add.iter().map(|s| (*s).to_owned()).collect(),
+            suppress: suppress.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    /// The count `within_limit` admits a verdict by is the count the merge then has.
+    #[test]
+    fn the_limit_is_counted_as_the_merge_will_be() {
+        let names = ["a", "b", "c", "d"];
+        let subsets: Vec<Vec<&str>> = (0..16u8)
+            .map(|bits| {
+                names
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| bits & (1 << i) != 0)
+                    .map(|(_, n)| *n)
+                    .collect()
+            })
+            .collect();
+        let rule = RuleName::new("r").unwrap();
+        for held in subsets.iter().step_by(3) {
+            for held_off in subsets.iter().step_by(5) {
+                for add in &subsets {
+                    for off in subsets.iter().step_by(2) {
+                        let mut merged = Merged {
+                            id: changes(held, held_off),
+                            access: changes(add, held),
+                            scopes: scopes(held, off),
+                            groups: None,
+                        };
+                        // Normalise what the chain could hold: merged state comes from merges.
+                        let mut start = Merged::default();
+                        let seed = Verdict {
+                            id: merged.id.clone(),
+                            access: merged.access.clone(),
+                            scopes: merged.scopes.clone(),
+                            ..Verdict::default()
+                        };
+                        merge(&rule, &seed, &mut start, &mut Vec::new());
+                        merged = start;
+                        let verdict = Verdict {
+                            id: changes(add, off),
+                            access: changes(off, add),
+                            scopes: scopes(off, add),
+                            ..Verdict::default()
+                        };
+                        let counted = claims_after(&merged.id, &verdict.id)
+                            + claims_after(&merged.access, &verdict.access)
+                            + scopes_after(&merged.scopes, &verdict.scopes);
+                        merge(&rule, &verdict, &mut merged, &mut Vec::new());
+                        let actual = merged.id.len()
+                            + merged.access.len()
+                            + merged.scopes.add.len()
+                            + merged.scopes.suppress.len();
+                        assert_eq!(
+                            counted, actual,
+                            "{add:?} {off:?} onto {held:?}/{held_off:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -7,7 +7,10 @@
 //! interfaces of that same file a component may import. This module is a leaf: it names
 //! nothing else of the engine.
 
-#![expect(missing_docs, reason = "the bindings are generated; the WIT file documents them")]
+#![expect(
+    missing_docs,
+    reason = "the bindings are generated; the WIT file documents them"
+)]
 
 wasmtime::component::bindgen!({
     world: "policy",
@@ -18,8 +21,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use portcullis::policy::types::{
-    Claim, DataItem, Decision, GroupOverride, Level, SignIn, Trigger,
-    Verdict as RawVerdict,
+    Claim, DataItem, Decision, GroupOverride, Level, SignIn, Trigger, Verdict as RawVerdict,
 };
 
 /// The host's representation of the `request` resource: a store holds at most one lent

@@ -120,4 +120,3 @@ impl Rule {
         (self.origin, self.name.clone())
     }
 }
-

@@ -49,6 +49,5 @@ pub trait Recorder: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<(), BackendError>>;
 
     /// Records audit entries.
-    fn audit<'a>(&'a self, entries: &'a [AuditEntry])
-    -> BoxFuture<'a, Result<(), BackendError>>;
+    fn audit<'a>(&'a self, entries: &'a [AuditEntry]) -> BoxFuture<'a, Result<(), BackendError>>;
 }

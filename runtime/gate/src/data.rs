@@ -151,8 +151,11 @@ async fn fetch_for(
                     });
                 }
             }
-            set.items
-                .extend(found.into_iter().map(|(rule, items)| (rule, Arc::from(items))));
+            set.items.extend(
+                found
+                    .into_iter()
+                    .map(|(rule, items)| (rule, Arc::from(items))),
+            );
         }
         Err(error) => fail(&mut set, error.to_string()),
     }

@@ -75,10 +75,13 @@ impl Handler {
                 let mut record = DecisionRecord::new(event.sign_in.trigger_source.clone());
                 // Only when there is an audit. The typed name of an unknown user is often a
                 // mistyped password: never stored.
-                let user = self.recorder.as_ref().map(|_| match event.sign_in.user_not_found {
-                    true => String::new(),
-                    false => event.sign_in.user_name.clone().unwrap_or_default(),
-                });
+                let user = self
+                    .recorder
+                    .as_ref()
+                    .map(|_| match event.sign_in.user_not_found {
+                        true => String::new(),
+                        false => event.sign_in.user_name.clone().unwrap_or_default(),
+                    });
                 let response = self.decide(event, start, answer_by, &mut record).await;
                 (record, response, user)
             }

@@ -307,10 +307,11 @@ impl RuleEntry {
             if alias.is_empty() || alias.len() > 64 {
                 return Err(RuleProblem::BadAlias(alias.clone()));
             }
-            let template = KeyTemplate::parse(template).map_err(|source| RuleProblem::Template {
-                alias: alias.clone(),
-                source,
-            })?;
+            let template =
+                KeyTemplate::parse(template).map_err(|source| RuleProblem::Template {
+                    alias: alias.clone(),
+                    source,
+                })?;
             data.push((alias.clone(), template));
         }
         Ok(RuleSpec {

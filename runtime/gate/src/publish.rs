@@ -93,7 +93,9 @@ pub enum PublishError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     /// The rules rolled back to were not signed by a trusted key.
-    #[error("revision {revision} of `{tenant}` cannot be rolled back to; nothing was written: {source}")]
+    #[error(
+        "revision {revision} of `{tenant}` cannot be rolled back to; nothing was written: {source}"
+    )]
     Rollback {
         /// The tenant.
         tenant: TenantId,
@@ -211,7 +213,10 @@ pub fn run_tests(
             entry.triggers = vec![trigger.to_string()];
         }
         let Some(sign_in) = case.event.to_request("test", 0) else {
-            failures.push(format!("`{}`: the event's trigger is not handled", case.name));
+            failures.push(format!(
+                "`{}`: the event's trigger is not handled",
+                case.name
+            ));
             continue;
         };
         let spec = Manifest {

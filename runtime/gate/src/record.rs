@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use portcullis_engine::chain::Effect;
 use portcullis_engine::chain::{ChainOutcome, Conflict, Decision};
 use portcullis_engine::outcome::Outcome;
 use portcullis_engine::rule::{Mode, Origin};
-use portcullis_engine::chain::Effect;
 use serde::Serialize;
 
 use crate::activity::AuditEntry;

@@ -36,14 +36,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::data::LoadedRule;
+use crate::manifest::{Manifest, ManifestError, RuleSpec};
+use crate::store::{Fetched, RuleStore, StoreError, TenantId};
+use crate::trust::{SignatureError, TrustedKeys, manifest_digest};
 use portcullis_engine::artifact::ArtifactKey;
 use portcullis_engine::chain::Origin;
 use portcullis_engine::digest::Sha256;
-use crate::data::LoadedRule;
-use crate::manifest::{Manifest, ManifestError, RuleSpec};
 use portcullis_engine::sandbox::{CompiledPolicy, Engine, LoadError};
-use crate::store::{Fetched, RuleStore, StoreError, TenantId};
-use crate::trust::{SignatureError, TrustedKeys, manifest_digest};
 
 /// A tenant's compiled rules at one revision.
 #[derive(Debug)]
@@ -153,9 +153,7 @@ pub enum RefreshError {
         source: LoadError,
     },
     /// A rule asks for more memory than this deployment can give one rule.
-    #[error(
-        "rule `{rule}`: memory_mb {asked} is over this deployment's limit of {limit} MiB"
-    )]
+    #[error("rule `{rule}`: memory_mb {asked} is over this deployment's limit of {limit} MiB")]
     OverMemory {
         /// The rule.
         rule: String,

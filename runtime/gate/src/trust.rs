@@ -20,8 +20,8 @@ use std::path::Path;
 use base64::Engine as _;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
-use portcullis_engine::digest::Sha256;
 use crate::manifest::{Manifest, ManifestSignature};
+use portcullis_engine::digest::Sha256;
 
 /// The domain-separation prefix of every signed manifest payload.
 const PAYLOAD_PREFIX: &[u8] = b"portcullis-manifest-v1\n";

@@ -34,9 +34,9 @@ use std::time::Duration;
 
 use portcullis_aws::StoreUrl;
 use portcullis_aws::keys::KeySource;
-use portcullis_gate::{FailMode, HandlerConfig};
 use portcullis_gate::store::TenantId;
 use portcullis_gate::trust::TrustedKeys;
+use portcullis_gate::{FailMode, HandlerConfig};
 
 /// A bad configuration value.
 #[derive(Debug, thiserror::Error)]
@@ -263,7 +263,10 @@ fn tenant_modes(list: &str) -> Result<HashMap<TenantId, FailMode>, String> {
                 .ok_or_else(|| format!("`{pair}` is not TENANT=open|closed"))?;
             let tenant = TenantId::new(tenant.trim())
                 .ok_or_else(|| format!("`{tenant}` is not a tenant id"))?;
-            Ok((tenant, mode.trim().parse::<FailMode>().map_err(|e| e.to_string())?))
+            Ok((
+                tenant,
+                mode.trim().parse::<FailMode>().map_err(|e| e.to_string())?,
+            ))
         })
         .collect()
 }

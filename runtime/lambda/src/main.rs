@@ -13,10 +13,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use portcullis_aws::StoreUrl;
 use portcullis_aws::dynamo::{DynamoData, DynamoRecorder};
+use portcullis_engine::{Engine, EngineConfig};
 use portcullis_gate::Handler;
 use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::store::RuleStore;
-use portcullis_engine::{Engine, EngineConfig};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 

@@ -30,9 +30,7 @@ pub fn run(args: Args) -> Result<Exit> {
     let runtime = input::runtime()?;
     let aws = runtime.block_on(portcullis_aws::sdk_config());
     let recorder = DynamoRecorder::new(portcullis_aws::dynamo::client(&aws), &args.table, None);
-    let Some(a) = runtime
-        .block_on(recorder.activity(tenant, &args.user))?
-    else {
+    let Some(a) = runtime.block_on(recorder.activity(tenant, &args.user))? else {
         return Err(anyhow!(
             "no sign-ins recorded for {} in {tenant}",
             args.user

@@ -61,8 +61,7 @@ pub fn run(args: Args) -> Result<Exit> {
     match &args.op {
         Op::Put { value, .. } => {
             let value = input::json_arg(value, "VALUE")?.to_string();
-            runtime
-                .block_on(data.put(tenant, &at.key, &value))?;
+            runtime.block_on(data.put(tenant, &at.key, &value))?;
             println!("put {tenant} {}", at.key);
         }
         Op::Get { .. } => {
@@ -72,8 +71,7 @@ pub fn run(args: Args) -> Result<Exit> {
             println!("{value}");
         }
         Op::Delete { .. } => {
-            let existed = runtime
-                .block_on(data.delete(tenant, &at.key))?;
+            let existed = runtime.block_on(data.delete(tenant, &at.key))?;
             let what = if existed { "deleted" } else { "absent" };
             println!("{what} {tenant} {}", at.key);
         }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Result;
 use portcullis_aws::StoreUrl;
 use portcullis_aws::dynamo::DynamoData;
-use portcullis_gate::{FailMode, Handler, HandlerConfig, TenantFrom};
 use portcullis_gate::registry::RegistryConfig;
+use portcullis_gate::{FailMode, Handler, HandlerConfig, TenantFrom};
 
 use crate::{Exit, input};
 

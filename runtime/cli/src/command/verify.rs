@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use portcullis_aws::StoreUrl;
+use portcullis_engine::{ArtifactKey, Engine, EngineConfig, Sha256};
 use portcullis_gate::manifest::Manifest;
 use portcullis_gate::store::{RuleStore, TenantId};
 use portcullis_gate::trust::{TrustedKeys, manifest_digest};
-use portcullis_engine::{ArtifactKey, Engine, EngineConfig, Sha256};
 use serde::Serialize;
 
 use crate::{Exit, input};

@@ -251,7 +251,14 @@ mod tests {
 
     fn sealed() -> (Sha256, Vec<u8>) {
         let module = Sha256::of(b"module");
-        let artifact = seal(&key(1), COMPAT, (&module, 6), Placement::Small, b"native code").unwrap();
+        let artifact = seal(
+            &key(1),
+            COMPAT,
+            (&module, 6),
+            Placement::Small,
+            b"native code",
+        )
+        .unwrap();
         (module, artifact)
     }
 
@@ -298,7 +305,14 @@ mod tests {
             })
         );
         // Patched native code with the tag of someone who does not hold the key.
-        let forged = seal(&key(9), COMPAT, (&module, 6), Placement::Small, b"exit_group(42)").unwrap();
+        let forged = seal(
+            &key(9),
+            COMPAT,
+            (&module, 6),
+            Placement::Small,
+            b"exit_group(42)",
+        )
+        .unwrap();
         assert_eq!(
             open(&key(1), COMPAT, &module, &forged),
             Err(ArtifactError::Unauthenticated)

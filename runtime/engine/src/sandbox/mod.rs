@@ -73,8 +73,8 @@ use crate::verdict::Verdict;
 use artifact::{ArtifactError, ArtifactKey, Placement};
 use exports::Exports;
 use host::HostState;
-use pool::Pool;
 pub use host::{MAX_LOG_LINE, MAX_LOG_LINES};
+use pool::Pool;
 pub use run::MAX_HOST_TRANSFER;
 use run::Unreadable;
 use ticker::Ticker;
@@ -453,25 +453,30 @@ impl Engine {
         input: &RuleInput,
         budget: &Budget,
     ) -> Evaluation {
-        let run = self.run(policy, (Some(sign_in), input.clone()), budget, |instance, store| {
-            let evaluate = policy.exports.evaluate(instance, store)?;
-            // The store holds one request, so the handle's representation is not used.
-            let lent = Resource::new_borrow(0);
-            // No `post_return`: it lets the guest free what the verdict borrowed, and the
-            // instance is dropped right after the verdict is read.
-            evaluate
-                .call(store, (lent,))
-                .map(|(verdict,)| verdict)
-                .map_err(|error| {
-                    // A guest trap stays a trap; anything else failed while the host read
-                    // what the guest handed it (a verdict or log line over the transfer cap).
-                    if error.downcast_ref::<wasmtime::Trap>().is_some() {
-                        error
-                    } else {
-                        wasmtime::Error::new(Unreadable(format!("{error:#}")))
-                    }
-                })
-        });
+        let run = self.run(
+            policy,
+            (Some(sign_in), input.clone()),
+            budget,
+            |instance, store| {
+                let evaluate = policy.exports.evaluate(instance, store)?;
+                // The store holds one request, so the handle's representation is not used.
+                let lent = Resource::new_borrow(0);
+                // No `post_return`: it lets the guest free what the verdict borrowed, and the
+                // instance is dropped right after the verdict is read.
+                evaluate
+                    .call(store, (lent,))
+                    .map(|(verdict,)| verdict)
+                    .map_err(|error| {
+                        // A guest trap stays a trap; anything else failed while the host read
+                        // what the guest handed it (a verdict or log line over the transfer cap).
+                        if error.downcast_ref::<wasmtime::Trap>().is_some() {
+                            error
+                        } else {
+                            wasmtime::Error::new(Unreadable(format!("{error:#}")))
+                        }
+                    })
+            },
+        );
         let outcome = match run.result {
             Ok(Ok(raw)) => match Verdict::validate(raw) {
                 Ok(verdict) => Outcome::Verdict(verdict),
@@ -537,5 +542,4 @@ mod tests {
         assert!(first_ok);
         assert_eq!(second.as_deref(), Some("global counter leaked: 1"));
     }
-
 }

@@ -10,8 +10,7 @@ use crate::{budget, engine, evaluate, load, request};
 
 fn failure(path: &str, trigger: Trigger, budget: &Budget) -> Failure {
     let policy = load(path);
-    let outcome = evaluate(&policy, &request(trigger), budget)
-        .outcome;
+    let outcome = evaluate(&policy, &request(trigger), budget).outcome;
     let failure = match outcome {
         Outcome::Failed(f) => f,
         Outcome::Verdict(v) => panic!("{path} returned a verdict: {v:?}"),
@@ -25,8 +24,7 @@ fn benign_still_works() {
     let mut r = request(Trigger::PreAuthentication);
     r.user_attributes
         .push(("custom:suspended".into(), "true".into()));
-    let outcome = evaluate(&policy, &r, &budget())
-        .outcome;
+    let outcome = evaluate(&policy, &r, &budget()).outcome;
     assert!(
         matches!(outcome, Outcome::Verdict(ref v) if v.deny.is_some()),
         "{outcome:?}"
@@ -49,8 +47,7 @@ fn infinite_loop_times_out_within_the_deadline() {
     };
     let policy = load(art::INFINITE_LOOP);
     let start = Instant::now();
-    let outcome = evaluate(&policy, &request(Trigger::PreAuthentication), &b)
-        .outcome;
+    let outcome = evaluate(&policy, &request(Trigger::PreAuthentication), &b).outcome;
     let elapsed = start.elapsed();
     assert!(
         matches!(outcome, Outcome::Failed(Failure::Timeout(_))),

@@ -10,6 +10,7 @@
 
 mod adversarial;
 mod chain;
+mod compat;
 mod policies;
 mod pools;
 mod request;

@@ -8,9 +8,7 @@ use crate::{TestRequest, budget, engine, evaluate, load, request};
 
 fn verdict(path: &str, req: &TestRequest) -> Verdict {
     let policy = load(path);
-    match evaluate(&policy, &req, &budget())
-        .outcome
-    {
+    match evaluate(&policy, &req, &budget()).outcome {
         Outcome::Verdict(v) => v,
         Outcome::Failed(f) => panic!("{path} failed: {f}"),
     }
@@ -62,9 +60,7 @@ fn email_domain_allow_list() {
 #[test]
 fn email_domain_without_config_is_a_policy_error() {
     let policy = load(art::EMAIL_DOMAIN);
-    let outcome = evaluate(&policy, &request(Trigger::PreAuthentication), &budget(),
-        )
-        .outcome;
+    let outcome = evaluate(&policy, &request(Trigger::PreAuthentication), &budget()).outcome;
     assert!(
         matches!(outcome, Outcome::Failed(Failure::PolicyError(ref m)) if m.contains("domains")),
         "{outcome:?}"
@@ -126,11 +122,7 @@ fn new_device_logs_through_the_bounded_import() {
     assert_eq!(evaluation.logs.len(), 1);
     assert_eq!(evaluation.logs[0].message, "new device used for sign-in");
     r.new_device_used = Some(false);
-    assert!(
-        evaluate(&policy, &r, &budget())
-            .logs
-            .is_empty()
-    );
+    assert!(evaluate(&policy, &r, &budget()).logs.is_empty());
 }
 
 #[test]

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_artifacts as art;
-use portcullis_gate::data::DataSource;
-use portcullis_gate::{FailMode, Handler, HandlerConfig, UNAVAILABLE_MESSAGE};
-use portcullis_gate::manifest::{Manifest, RuleEntry};
-use portcullis_gate::backend::BackendError;
-use portcullis_gate::store::{BoxFuture, RuleStore, TenantId};
 use portcullis_engine::{Engine, EngineConfig, OnError};
+use portcullis_gate::backend::BackendError;
+use portcullis_gate::data::DataSource;
+use portcullis_gate::manifest::{Manifest, RuleEntry};
+use portcullis_gate::store::{BoxFuture, RuleStore, TenantId};
+use portcullis_gate::{FailMode, Handler, HandlerConfig, UNAVAILABLE_MESSAGE};
 use serde_json::{Value, json};
 
 use portcullis_testkit::rules::{block, entry, fixture, handle, publish};
@@ -566,10 +566,8 @@ impl portcullis_gate::store::ObjectStore for Stalled {
         &'a self,
         _key: &'a str,
         _if_none_match: Option<&'a str>,
-    ) -> BoxFuture<
-        'a,
-        Result<portcullis_gate::store::Fetched, portcullis_gate::store::StoreError>,
-    > {
+    ) -> BoxFuture<'a, Result<portcullis_gate::store::Fetched, portcullis_gate::store::StoreError>>
+    {
         Box::pin(std::future::pending())
     }
 

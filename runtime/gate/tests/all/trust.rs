@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use portcullis_artifacts as art;
 use portcullis_engine::artifact::{self, ArtifactKey};
-use portcullis_gate::{Answer, Handler, HandlerConfig, UNAVAILABLE_MESSAGE};
+use portcullis_engine::{Engine, EngineConfig, Sha256};
 use portcullis_gate::manifest::{Manifest, RuleEntry};
 use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::store::{ObjectStore, PutIf, RuleStore, StoreError, TenantId};
 use portcullis_gate::trust::{ManifestSigner, TrustedKeys};
-use portcullis_engine::{Engine, EngineConfig, Sha256};
+use portcullis_gate::{Answer, Handler, HandlerConfig, UNAVAILABLE_MESSAGE};
 use serde_json::{Value, json};
 
 use portcullis_testkit::rules::{block, entry, fixture, handle};

@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use portcullis_artifacts as art;
+use portcullis_engine::{Mode, OnError};
 use portcullis_gate::manifest::RuleEntry;
 use portcullis_gate::store::{RuleStore, TenantId};
-use portcullis_engine::{Mode, OnError};
 use serde_json::{Value, json};
 
 use portcullis_testkit::lambda::{Invoked, Lambda};
@@ -171,11 +171,13 @@ fn cognito_triggers_through_the_lambda_runtime_api() {
     let blocked = &decisions[1]["fields"];
     assert_eq!(blocked["decision"], "deny");
     assert_eq!(blocked["denied_by"], "block-suspended");
+    // The record is one JSON object: the rules are an array, not JSON text in a string.
     assert!(
         decisions[2]["fields"]["rules"]
-            .as_str()
+            .as_array()
             .unwrap()
-            .contains("trap")
+            .iter()
+            .any(|rule| rule["outcome"] == "trap")
     );
     for line in lambda.logs() {
         for secret in [
