@@ -5,12 +5,11 @@
 //! the plain sha256 checksum it replaced, and the manifest's Ed25519 signature); and a warm
 //! invocation whose manifest revalidation against S3 (moto on loopback) answers 304,
 //! against one within the refresh interval.
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
     clippy::indexing_slicing,
-    missing_docs
+    missing_docs,
+    reason = "benchmarks: a failed set-up is a failed run"
 )]
 
 use portcullis_testkit::moto;

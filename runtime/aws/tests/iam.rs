@@ -2,11 +2,10 @@
 //! the source is in `iam::CALLS`, and `deploy/template.yaml` grants the function's actions
 //! (each on its own resource), nothing more. The template is decoded by cfn-lint (the test
 //! command installs it), which understands CloudFormation's short-form tags.
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
+    reason = "tests: a failed step is a failed test"
 )]
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -2,11 +2,10 @@
 //! and writes, publish conflicts, rollback, and a registry that keeps its last known good
 //! rules through every fault — digest mismatch, truncated module, invalid manifest, S3
 //! stopped, S3 slower than the timeout — plus precompiled artifacts.
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    reason = "tests: a failed step is a failed test"
 )]
 
 use std::sync::Arc;

@@ -2,11 +2,10 @@
 //! a running `bootstrap` (through the real Lambda runtime API) picks up `portcullis
 //! publish` and `portcullis rollback` within the refresh interval, with no restart and no
 //! failed invocation.
-#![allow(
+#![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    reason = "tests: a failed step is a failed test"
 )]
 
 use std::path::{Path, PathBuf};

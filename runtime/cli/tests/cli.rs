@@ -1,10 +1,9 @@
 //! `portcullis` end to end: the real binary on fixture events and built components.
 
-#![allow(
-    clippy::unwrap_used,
+#![expect(
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    reason = "tests: a failed step is a failed test"
 )]
 
 use std::path::Path;

@@ -4,13 +4,11 @@
 //!
 //! `cargo bench -p portcullis-engine --bench evaluate`; BENCHMARKS.md has the figures.
 
-#![allow(
-    clippy::unwrap_used,
+#![expect(
     clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
+    reason = "benchmarks: a failed set-up is a failed run"
 )]
-#![allow(missing_docs)]
+#![expect(missing_docs, reason = "criterion generates undocumented items")]
 
 use std::hint::black_box;
 use std::sync::Arc;

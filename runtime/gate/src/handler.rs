@@ -45,7 +45,7 @@ pub struct Answer {
     pub record: DecisionRecord,
 }
 
-/// The trigger handler. Built with [`crate::Gate`].
+/// The trigger handler. Built with [`Handler::builder`].
 #[derive(Debug)]
 pub struct Handler {
     pub(crate) engine: Arc<Engine>,

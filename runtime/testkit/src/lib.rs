@@ -4,8 +4,8 @@
 
 #![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::panic,
+    clippy::indexing_slicing,
     reason = "test support: a failed set-up is a failed test"
 )]
 

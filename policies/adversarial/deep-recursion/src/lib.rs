@@ -1,11 +1,14 @@
 //! Attacks the stack: unbounded recursion until the wasm stack overflows.
-#![allow(missing_docs)]
+#![expect(missing_docs, reason = "a hostile test guest, not an API")]
 use portcullis_sdk::{Error, Policy, Request, Trigger, Verdict};
 
 pub struct Recurse;
 
 #[inline(never)]
-#[allow(unconditional_recursion)]
+#[expect(
+    unconditional_recursion,
+    reason = "recursing without end is what this guest is for"
+)]
 fn depth(n: u64, pad: [u64; 8]) -> u64 {
     let pad = core::hint::black_box(pad);
     depth(n + 1, pad).wrapping_add(pad[(n % 8) as usize])

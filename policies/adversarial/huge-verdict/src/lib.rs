@@ -1,5 +1,5 @@
 //! Attacks the host with output size: about 10 MB of ID-token claims.
-#![allow(missing_docs)]
+#![expect(missing_docs, reason = "a hostile test guest, not an API")]
 use portcullis_sdk::{Error, Policy, Request, Trigger, Verdict};
 
 pub struct Huge;

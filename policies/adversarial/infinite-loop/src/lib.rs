@@ -1,5 +1,5 @@
 //! Attacks the wall clock and fuel budgets: never returns.
-#![allow(missing_docs)]
+#![expect(missing_docs, reason = "a hostile test guest, not an API")]
 use portcullis_sdk::{Error, Policy, Request, Trigger, Verdict};
 
 pub struct Spin;

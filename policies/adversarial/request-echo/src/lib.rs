@@ -2,7 +2,7 @@
 //! back as one `echo` ID-token claim, so a test can check each of the request's methods end
 //! to end. With `{"repeat": N}` it reads everything N times first: a policy hammering the
 //! host's methods must still end in its fuel or memory budget.
-#![allow(missing_docs)]
+#![expect(missing_docs, reason = "a hostile test guest, not an API")]
 use portcullis_sdk::{Error, Policy, Request, Trigger, Verdict, json};
 
 pub struct Echo;

@@ -1,7 +1,7 @@
 //! Attacks the sandbox: a policy built for `wasm32-wasip2` whose std printing, clock and
 //! environment pull in WASI imports (stdio, clocks, environment, filesystem, exit, …). The
 //! engine must refuse it at load, naming the first forbidden import.
-#![allow(missing_docs)]
+#![expect(missing_docs, reason = "a hostile test guest, not an API")]
 use portcullis_sdk::{Error, Policy, Request, Trigger, Verdict};
 
 pub struct Wasi;

@@ -1,11 +1,11 @@
 //! Engine integration tests: every example policy and adversarial guest, compiled from
 //! source by `portcullis-artifacts`, run through the real engine.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    reason = "tests: a failed step is a failed test"
 )]
 
 mod adversarial;

@@ -8,7 +8,7 @@ use crate::{TestRequest, budget, engine, evaluate, load, request};
 
 fn verdict(path: &str, req: &TestRequest) -> Verdict {
     let policy = load(path);
-    match evaluate(&policy, &req, &budget()).outcome {
+    match evaluate(&policy, req, &budget()).outcome {
         Outcome::Verdict(v) => v,
         Outcome::Failed(f) => panic!("{path} failed: {f}"),
     }

@@ -1,9 +1,4 @@
 //! End-to-end tests of `bootstrap` through the real Lambda runtime API.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![expect(clippy::unwrap_used, reason = "tests: a failed step is a failed test")]
 
 mod runtime_api;
