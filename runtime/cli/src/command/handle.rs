@@ -128,7 +128,7 @@ pub fn run(args: Args) -> Result<Exit> {
             })
             .collect();
         eprintln!(
-            "tenant {} rev {} decision {} [{}] {} µs (loading rules {} µs, of which compiling {} µs; running them {} µs)",
+            "tenant {} rev {} decision {} [{}] {} µs (loading rules {} µs, of which compiling or loading artifacts {} µs; running them {} µs)",
             r.tenant.as_deref().unwrap_or("-"),
             r.revision.map_or("-".into(), |v| v.to_string()),
             r.decision,

@@ -24,7 +24,7 @@ pub struct Args {
     store: StoreUrl,
     /// One tenant only.
     #[arg(long)]
-    tenant: Option<String>,
+    tenant: Option<TenantId>,
     #[command(flatten)]
     keys: input::Keys,
     /// Print JSON (one object per tenant).
@@ -58,7 +58,7 @@ pub fn run(args: Args) -> Result<Exit> {
         None => None,
     };
     let tenants = match &args.tenant {
-        Some(t) => vec![TenantId::new(t).with_context(|| format!("`{t}` is not a tenant id"))?],
+        Some(t) => vec![t.clone()],
         None => runtime.block_on(store.tenants())?,
     };
     let mut refused = false;
