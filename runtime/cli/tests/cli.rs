@@ -462,3 +462,91 @@ fn handle_refuses_a_non_event_and_reports_load_and_rule_time_apart() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("loading rules"), "{}", text(&out));
 }
+
+/// `portcullis test`: every case through the engine, pass or fail with the reason and the
+/// budget figures, a summary, exit 0 only when all pass; `--json` is one object per case.
+#[test]
+fn test_runs_cases_through_the_engine_and_names_each_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    std::fs::copy(art::EMAIL_DOMAIN, path("email.wasm")).unwrap();
+    std::fs::copy(fixture("pre-auth"), path("ada.json")).unwrap();
+    let cases = |expect_other: &str| {
+        serde_json::json!([
+            {"name": "the company's domain passes", "event": "ada.json",
+             "config": {"domains": ["acme.example"]}, "expect": "allow", "max_fuel": 50_000_000},
+            {"name": "another domain is refused", "event": "ada.json",
+             "config": {"domains": ["globex.example"], "message": "Use your work email"},
+             "expect": expect_other, "message": "Use your work email", "outcome": "deny"},
+        ])
+        .to_string()
+    };
+    std::fs::write(path("email.tests.json"), cases("allow")).unwrap();
+    let failing = run(&["test", &path("email.tests.json")], &[]);
+    assert_eq!(failing.status.code(), Some(2), "{}", text(&failing));
+    let out = String::from_utf8_lossy(&failing.stdout);
+    assert!(out.contains("PASS  the company's domain passes"), "{out}");
+    assert!(out.contains("FAIL  another domain is refused"), "{out}");
+    assert!(
+        out.contains("expected allow, got deny: Use your work email"),
+        "{out}"
+    );
+    assert!(out.contains("1 passed, 1 failed"), "{out}");
+
+    std::fs::write(path("email.tests.json"), cases("deny")).unwrap();
+    let passing = run(&["test", "--json", dir.path().to_str().unwrap()], &[]);
+    assert_eq!(passing.status.code(), Some(0), "{}", text(&passing));
+    let lines: Vec<Value> = String::from_utf8_lossy(&passing.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert_eq!(line["passed"], true, "{line}");
+        assert!(line["fuel"].as_u64().unwrap() > 0, "{line}");
+        assert!(line["peak_memory"].as_u64().unwrap() > 0, "{line}");
+    }
+    assert!(String::from_utf8_lossy(&passing.stderr).contains("2 passed, 0 failed"));
+
+    // A fuel ceiling catches a rule that got slower.
+    let tight = serde_json::json!([{"name": "cheap", "event": "ada.json",
+        "config": {"domains": ["acme.example"]}, "expect": "allow", "max_fuel": 10}]);
+    std::fs::write(path("email.tests.json"), tight.to_string()).unwrap();
+    let slow = run(&["test", &path("email.wasm")], &[]);
+    assert_eq!(slow.status.code(), Some(2), "{}", text(&slow));
+    assert!(
+        String::from_utf8_lossy(&slow.stdout).contains("over the ceiling of 10"),
+        "{}",
+        text(&slow)
+    );
+}
+
+/// `portcullis bench`: a fresh instance per evaluation, the median and p99 and the fuel.
+#[test]
+fn bench_reports_the_median_p99_and_fuel() {
+    let out = run(
+        &[
+            "bench",
+            "--policy",
+            art::EMAIL_DOMAIN,
+            "--event",
+            &fixture("pre-auth"),
+            "--config",
+            r#"{"domains": ["acme.example"]}"#,
+            "--iterations",
+            "50",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["outcome"], "allow");
+    assert_eq!(report["iterations"], 50);
+    let (median, p99) = (
+        report["median_us"].as_f64().unwrap(),
+        report["p99_us"].as_f64().unwrap(),
+    );
+    assert!(median > 0.0 && p99 >= median, "{report}");
+    assert!(report["fuel"].as_u64().unwrap() > 0, "{report}");
+}

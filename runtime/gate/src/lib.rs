@@ -10,13 +10,14 @@
 //! engine's chain decides; the answer, the [`record`] and the [`activity`] entries are
 //! built from that decision. Assemble it with [`handler::Handler::builder`].
 //!
-//! Leaves first: [`tenant`], [`backend`], [`config`]; then [`data`], [`manifest`],
+//! Leaves first: [`tenant`], [`backend`], [`config`]; then [`data`], [`manifest`], [`cases`],
 //! [`trust`], [`store`], [`activity`], [`cognito`], [`resolve`], [`record`]; then
 //! [`registry`], [`publish`]; [`handler`] and [`builder`] on top.
 
 pub mod activity;
 pub mod backend;
 pub mod builder;
+pub mod cases;
 pub mod cognito;
 pub mod config;
 pub mod data;

@@ -5,17 +5,14 @@
 //! check passed.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use portcullis_engine::artifact::ArtifactKey;
 use portcullis_engine::budget::Budget;
-use portcullis_engine::chain::{DataSet, Decision, evaluate_rules};
 use portcullis_engine::contract::Trigger;
 use portcullis_engine::outcome::Failure;
-use portcullis_engine::rule::Origin;
 use portcullis_engine::sandbox::{CompiledPolicy, Engine, LoadError};
 
-use crate::cognito::Event;
+use crate::cases::{self, Case, RuleUnderTest};
 use crate::manifest::{Manifest, ManifestError, RuleEntry};
 use crate::store::{RuleStore, StoreError};
 use crate::tenant::TenantId;
@@ -180,78 +177,43 @@ pub fn check_policy(
     Ok(policy)
 }
 
-/// One test case of a rule: an event, optionally another configuration, and the decision
-/// expected.
-#[derive(Debug, Clone)]
-pub struct TestCase {
-    /// What it checks.
-    pub name: String,
-    /// The Cognito event.
-    pub event: Event,
-    /// Replaces the rule's configuration from the manifest.
-    pub config: Option<serde_json::Value>,
-    /// Whether the sign-in must be allowed.
-    pub expect_allow: bool,
-}
-
-/// Runs `cases` against the rule `entry` with its compiled `policy`, as the chain would
-/// for a tenant `test`; every failed case is one line of [`PublishError::TestsFailed`].
+/// Runs `cases` against the rule `entry` with its compiled `policy` (the entry's
+/// configuration, budget and `on_error`); every failed case is one line of
+/// [`PublishError::TestsFailed`].
 pub fn run_tests(
     engine: &Engine,
     entry: &RuleEntry,
     policy: &Arc<CompiledPolicy>,
-    cases: &[TestCase],
+    cases: &[Case],
 ) -> Result<(), PublishError> {
-    let mut failures = Vec::new();
-    for case in cases {
-        let mut entry = entry.clone();
-        entry.module = format!("sha256:{}", policy.digest());
-        if let Some(config) = &case.config {
-            entry.config = config.clone();
-        }
-        if let Some(trigger) = case.event.kind.trigger() {
-            entry.triggers = vec![trigger.to_string()];
-        }
-        let Some(sign_in) = case.event.to_request("test", 0) else {
-            failures.push(format!(
-                "`{}`: the event's trigger is not handled",
-                case.name
-            ));
-            continue;
-        };
-        let spec = Manifest {
-            revision: 1,
-            rules: vec![entry],
-            ..Manifest::default()
-        }
-        .validate()?;
-        let rules: Vec<_> = spec
-            .into_iter()
-            .map(|spec| spec.into_rule(Origin::Tenant, Arc::clone(policy)))
-            .collect();
-        let outcome = evaluate_rules(
-            rules.iter().map(|loaded| &loaded.rule),
-            engine,
-            sign_in,
-            &DataSet::default(),
-            Instant::now() + Duration::from_secs(5),
-        );
-        let allowed = outcome.decision == Decision::Allow;
-        if allowed != case.expect_allow {
-            let word = |allow: bool| if allow { "allow" } else { "deny" };
-            failures.push(format!(
-                "`{}`: expected {}, got {}",
-                case.name,
-                word(case.expect_allow),
-                word(allowed)
-            ));
-        }
+    let mut entry = entry.clone();
+    entry.module = format!("sha256:{}", policy.digest());
+    let spec = Manifest {
+        revision: 1,
+        rules: vec![entry.clone()],
+        ..Manifest::default()
     }
+    .validate()?;
+    let rule = spec
+        .into_iter()
+        .next()
+        .map(|spec| RuleUnderTest {
+            config: spec.config,
+            budget: spec.budget,
+            on_error: spec.on_error,
+        })
+        .unwrap_or_default();
+    let failures: Vec<String> = cases
+        .iter()
+        .map(|case| cases::run(engine, policy, &rule, case))
+        .filter(|result| !result.passed)
+        .map(|result| format!("`{}`: {}", result.name, result.failures.join("; ")))
+        .collect();
     if failures.is_empty() {
         return Ok(());
     }
     Err(PublishError::TestsFailed {
-        rule: entry.name.clone(),
+        rule: entry.name,
         total: cases.len(),
         failures,
     })

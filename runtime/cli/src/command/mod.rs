@@ -5,6 +5,7 @@ use clap::Subcommand;
 use crate::Exit;
 
 pub mod activity;
+pub mod bench;
 pub mod data;
 pub mod diff;
 pub mod eval;
@@ -14,6 +15,7 @@ pub mod publish;
 pub mod rollback;
 pub mod schema;
 pub mod status;
+pub mod test;
 pub mod verify;
 
 /// The `portcullis` commands.
@@ -21,6 +23,10 @@ pub mod verify;
 pub enum Command {
     /// Run one policy on one Cognito event with production limits.
     Eval(eval::Args),
+    /// Run a policy's test cases (`x.tests.json`) through the engine: pass/fail, fuel, time.
+    Test(test::Args),
+    /// Time one policy on one event, a fresh instance per evaluation: median, p99, fuel.
+    Bench(bench::Args),
     /// Run the Lambda's handler locally on one event against a store.
     Handle(handle::Args),
     /// Publish a tenant's rules: modules by digest, history, conditional manifest update.
@@ -48,6 +54,8 @@ impl Command {
     pub fn run(self) -> anyhow::Result<Exit> {
         match self {
             Command::Eval(args) => eval::run(args),
+            Command::Test(args) => test::run(args),
+            Command::Bench(args) => bench::run(args),
             Command::Handle(args) => handle::run(args),
             Command::Publish(args) => publish::run(args),
             Command::Rollback(args) => rollback::run(args),

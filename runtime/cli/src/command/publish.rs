@@ -15,8 +15,7 @@ use anyhow::{Context, Result};
 use portcullis_aws::StoreUrl;
 use portcullis_gate::TenantId;
 use portcullis_gate::manifest::{Manifest, RuleEntry};
-use portcullis_gate::publish::{Module, PublishOptions, TestCase, check_policy, run_tests};
-use serde::Deserialize;
+use portcullis_gate::publish::{Module, PublishOptions, check_policy, run_tests};
 
 use crate::{Exit, input};
 
@@ -45,21 +44,6 @@ pub struct Args {
     /// revision read just before writing is expected; a publish in between still loses.
     #[arg(long)]
     expect_revision: Option<u64>,
-}
-
-/// A policy's test case, in `<module>.tests.json` (a list of these).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TestFile {
-    /// What it checks.
-    name: String,
-    /// A Cognito event, inline or as a path relative to the test file.
-    event: serde_json::Value,
-    /// Overrides the rule's configuration from the manifest.
-    #[serde(default)]
-    config: Option<serde_json::Value>,
-    /// `allow` or `deny`.
-    expect: String,
 }
 
 /// Runs `portcullis publish`.
@@ -127,32 +111,7 @@ fn test(
     if !tests_path.exists() {
         return Ok(());
     }
-    let files: Vec<TestFile> = serde_json::from_slice(&input::read(&tests_path)?)
-        .with_context(|| format!("`{}`", tests_path.display()))?;
-    let dir = tests_path.parent().unwrap_or(Path::new("."));
-    let mut cases = Vec::with_capacity(files.len());
-    for file in files {
-        let event = match &file.event {
-            serde_json::Value::String(name) => input::event(&dir.join(name))?,
-            inline => portcullis_gate::cognito::Event::from_value(inline.clone())
-                .with_context(|| format!("test `{}`", file.name))?,
-        };
-        let expect_allow = match file.expect.as_str() {
-            "allow" => true,
-            "deny" => false,
-            other => anyhow::bail!(
-                "test `{}` in `{}`: expect must be allow or deny, not `{other}`",
-                file.name,
-                tests_path.display()
-            ),
-        };
-        cases.push(TestCase {
-            name: file.name,
-            event,
-            config: file.config,
-            expect_allow,
-        });
-    }
+    let cases = super::test::read_cases(&tests_path)?;
     let policy = check_policy(engine, entry, bytes)?;
     run_tests(engine, entry, &policy, &cases)
         .with_context(|| format!("in `{}`", tests_path.display()))?;

@@ -1,0 +1,168 @@
+//! `portcullis test`: a policy's test cases (`x.tests.json` beside `x.wasm`) through the
+//! real engine under production limits — per case pass or fail with the reason, fuel, wall
+//! time and peak memory, and a summary; exit 0 only when every case passed. The format of
+//! a case is in `portcullis_gate::cases`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use portcullis_engine::Budget;
+use portcullis_gate::cases::{self, Case, CaseFile, CaseResult, RuleUnderTest};
+
+use crate::{Exit, input};
+
+/// Arguments of `portcullis test`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Test files (`x.tests.json`, run against `x.wasm` beside it), modules (`x.wasm`, with
+    /// `x.tests.json` beside it) or directories of them. Default: the current directory.
+    paths: Vec<PathBuf>,
+    /// The rule's configuration (JSON, or @file) for cases that do not set their own.
+    #[arg(long)]
+    config: Option<String>,
+    /// Fuel budget per case.
+    #[arg(long, default_value_t = Budget::DEFAULT_FUEL)]
+    fuel: u64,
+    /// Wall-clock budget per case in milliseconds.
+    #[arg(long, default_value_t = Budget::DEFAULT_TIMEOUT.as_millis() as u64)]
+    timeout_ms: u64,
+    /// Memory limit per case in MiB.
+    #[arg(long, default_value_t = Budget::DEFAULT_MEMORY >> 20)]
+    memory_mb: usize,
+    /// One JSON object per case on standard output (the summary goes to standard error).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Reads a test file, each case's event parsed (paths relative to the file).
+pub fn read_cases(path: &Path) -> Result<Vec<Case>> {
+    let files: Vec<CaseFile> = serde_json::from_slice(&input::read(path)?)
+        .with_context(|| format!("`{}` is not a list of test cases", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    files
+        .into_iter()
+        .map(|file| {
+            let name = file.name.clone();
+            Case::new(file, |event| input::read(&dir.join(event)))
+                .with_context(|| format!("test `{name}` in `{}`", path.display()))
+        })
+        .collect()
+}
+
+/// The (tests, module) pairs `paths` name.
+fn suites(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut suites = Vec::new();
+    let here = [PathBuf::from(".")];
+    for path in if paths.is_empty() { &here[..] } else { paths } {
+        let name = path.to_string_lossy();
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("reading `{}`", path.display()))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.to_string_lossy().ends_with(".tests.json"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                bail!("`{}` has no `*.tests.json` files", path.display());
+            }
+            suites.extend(found.into_iter().map(|tests| {
+                let module = module_of(&tests);
+                (tests, module)
+            }));
+        } else if name.ends_with(".tests.json") {
+            suites.push((path.clone(), module_of(path)));
+        } else if name.ends_with(".wasm") {
+            suites.push((path.with_extension("tests.json"), path.clone()));
+        } else {
+            bail!(
+                "`{}` is not a directory, a `.tests.json` file or a `.wasm` module",
+                path.display()
+            );
+        }
+    }
+    Ok(suites)
+}
+
+/// `x.wasm` for `x.tests.json`.
+fn module_of(tests: &Path) -> PathBuf {
+    let name = tests.to_string_lossy();
+    PathBuf::from(format!(
+        "{}.wasm",
+        name.strip_suffix(".tests.json").unwrap_or(&name)
+    ))
+}
+
+/// Runs `portcullis test`.
+pub fn run(args: Args) -> Result<Exit> {
+    let engine = input::engine()?;
+    let rule = RuleUnderTest {
+        config: match &args.config {
+            Some(config) => input::json_arg(config, "--config")?.to_string(),
+            None => "null".to_owned(),
+        },
+        budget: Budget {
+            fuel: args.fuel,
+            timeout: Duration::from_millis(args.timeout_ms),
+            memory_bytes: args
+                .memory_mb
+                .checked_mul(1 << 20)
+                .context("--memory-mb is too large")?,
+        },
+        ..RuleUnderTest::default()
+    };
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for (tests, module) in suites(&args.paths)? {
+        let cases = read_cases(&tests)?;
+        let bytes = input::read(&module)?;
+        let policy = match engine.load(&bytes) {
+            Ok(policy) => policy,
+            Err(error) => {
+                eprintln!("{}: cannot be loaded: {error}", module.display());
+                return Ok(Exit::RuleFailed);
+            }
+        };
+        if !args.json {
+            println!("{} ({})", tests.display(), module.display());
+        }
+        for case in &cases {
+            let result = cases::run(&engine, &policy, &rule, case);
+            if result.passed {
+                passed += 1;
+            } else {
+                failed += 1;
+            }
+            if args.json {
+                let mut line = serde_json::to_value(&result)?;
+                if let Some(obj) = line.as_object_mut() {
+                    obj.insert("file".into(), tests.display().to_string().into());
+                }
+                println!("{line}");
+            } else {
+                print_result(&result);
+            }
+        }
+    }
+    let summary = format!("{passed} passed, {failed} failed");
+    if args.json {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
+    Ok(if failed == 0 { Exit::Allow } else { Exit::Deny })
+}
+
+fn print_result(result: &CaseResult) {
+    println!(
+        "  {}  {:<40} {:<6} fuel {:>9}  {:>8.3} ms  {} KiB",
+        if result.passed { "PASS" } else { "FAIL" },
+        result.name,
+        result.outcome,
+        result.fuel,
+        result.duration_us as f64 / 1000.0,
+        result.peak_memory / 1024
+    );
+    for failure in &result.failures {
+        println!("        {failure}");
+    }
+}
