@@ -44,7 +44,7 @@ impl Pool {
         let n = config.max_concurrent.max(1);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(n)
-            .total_core_instances(n * 8)
+            .total_core_instances(n * budget::MAX_INSTANCES as u32)
             .total_memories(n * 2)
             .total_tables(n * 8)
             .max_core_instances_per_component(budget::MAX_INSTANCES as u32)

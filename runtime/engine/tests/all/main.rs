@@ -11,6 +11,7 @@
 mod adversarial;
 mod chain;
 mod compat;
+mod conformance;
 mod policies;
 mod pools;
 mod request;

@@ -1,0 +1,130 @@
+"""Native test helpers: build a sign-in by hand and call the policy directly, with pytest.
+
+The sign-in is the contract's own ``SignIn`` record (generated from ``sdk/wit/policy.wit``)
+with the rule's configuration and data beside it, as the host lends them::
+
+    from portcullis import Trigger
+    from portcullis.testing import request
+    verdict = evaluate(request(Trigger.PRE_AUTHENTICATION).attr("custom:suspended", "true").build())
+"""
+
+import json
+from typing import Any, Optional
+
+from wit_world.imports import types as _types
+
+from . import Request
+
+_SOURCES = {
+    _types.Trigger.PRE_AUTHENTICATION: "PreAuthentication_Authentication",
+    _types.Trigger.POST_AUTHENTICATION: "PostAuthentication_Authentication",
+    _types.Trigger.PRE_TOKEN_GENERATION: "TokenGeneration_Authentication",
+}
+
+
+class _Fields:
+    """A sign-in held in memory, read through the same methods as the host's."""
+
+    def __init__(self, sign_in: "_types.SignIn", config: str, data: dict):
+        self.s, self.c, self.d = sign_in, config, data
+
+    def trigger(self):
+        return self.s.trigger
+
+    def trigger_source(self):
+        return self.s.trigger_source
+
+    def tenant(self):
+        return self.s.tenant
+
+    def user_pool_id(self):
+        return self.s.user_pool_id
+
+    def client_id(self):
+        return self.s.client_id
+
+    def user_name(self):
+        return self.s.user_name
+
+    def user_attribute(self, name):
+        return next((v for k, v in self.s.user_attributes if k == name), None)
+
+    def client_metadata_value(self, key):
+        return next((v for k, v in self.s.client_metadata if k == key), None)
+
+    def user_not_found(self):
+        return self.s.user_not_found
+
+    def new_device_used(self):
+        return self.s.new_device_used
+
+    def groups(self):
+        return list(self.s.groups)
+
+    def scopes(self):
+        return list(self.s.scopes)
+
+    def config(self):
+        return self.c
+
+    def data_value(self, key):
+        return self.d.get(key)
+
+    def now_unix_ms(self):
+        return self.s.now_unix_ms
+
+
+class RequestBuilder:
+    """Builds a :class:`portcullis.Request` for native tests."""
+
+    def __init__(self, trigger: "_types.Trigger"):
+        self.sign_in = _types.SignIn(
+            trigger, _SOURCES[trigger], "1", "test", "us-east-1_test", "test-client",
+            "test-user", [], [], False, None, [], [], 1_767_268_800_000,
+        )
+        self.config_text = "null"
+        self.items: dict = {}
+
+    def tenant(self, tenant: str) -> "RequestBuilder":
+        self.sign_in.tenant = tenant
+        return self
+
+    def attr(self, name: str, value: str) -> "RequestBuilder":
+        self.sign_in.user_attributes.append((name, value))
+        return self
+
+    def client_meta(self, key: str, value: str) -> "RequestBuilder":
+        self.sign_in.client_metadata.append((key, value))
+        return self
+
+    def config(self, config: Any) -> "RequestBuilder":
+        self.config_text = json.dumps(config)
+        return self
+
+    def data(self, key: str, value: Any) -> "RequestBuilder":
+        self.items[key] = json.dumps(value)
+        return self
+
+    def group(self, group: str) -> "RequestBuilder":
+        self.sign_in.groups.append(group)
+        return self
+
+    def user_not_found(self) -> "RequestBuilder":
+        self.sign_in.user_not_found = True
+        return self
+
+    def now_ms(self, now: int) -> "RequestBuilder":
+        self.sign_in.now_unix_ms = now
+        return self
+
+    def build(self) -> Request:
+        return Request(_Fields(self.sign_in, self.config_text, self.items))
+
+
+def request(trigger: "_types.Trigger", user: Optional[str] = None) -> RequestBuilder:
+    """A sign-in for ``trigger``: tenant ``test``, pool ``us-east-1_test``, client
+    ``test-client``, user ``test-user``, time 2026-01-01T12:00:00Z."""
+    builder = RequestBuilder(trigger)
+    if user is not None:
+        builder.sign_in.user_name = user
+    return builder

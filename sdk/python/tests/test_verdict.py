@@ -1,0 +1,27 @@
+"""The Python SDK's verdict builder lowers to the contract's verdict record."""
+
+from wit_world.imports import types
+
+from portcullis import Verdict
+
+
+def test_a_deny_lowers_to_the_contracts_deny():
+    raw = Verdict.deny("Not allowed").suppress("phone_number")._raw()
+    assert raw.decision == types.Decision_Deny("Not allowed")
+    assert raw.id_suppress == ["phone_number"]
+
+
+def test_claims_are_json_text_and_groups_keep_their_order():
+    raw = (
+        Verdict.allow()
+        .id_claim("tenant_id", "acme")
+        .access_claim("roles", ["member"])
+        .add_scope("tenant:acme")
+        .groups(["staff"], preferred_role=None)
+        ._raw()
+    )
+    assert raw.decision == types.Decision_Allow()
+    assert raw.id_claims == [types.Claim("tenant_id", '"acme"')]
+    assert raw.access_claims == [types.Claim("roles", '["member"]')]
+    assert raw.scopes_add == ["tenant:acme"]
+    assert raw.groups == types.GroupOverride(["staff"], [], None)
