@@ -4,7 +4,8 @@
 //! `scripts/build-js` (jco componentize, `-d all`): no import beyond the contract.
 
 use portcullis_artifacts as art;
-use portcullis_engine::{DataItem, Outcome, Trigger};
+use portcullis_engine::verdict::ScopeChanges;
+use portcullis_engine::{ClaimChanges, DataItem, Outcome, Trigger};
 
 use crate::{TestRequest, budget, evaluate, load, request};
 
@@ -28,20 +29,51 @@ fn js(name: &str) -> String {
     built("js", name)
 }
 
-/// What a rule gave, in the terms the two languages must agree on.
-fn decided(path: &str, r: &TestRequest) -> (&'static str, Option<String>) {
+/// What a rule gave, in the terms the languages must agree on: the outcome, the deny
+/// message and every token change.
+type Decided = (
+    &'static str,
+    Option<String>,
+    ClaimChanges,
+    ClaimChanges,
+    ScopeChanges,
+);
+
+fn decided(path: &str, r: &TestRequest) -> Decided {
     let outcome = evaluate(&load(path), r, &budget()).outcome;
     let kind = outcome.kind();
     match outcome {
-        Outcome::Verdict(v) => (kind, v.deny),
-        Outcome::Failed(_) => (kind, None),
+        Outcome::Verdict(v) => (kind, v.deny, v.id, v.access, v.scopes),
+        Outcome::Failed(_) => (
+            kind,
+            None,
+            Default::default(),
+            Default::default(),
+            Default::default(),
+        ),
     }
+}
+
+/// Every case decided alike by the Rust rule and its Python and JavaScript twins.
+fn agree(rust: &str, twin: &str, cases: &[(&str, TestRequest)]) -> Vec<Decided> {
+    let (py, javascript) = (python(twin), js(twin));
+    cases
+        .iter()
+        .map(|(name, r)| {
+            let expected = decided(rust, r);
+            assert_eq!(expected, decided(&py, r), "{twin}, {name}: Python");
+            assert_eq!(
+                expected,
+                decided(&javascript, r),
+                "{twin}, {name}: JavaScript"
+            );
+            expected
+        })
+        .collect()
 }
 
 #[test]
 fn suspended_users_in_rust_python_and_javascript_decide_alike() {
-    let py = python("suspended-users");
-    let javascript = js("suspended-users");
     let pre = || request(Trigger::PreAuthentication);
     let mut cases: Vec<(&str, TestRequest)> = Vec::new();
     cases.push(("an active user", pre()));
@@ -75,17 +107,160 @@ fn suspended_users_in_rust_python_and_javascript_decide_alike() {
     r.config = r#"{"unknown": 1}"#.into();
     cases.push(("a configuration with an unknown field", r));
 
-    let mut denied = 0;
-    for (name, r) in &cases {
-        let rust = decided(art::SUSPENDED_USERS, r);
-        assert_eq!(rust, decided(&py, r), "{name}: Python");
-        assert_eq!(rust, decided(&javascript, r), "{name}: JavaScript");
-        denied += usize::from(rust.0 == "deny");
-    }
+    let kinds: Vec<&str> = agree(art::SUSPENDED_USERS, "suspended-users", &cases)
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
     // The cases exercise both answers and a failure, not one path.
-    assert_eq!(denied, 4);
-    assert_eq!(decided(&py, &cases[6].1).0, "policy_error");
-    assert_eq!(decided(&javascript, &cases[6].1).0, "policy_error");
+    assert_eq!(
+        kinds,
+        [
+            "allow",
+            "deny",
+            "deny",
+            "deny",
+            "deny",
+            "allow",
+            "policy_error"
+        ]
+    );
+}
+
+#[test]
+fn email_domain_in_rust_python_and_javascript_decide_alike() {
+    let with = |email: &str, verified: &str, config: &str| {
+        let mut r = request(Trigger::PreAuthentication);
+        r.user_attributes = vec![
+            ("email".into(), email.into()),
+            ("email_verified".into(), verified.into()),
+        ];
+        r.config = config.into();
+        r
+    };
+    let cases = [
+        (
+            "in the domain",
+            with(
+                "ada@acme.example",
+                "true",
+                r#"{"domains": ["acme.example"]}"#,
+            ),
+        ),
+        (
+            "case-insensitive",
+            with(
+                "ada@ACME.example",
+                "true",
+                r#"{"domains": ["@acme.example"]}"#,
+            ),
+        ),
+        (
+            "unverified",
+            with(
+                "ada@acme.example",
+                "false",
+                r#"{"domains": ["acme.example"]}"#,
+            ),
+        ),
+        (
+            "unverified allowed",
+            with(
+                "ada@acme.example",
+                "false",
+                r#"{"domains": ["acme.example"], "require_verified": false}"#,
+            ),
+        ),
+        (
+            "another domain",
+            with(
+                "eve@evil.example",
+                "true",
+                r#"{"domains": ["acme.example"], "message": "Work email only"}"#,
+            ),
+        ),
+        (
+            "a subdomain, off",
+            with(
+                "ada@eu.acme.example",
+                "true",
+                r#"{"domains": ["acme.example"]}"#,
+            ),
+        ),
+        (
+            "a subdomain, on",
+            with(
+                "ada@eu.acme.example",
+                "true",
+                r#"{"domains": ["acme.example"], "subdomains": true}"#,
+            ),
+        ),
+        (
+            "no domains configured",
+            with("ada@acme.example", "true", "null"),
+        ),
+    ];
+    let kinds: Vec<&str> = agree(art::EMAIL_DOMAIN, "email-domain", &cases)
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "allow",
+            "allow",
+            "deny",
+            "allow",
+            "deny",
+            "deny",
+            "allow",
+            "policy_error"
+        ]
+    );
+}
+
+#[test]
+fn tenant_claims_in_rust_python_and_javascript_set_the_same_tokens() {
+    let token = |config: &str, member: Option<&str>| {
+        let mut r = request(Trigger::PreTokenGeneration);
+        r.config = config.into();
+        r.data = member
+            .map(|m| DataItem {
+                key: "member".into(),
+                value: m.into(),
+            })
+            .into_iter()
+            .collect();
+        r
+    };
+    let cases = [
+        ("defaults", token("null", None)),
+        (
+            "roles from config, suppressed claims",
+            token(
+                r#"{"roles": ["member"], "suppress": ["phone_number", "email"]}"#,
+                None,
+            ),
+        ),
+        (
+            "roles from data",
+            token(
+                r#"{"roles": ["member"]}"#,
+                Some(r#"{"roles": ["owner", "admin"]}"#),
+            ),
+        ),
+        (
+            "another scope prefix",
+            token(r#"{"scope_prefix": "org/"}"#, None),
+        ),
+        ("an unknown field", token(r#"{"rolez": []}"#, None)),
+    ];
+    let decided = agree(art::TENANT_CLAIMS, "tenant-claims", &cases);
+    assert_eq!(
+        decided[2].2.get("roles"),
+        Some(&serde_json::json!(["owner", "admin"]))
+    );
+    assert_eq!(decided[3].4.add, ["org/acme"]);
+    assert_eq!(decided[4].0, "policy_error");
 }
 
 #[test]
@@ -104,7 +279,10 @@ fn python_and_javascript_components_with_wasi_imports_are_refused_naming_them() 
         let bytes = std::fs::read(&path).unwrap();
         match crate::engine().load(&bytes) {
             Err(portcullis_engine::LoadError::ForbiddenImports(names)) => {
-                assert!(names.iter().any(|n| n.starts_with("wasi:")), "{path}: {names:?}")
+                assert!(
+                    names.iter().any(|n| n.starts_with("wasi:")),
+                    "{path}: {names:?}"
+                )
             }
             other => panic!("{path}: expected the WASI imports refused, got {other:?}"),
         }
