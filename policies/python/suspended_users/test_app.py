@@ -3,7 +3,7 @@
 from portcullis import Trigger
 from portcullis.testing import request
 
-from app import evaluate
+from suspended_users.app import evaluate
 
 
 def test_suspended_attribute_denies():
