@@ -111,3 +111,31 @@ pub fn signed_by(signer: Option<&portcullis_gate::trust::ManifestSigner>) -> Str
         |s| format!("signed by `{}`", s.id()),
     )
 }
+
+/// A rule's budget on the command line (the production defaults).
+#[derive(clap::Args, Debug, Clone)]
+pub struct BudgetArgs {
+    /// Fuel budget.
+    #[arg(long, default_value_t = portcullis_engine::Budget::DEFAULT_FUEL)]
+    fuel: u64,
+    /// Wall-clock budget in milliseconds.
+    #[arg(long, default_value_t = portcullis_engine::Budget::DEFAULT_TIMEOUT.as_millis() as u64)]
+    timeout_ms: u64,
+    /// Memory limit in MiB.
+    #[arg(long, default_value_t = portcullis_engine::Budget::DEFAULT_MEMORY >> 20)]
+    memory_mb: usize,
+}
+
+impl BudgetArgs {
+    /// The budget.
+    pub fn budget(&self) -> Result<portcullis_engine::Budget> {
+        Ok(portcullis_engine::Budget {
+            fuel: self.fuel,
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+            memory_bytes: self
+                .memory_mb
+                .checked_mul(1 << 20)
+                .context("--memory-mb is too large")?,
+        })
+    }
+}

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
-use portcullis_engine::{Budget, DataItem, Outcome, RuleInput};
+use anyhow::{Result, bail};
+use portcullis_engine::{DataItem, Outcome, RuleInput};
 
 use crate::{Exit, input};
 
@@ -27,15 +27,8 @@ pub struct Args {
     /// The tenant the rule sees (default: the event's user pool id).
     #[arg(long)]
     tenant: Option<String>,
-    /// Fuel budget.
-    #[arg(long, default_value_t = Budget::DEFAULT_FUEL)]
-    fuel: u64,
-    /// Wall-clock budget in milliseconds.
-    #[arg(long, default_value_t = Budget::DEFAULT_TIMEOUT.as_millis() as u64)]
-    timeout_ms: u64,
-    /// Memory limit in MiB.
-    #[arg(long, default_value_t = Budget::DEFAULT_MEMORY >> 20)]
-    memory_mb: usize,
+    #[command(flatten)]
+    budget: input::BudgetArgs,
     /// The host time in milliseconds since the Unix epoch (default: now).
     #[arg(long)]
     now_ms: Option<i64>,
@@ -77,14 +70,7 @@ pub fn run(args: Args) -> Result<Exit> {
             })
             .collect();
     }
-    let budget = Budget {
-        fuel: args.fuel,
-        timeout: Duration::from_millis(args.timeout_ms),
-        memory_bytes: args
-            .memory_mb
-            .checked_mul(1 << 20)
-            .context("--memory-mb is too large")?,
-    };
+    let budget = args.budget.budget()?;
 
     let engine = input::engine()?;
     let bytes = input::read(&args.policy)?;

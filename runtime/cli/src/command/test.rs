@@ -4,10 +4,8 @@
 //! a case is in `portcullis_gate::cases`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use portcullis_engine::Budget;
 use portcullis_gate::cases::{self, Case, CaseFile, CaseResult, RuleUnderTest};
 
 use crate::{Exit, input};
@@ -21,15 +19,8 @@ pub struct Args {
     /// The rule's configuration (JSON, or @file) for cases that do not set their own.
     #[arg(long)]
     config: Option<String>,
-    /// Fuel budget per case.
-    #[arg(long, default_value_t = Budget::DEFAULT_FUEL)]
-    fuel: u64,
-    /// Wall-clock budget per case in milliseconds.
-    #[arg(long, default_value_t = Budget::DEFAULT_TIMEOUT.as_millis() as u64)]
-    timeout_ms: u64,
-    /// Memory limit per case in MiB.
-    #[arg(long, default_value_t = Budget::DEFAULT_MEMORY >> 20)]
-    memory_mb: usize,
+    #[command(flatten)]
+    budget: input::BudgetArgs,
     /// One JSON object per case on standard output (the summary goes to standard error).
     #[arg(long)]
     json: bool,
@@ -101,14 +92,7 @@ pub fn run(args: Args) -> Result<Exit> {
             Some(config) => input::json_arg(config, "--config")?.to_string(),
             None => "null".to_owned(),
         },
-        budget: Budget {
-            fuel: args.fuel,
-            timeout: Duration::from_millis(args.timeout_ms),
-            memory_bytes: args
-                .memory_mb
-                .checked_mul(1 << 20)
-                .context("--memory-mb is too large")?,
-        },
+        budget: args.budget.budget()?,
         ..RuleUnderTest::default()
     };
     let (mut passed, mut failed) = (0usize, 0usize);
