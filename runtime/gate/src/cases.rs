@@ -285,12 +285,12 @@ fn check(
         Outcome::Verdict(v) => Some(v),
         Outcome::Failed(_) => None,
     };
-    for (token, expected) in [("id", &spec.claims.id), ("access", &spec.claims.access)] {
+    for (token, expected, set) in [
+        ("id", &spec.claims.id, verdict.map(|v| &v.id)),
+        ("access", &spec.claims.access, verdict.map(|v| &v.access)),
+    ] {
         for (name, value) in expected {
-            let got = verdict.and_then(|v| match token {
-                "id" => v.id.get(name),
-                _ => v.access.get(name),
-            });
+            let got = set.and_then(|changes| changes.get(name));
             if got != Some(value) {
                 failures.push(match got {
                     Some(got) => format!("{token} claim `{name}`: expected {value}, got {got}"),

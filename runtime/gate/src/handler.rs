@@ -61,11 +61,6 @@ impl Handler {
         &self.registry
     }
 
-    /// The engine running the rules.
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
-    }
-
     /// Handles one event. `deadline` is the invocation's own deadline, if any.
     pub async fn handle(&self, event: Value, deadline: Option<Instant>) -> Answer {
         let start = Instant::now();

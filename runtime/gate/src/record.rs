@@ -191,11 +191,6 @@ impl DecisionRecord {
         entries
     }
 
-    /// The record as one JSON object.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_default()
-    }
-
     /// Writes the record to standard output as one JSON log line, in the layout of the
     /// Lambda's other (tracing) lines: `{"level": "INFO", "target":
     /// "portcullis::decision", "fields": {…the record…}}`. The record is one JSON object
