@@ -53,6 +53,7 @@ export class RequestBuilder {
   data(key, value) { this.items.set(key, JSON.stringify(value)); return this; }
   group(group) { this.signIn.groups.push(group); return this; }
   userNotFound() { this.signIn.userNotFound = true; return this; }
+  now(unixMs) { this.signIn.nowUnixMs = unixMs; return this; }
   /** The request, as `policy(...).evaluate` receives it from the host. */
   build() { return new Fields(this.signIn, this.configText, this.items); }
 }

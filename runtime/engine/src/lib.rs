@@ -11,7 +11,7 @@
 //! [`ChainOutcome`] goes back to the caller.
 //!
 //! Leaves first: [`contract`] (generated from the WIT file), [`digest`], [`budget`],
-//! [`invalid`]; then [`request`], [`verdict`], [`outcome`], [`namespace`]; then
+//! [`invalid`], [`language`]; then [`request`], [`verdict`], [`outcome`], [`namespace`]; then
 //! [`sandbox`] and [`rule`]; [`chain`] on top.
 
 pub mod budget;
@@ -19,6 +19,7 @@ pub mod chain;
 pub mod contract;
 pub mod digest;
 pub mod invalid;
+pub mod language;
 pub mod namespace;
 pub mod outcome;
 pub mod request;
@@ -33,6 +34,7 @@ pub use budget::Budget;
 pub use chain::{Chain, ChainOutcome, DataSet, Decision};
 pub use contract::{CONTRACT_VERSION, DataItem, SignIn, Trigger};
 pub use digest::Sha256;
+pub use language::Language;
 pub use outcome::{Evaluation, Failure, InvalidOutput, Outcome};
 pub use request::RuleInput;
 pub use rule::{Mode, OnError, Origin, Rule, RuleName};

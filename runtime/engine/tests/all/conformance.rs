@@ -1,7 +1,7 @@
-//! The same rule written in Rust, Python and JavaScript decides alike through the real
+//! The same rule written in Rust, Python and TypeScript decides alike through the real
 //! engine: decision, deny message and outcome, case by case. The other languages'
 //! components are built by `scripts/build-python` (componentize-py, `--stub-wasi`) and
-//! `scripts/build-js` (jco componentize, `-d all`): no import beyond the contract.
+//! `scripts/build-ts` (jco componentize, `-d all`): no import beyond the contract.
 
 use portcullis_artifacts as art;
 use portcullis_engine::verdict::ScopeChanges;
@@ -25,8 +25,8 @@ fn python(name: &str) -> String {
     built("python", name)
 }
 
-fn js(name: &str) -> String {
-    built("js", name)
+fn ts(name: &str) -> String {
+    built("ts", name)
 }
 
 /// What a rule gave, in the terms the languages must agree on: the outcome, the deny
@@ -54,9 +54,9 @@ fn decided(path: &str, r: &TestRequest) -> Decided {
     }
 }
 
-/// Every case decided alike by the Rust rule and its Python and JavaScript twins.
+/// Every case decided alike by the Rust rule and its Python and TypeScript twins.
 fn agree(rust: &str, twin: &str, cases: &[(&str, TestRequest)]) -> Vec<Decided> {
-    let (py, javascript) = (python(twin), js(twin));
+    let (py, javascript) = (python(twin), ts(twin));
     cases
         .iter()
         .map(|(name, r)| {
@@ -73,7 +73,7 @@ fn agree(rust: &str, twin: &str, cases: &[(&str, TestRequest)]) -> Vec<Decided> 
 }
 
 #[test]
-fn suspended_users_in_rust_python_and_javascript_decide_alike() {
+fn suspended_users_in_rust_python_and_typescript_decide_alike() {
     let pre = || request(Trigger::PreAuthentication);
     let mut cases: Vec<(&str, TestRequest)> = Vec::new();
     cases.push(("an active user", pre()));
@@ -127,7 +127,7 @@ fn suspended_users_in_rust_python_and_javascript_decide_alike() {
 }
 
 #[test]
-fn email_domain_in_rust_python_and_javascript_decide_alike() {
+fn email_domain_in_rust_python_and_typescript_decide_alike() {
     let with = |email: &str, verified: &str, config: &str| {
         let mut r = request(Trigger::PreAuthentication);
         r.user_attributes = vec![
@@ -219,7 +219,7 @@ fn email_domain_in_rust_python_and_javascript_decide_alike() {
 }
 
 #[test]
-fn tenant_claims_in_rust_python_and_javascript_set_the_same_tokens() {
+fn tenant_claims_in_rust_python_and_typescript_set_the_same_tokens() {
     let token = |config: &str, member: Option<&str>| {
         let mut r = request(Trigger::PreTokenGeneration);
         r.config = config.into();
@@ -264,9 +264,9 @@ fn tenant_claims_in_rust_python_and_javascript_set_the_same_tokens() {
 }
 
 #[test]
-fn python_and_javascript_components_import_nothing_outside_the_contract() {
+fn python_and_typescript_components_import_nothing_outside_the_contract() {
     // `load` refuses any other import by name (see adversarial.rs); these load.
-    for path in [python("suspended-users"), js("suspended-users")] {
+    for path in [python("suspended-users"), ts("suspended-users")] {
         let policy = load(&path);
         let meta = crate::engine().describe(&policy, &budget()).unwrap();
         assert_eq!(meta.triggers, [Trigger::PreAuthentication], "{path}");
@@ -274,8 +274,8 @@ fn python_and_javascript_components_import_nothing_outside_the_contract() {
 }
 
 #[test]
-fn python_and_javascript_components_with_wasi_imports_are_refused_naming_them() {
-    for path in [python("with-wasi"), js("with-wasi")] {
+fn python_and_typescript_components_with_wasi_imports_are_refused_naming_them() {
+    for path in [python("with-wasi"), ts("with-wasi")] {
         let bytes = std::fs::read(&path).unwrap();
         match crate::engine().load(&bytes) {
             Err(portcullis_engine::LoadError::ForbiddenImports(names)) => {
@@ -286,5 +286,25 @@ fn python_and_javascript_components_with_wasi_imports_are_refused_naming_them() 
             }
             other => panic!("{path}: expected the WASI imports refused, got {other:?}"),
         }
+    }
+}
+
+#[test]
+fn each_components_language_is_read_from_its_bytes() {
+    use portcullis_engine::Language;
+    for (path, language) in [
+        (art::SUSPENDED_USERS.to_owned(), Language::Rust),
+        (python("suspended-users"), Language::Python),
+        (ts("suspended-users"), Language::JavaScript),
+        (python("with-wasi"), Language::Python),
+        (ts("with-wasi"), Language::JavaScript),
+    ] {
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(Language::of(&bytes), language, "{path}");
+        assert_eq!(
+            language.needs_precompiling(),
+            language != Language::Rust,
+            "{path}"
+        );
     }
 }

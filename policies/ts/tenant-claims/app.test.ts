@@ -1,4 +1,4 @@
-// Native unit tests of the JavaScript tenant-claims policy (node --test, no wasm build).
+// Native unit tests of the TypeScript tenant-claims policy (node --test with tsx, no wasm build).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 

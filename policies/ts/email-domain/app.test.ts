@@ -1,11 +1,11 @@
-// Native unit tests of the JavaScript email-domain policy (node --test, no wasm build).
+// Native unit tests of the TypeScript email-domain policy (node --test with tsx, no wasm build).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { request } from "../../../sdk/js/testing.js";
 import { evaluate } from "./app.js";
 
-const signin = (email, verified = "true") =>
+const signin = (email: string, verified = "true") =>
   request("pre-authentication").attr("email", email).attr("email_verified", verified);
 
 test("a verified address in the domain is allowed", () => {

@@ -1,4 +1,4 @@
-// Native unit tests of the JavaScript suspended-users policy (node --test, no wasm build).
+// Native unit tests of the TypeScript suspended-users policy (node --test with tsx, no wasm build).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 

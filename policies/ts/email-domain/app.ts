@@ -1,12 +1,20 @@
 // Allows sign-in only for users whose verified `email` is in one of the configured
-// domains. The JavaScript twin of policies/email-domain (Rust): same configuration, same
+// domains. The TypeScript twin of policies/email-domain (Rust): same configuration, same
 // decisions. Configuration: {"domains": ["example.com"], "subdomains": false,
 // "require_verified": true, "message": "Sign-in is restricted to company accounts"}
 import { PolicyError, Verdict, policy } from "../../../sdk/js/portcullis.js";
 
-const DEFAULT_MESSAGE = "Sign-in is restricted to approved email domains";
+interface Config {
+  domains: string[];
+  subdomains: boolean;
+  require_verified: boolean;
+  message: string;
+}
 
-function allowed(domain, config) {
+const DEFAULT_MESSAGE = "Sign-in is restricted to approved email domains";
+const KNOWN = ["domains", "subdomains", "require_verified", "message"];
+
+function allowed(domain: string, config: Config): boolean {
   const d = domain.toLowerCase();
   return config.domains.some((entry) => {
     const a = entry.replace(/^@+/, "").toLowerCase();
@@ -15,16 +23,15 @@ function allowed(domain, config) {
 }
 
 export const { evaluate, describe } = policy({
-  name: "email-domain-js",
+  name: "email-domain-ts",
   triggers: ["pre-authentication"],
   description: "allows only email addresses in the configured domains",
   evaluate(request) {
-    const given = request.config();
-    const known = ["domains", "subdomains", "require_verified", "message"];
-    const unknown = Object.keys(given).filter((k) => !known.includes(k)).sort();
+    const given = request.config<Partial<Config>>();
+    const unknown = Object.keys(given).filter((k) => !KNOWN.includes(k)).sort();
     if (unknown.length > 0) throw new PolicyError(`invalid rule configuration: unknown field \`${unknown[0]}\``);
     if (!Array.isArray(given.domains)) throw new PolicyError("invalid rule configuration: missing field `domains`");
-    const config = { subdomains: false, require_verified: true, message: DEFAULT_MESSAGE, ...given };
+    const config: Config = { subdomains: false, require_verified: true, message: DEFAULT_MESSAGE, ...given, domains: given.domains };
     if (request.userNotFound()) return Verdict.allow();
     if (config.require_verified && request.attr("email_verified") !== "true") return Verdict.deny(config.message);
     const email = request.attr("email") ?? "";
