@@ -5,6 +5,7 @@
 mod command;
 mod exit;
 mod input;
+mod project;
 
 use std::process::ExitCode;
 

@@ -6,11 +6,13 @@ use crate::Exit;
 
 pub mod activity;
 pub mod bench;
+pub mod build;
 pub mod data;
 pub mod diff;
 pub mod eval;
 pub mod handle;
 pub mod keygen;
+pub mod new;
 pub mod publish;
 pub mod rollback;
 pub mod schema;
@@ -21,6 +23,10 @@ pub mod verify;
 /// The `portcullis` commands.
 #[derive(Subcommand)]
 pub enum Command {
+    /// Make a policy project: the rule, unit tests, events, test cases, a manifest.
+    New(new::Args),
+    /// Build a policy project into a component and check it against the contract.
+    Build(build::Args),
     /// Run one policy on one Cognito event with production limits.
     Eval(eval::Args),
     /// Run a policy's test cases (`x.tests.json`) through the engine: pass/fail, fuel, time.
@@ -53,6 +59,8 @@ impl Command {
     /// Runs the command.
     pub fn run(self) -> anyhow::Result<Exit> {
         match self {
+            Command::New(args) => new::run(args),
+            Command::Build(args) => build::run(args),
             Command::Eval(args) => eval::run(args),
             Command::Test(args) => test::run(args),
             Command::Bench(args) => bench::run(args),

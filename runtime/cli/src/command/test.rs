@@ -1,20 +1,22 @@
 //! `portcullis test`: a policy's test cases (`x.tests.json` beside `x.wasm`) through the
 //! real engine under production limits — per case pass or fail with the reason, fuel, wall
 //! time and peak memory, and a summary; exit 0 only when every case passed. The format of
-//! a case is in `portcullis_gate::cases`.
+//! a case is in `portcullis_gate::cases`. A policy project is built first when stale.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use portcullis_gate::cases::{self, Case, CaseFile, CaseResult, RuleUnderTest};
 
+use crate::project::Project;
 use crate::{Exit, input};
 
 /// Arguments of `portcullis test`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Test files (`x.tests.json`, run against `x.wasm` beside it), modules (`x.wasm`, with
-    /// `x.tests.json` beside it) or directories of them. Default: the current directory.
+    /// `x.tests.json` beside it), directories of them, or policy projects (`portcullis
+    /// new`: built first when a source changed). Default: the current directory.
     paths: Vec<PathBuf>,
     /// The rule's configuration (JSON, or @file) for cases that do not set their own.
     #[arg(long)]
@@ -41,13 +43,26 @@ pub fn read_cases(path: &Path) -> Result<Vec<Case>> {
         .collect()
 }
 
-/// The (tests, module) pairs `paths` name.
-fn suites(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>> {
+/// The (tests, module) pairs `paths` name. A policy project (`portcullis new`) is built
+/// first when a source changed; a build that fails ends the run with its exit code.
+fn suites(
+    paths: &[PathBuf],
+    engine: &portcullis_engine::Engine,
+) -> Result<Result<Vec<(PathBuf, PathBuf)>, Exit>> {
     let mut suites = Vec::new();
     let here = [PathBuf::from(".")];
     for path in if paths.is_empty() { &here[..] } else { paths } {
         let name = path.to_string_lossy();
-        if path.is_dir() {
+        if path.is_dir() && Project::is_project(path) {
+            let project = Project::find(path)?;
+            if project.stale() {
+                let exit = super::build::build_and_report(&project, engine)?;
+                if exit != Exit::Allow {
+                    return Ok(Err(exit));
+                }
+            }
+            suites.push((project.tests(), project.module()));
+        } else if path.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("reading `{}`", path.display()))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -72,7 +87,7 @@ fn suites(paths: &[PathBuf]) -> Result<Vec<(PathBuf, PathBuf)>> {
             );
         }
     }
-    Ok(suites)
+    Ok(Ok(suites))
 }
 
 /// `x.wasm` for `x.tests.json`.
@@ -96,7 +111,11 @@ pub fn run(args: Args) -> Result<Exit> {
         ..RuleUnderTest::default()
     };
     let (mut passed, mut failed) = (0usize, 0usize);
-    for (tests, module) in suites(&args.paths)? {
+    let suites = match suites(&args.paths, &engine)? {
+        Ok(suites) => suites,
+        Err(exit) => return Ok(exit),
+    };
+    for (tests, module) in suites {
         let cases = read_cases(&tests)?;
         let bytes = input::read(&module)?;
         let policy = match engine.load(&bytes) {

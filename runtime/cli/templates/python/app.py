@@ -1,0 +1,28 @@
+"""{{name}}: a Portcullis sign-in policy.
+
+Pre-authentication: blocks users whose email is in one of ``blocked_domains``.
+Pre token generation: adds a ``plan`` claim to the ID token.
+Configuration (manifest.json, or a test case's ``config``):
+``{"blocked_domains": ["example.net"], "plan": "free"}``, both optional.
+"""
+
+from portcullis import PolicyError, Trigger, Verdict, policy
+
+
+@policy(
+    name="{{name}}",
+    triggers=[Trigger.PRE_AUTHENTICATION, Trigger.PRE_TOKEN_GENERATION],
+    description="blocks configured email domains; adds a plan claim",
+)
+def evaluate(request):
+    config = request.config()
+    unknown = sorted(set(config) - {"blocked_domains", "plan"})
+    if unknown:
+        raise PolicyError(f"invalid rule configuration: unknown field `{unknown[0]}`")
+    if request.trigger() == Trigger.PRE_TOKEN_GENERATION:
+        return Verdict.allow().id_claim("plan", config.get("plan", "free"))
+    email = request.attr("email") or ""
+    domain = email.rpartition("@")[2].lower()
+    if domain in (d.lower() for d in config.get("blocked_domains", [])):
+        return Verdict.deny("Sign-in with this email address is not allowed")
+    return Verdict.allow()

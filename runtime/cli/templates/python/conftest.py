@@ -1,0 +1,19 @@
+"""Native tests (pytest): the contract's Python types, generated from wit/policy.wit by
+componentize-py (the generator the component build uses), on the import path. Inside a
+component, componentize-py provides them itself."""
+
+import pathlib
+import subprocess
+import sys
+import tempfile
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+if not any(pathlib.Path(p, "wit_world").is_dir() for p in sys.path):
+    generated = pathlib.Path(tempfile.mkdtemp(prefix="portcullis-bindings-"))
+    subprocess.run(
+        ["componentize-py", "-d", str(HERE / "wit"), "-w", "policy", "bindings", str(generated)],
+        check=True,
+        capture_output=True,
+    )
+    sys.path[:0] = [str(generated), str(HERE)]
