@@ -112,30 +112,39 @@ pub fn signed_by(signer: Option<&portcullis_gate::trust::ManifestSigner>) -> Str
     )
 }
 
-/// A rule's budget on the command line (the production defaults).
+/// A rule's budget on the command line; what is not given is the module's language's
+/// default ([`portcullis_engine::Language::default_budget`]), as publishing fills it in.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BudgetArgs {
-    /// Fuel budget.
-    #[arg(long, default_value_t = portcullis_engine::Budget::DEFAULT_FUEL)]
-    fuel: u64,
-    /// Wall-clock budget in milliseconds.
-    #[arg(long, default_value_t = portcullis_engine::Budget::DEFAULT_TIMEOUT.as_millis() as u64)]
-    timeout_ms: u64,
-    /// Memory limit in MiB.
-    #[arg(long, default_value_t = portcullis_engine::Budget::DEFAULT_MEMORY >> 20)]
-    memory_mb: usize,
+    /// Fuel budget (default: the module's language's; Rust 1 M, JavaScript 50 M, Python 20 M).
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Wall-clock budget in milliseconds (default 100).
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// Memory limit in MiB (default: the module's language's; Rust 16, others 64).
+    #[arg(long)]
+    memory_mb: Option<usize>,
 }
 
 impl BudgetArgs {
-    /// The budget.
-    pub fn budget(&self) -> Result<portcullis_engine::Budget> {
+    /// The budget for a module of `language`.
+    pub fn budget_for(
+        &self,
+        language: portcullis_engine::Language,
+    ) -> Result<portcullis_engine::Budget> {
+        let default = language.default_budget();
         Ok(portcullis_engine::Budget {
-            fuel: self.fuel,
-            timeout: std::time::Duration::from_millis(self.timeout_ms),
-            memory_bytes: self
-                .memory_mb
-                .checked_mul(1 << 20)
-                .context("--memory-mb is too large")?,
+            fuel: self.fuel.unwrap_or(default.fuel),
+            timeout: self
+                .timeout_ms
+                .map_or(default.timeout, std::time::Duration::from_millis),
+            memory_bytes: match self.memory_mb {
+                Some(mb) => mb
+                    .checked_mul(1 << 20)
+                    .context("--memory-mb is too large")?,
+                None => default.memory_bytes,
+            },
         })
     }
 }

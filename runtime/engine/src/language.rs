@@ -1,5 +1,5 @@
 //! Which language a component was written in, read from its bytes: the hint behind each
-//! language's default budget and whether publishing precompiles it.
+//! language's default budget and whether publishing must precompile it.
 //!
 //! Tools record it unevenly. `componentize-js` writes `language: JavaScript` (and
 //! `processed-by: ComponentizeJS`) into the component's `producers` section; `rustc` and
@@ -11,6 +11,8 @@
 use std::fmt;
 
 use wasmparser::{KnownCustom, Parser, Payload};
+
+use crate::budget::Budget;
 
 /// The language a policy component was built from, as far as its bytes tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -75,6 +77,25 @@ impl Language {
     /// compile, a large share of Cognito's 5-second deadline.
     pub fn needs_precompiling(self) -> bool {
         matches!(self, Language::JavaScript | Language::Python)
+    }
+
+    /// The budget a rule in this language gets when its manifest names none: fuel and memory
+    /// with ample headroom over what the example policies use (Rust: 3.5–13.5 thousand fuel
+    /// and one 64 KiB page; JavaScript: 5–7.6 million fuel, 9 MiB; Python: 0.5–0.8 million
+    /// fuel, 12.5 MiB), the wall clock the same for all. Publishing writes it into the signed
+    /// manifest, so what runs is what the publisher saw.
+    pub fn default_budget(self) -> Budget {
+        let (fuel, memory_mb) = match self {
+            Language::Rust => (1_000_000, 16),
+            Language::JavaScript => (50_000_000, 64),
+            Language::Python => (20_000_000, 64),
+            Language::Other => (Budget::DEFAULT_FUEL, Budget::DEFAULT_MEMORY >> 20),
+        };
+        Budget {
+            fuel,
+            memory_bytes: memory_mb << 20,
+            ..Budget::default()
+        }
     }
 
     /// The language's name, lower case.

@@ -1,14 +1,16 @@
 //! Publishing as a library (the `portcullis` commands call it): a rule's module checked —
 //! loaded, described, its triggers against the manifest's, its test cases run — then
-//! uploaded content-addressed (and precompiled, sealed), and the manifest published or
-//! rolled back, signed, under the trusted keys' rules. Nothing is written unless every
-//! check passed.
+//! uploaded content-addressed (and precompiled, sealed: always for JavaScript and Python,
+//! which take seconds to compile), its budget completed with its language's defaults, and
+//! the manifest published or rolled back, signed, under the trusted keys' rules. Nothing is
+//! written unless every check passed.
 
 use std::sync::Arc;
 
 use portcullis_engine::artifact::ArtifactKey;
 use portcullis_engine::budget::Budget;
 use portcullis_engine::contract::Trigger;
+use portcullis_engine::language::Language;
 use portcullis_engine::outcome::Failure;
 use portcullis_engine::sandbox::{CompiledPolicy, Engine, LoadError};
 
@@ -108,6 +110,16 @@ pub enum PublishError {
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A JavaScript or Python module would be published without a precompiled artifact.
+    #[error(
+        "rule `{rule}` is a {language} component: compiling it takes seconds, longer than a sign-in can wait, so it is published precompiled, sealed with the deployment's artifact key. Pass --artifact-key (for a local store, make one with `portcullis keygen --artifact`), or --no-precompile to let cold starts compile it (they fail closed while they do); nothing was written"
+    )]
+    NeedsArtifact {
+        /// The rule.
+        rule: String,
+        /// Its module's language.
+        language: Language,
+    },
     /// A sealed artifact could not be made.
     #[error("precompiling rule `{rule}`: {source}")]
     Precompile {
@@ -224,6 +236,14 @@ pub fn run_tests(
 pub enum Module {
     /// The module's bytes (checked with [`check_policy`] and uploaded).
     Bytes(Vec<u8>),
+    /// The module's bytes, already checked with [`check_policy`] against the rule's entry
+    /// (uploaded without compiling it again).
+    Checked {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// What [`check_policy`] returned for them.
+        policy: Arc<CompiledPolicy>,
+    },
     /// Already in the store under the entry's `module` digest (checked again).
     Stored,
 }
@@ -231,8 +251,12 @@ pub enum Module {
 /// What [`publish`] does besides publishing.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PublishOptions<'k> {
-    /// Seal and store precompiled artifacts for this engine build with this key.
+    /// Seal and store precompiled artifacts of every module for this engine build with this
+    /// key. Without it, a module whose language [needs precompiling]
+    /// (Language::needs_precompiling) is refused, unless `compile_on_cold_start`.
     pub precompile: Option<&'k ArtifactKey>,
+    /// Publish JavaScript and Python modules without artifacts anyway.
+    pub compile_on_cold_start: bool,
     /// Refuse unless the tenant is at this revision (0: no manifest yet); without it, the
     /// revision read just before writing is expected.
     pub expect_revision: Option<u64>,
@@ -252,19 +276,26 @@ pub async fn publish(
     // Every check before anything is written.
     let mut checked = Vec::with_capacity(rules.len());
     for (mut entry, module) in rules {
-        let bytes = match module {
-            Module::Bytes(bytes) => bytes,
+        let (bytes, checked_policy) = match module {
+            Module::Bytes(bytes) => (bytes, None),
+            Module::Checked { bytes, policy } => (bytes, Some(policy)),
             Module::Stored => {
                 let missing = || PublishError::MissingModule {
                     rule: entry.name.clone(),
                     module: entry.module.clone(),
                 };
                 let digest = entry.module.parse().map_err(|_| missing())?;
-                store.module(&digest).await?.ok_or_else(missing)?
+                (store.module(&digest).await?.ok_or_else(missing)?, None)
             }
         };
-        let policy = check_policy(engine, &entry, &bytes)?;
+        let language = Language::of(&bytes);
+        check_precompiling(&entry, language, &options)?;
+        let policy = match checked_policy {
+            Some(policy) => policy,
+            None => check_policy(engine, &entry, &bytes)?,
+        };
         entry.module = format!("sha256:{}", policy.digest());
+        with_default_budget(&mut entry, language);
         checked.push((entry, bytes, policy));
     }
     Manifest {
@@ -299,6 +330,33 @@ pub async fn publish(
     Ok(store
         .publish_signed(tenant, entries, expected, signer)
         .await?)
+}
+
+/// Refuses a module whose language needs precompiling ([`Language::needs_precompiling`])
+/// when `options` can store no artifact and do not accept compiling on cold starts.
+pub fn check_precompiling(
+    entry: &RuleEntry,
+    language: Language,
+    options: &PublishOptions<'_>,
+) -> Result<(), PublishError> {
+    if language.needs_precompiling()
+        && options.precompile.is_none()
+        && !options.compile_on_cold_start
+    {
+        return Err(PublishError::NeedsArtifact {
+            rule: entry.name.clone(),
+            language,
+        });
+    }
+    Ok(())
+}
+
+/// Fills in the fuel and memory a manifest entry leaves out with its module's language's
+/// defaults, so the signed manifest states every budget the rule runs under.
+pub fn with_default_budget(entry: &mut RuleEntry, language: Language) {
+    let budget = language.default_budget();
+    entry.fuel.get_or_insert(budget.fuel);
+    entry.memory_mb.get_or_insert(budget.memory_bytes >> 20);
 }
 
 /// Makes the rules of revision `to` current again, as a new revision signed by `signer`.

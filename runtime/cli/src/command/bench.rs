@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use portcullis_engine::{Budget, DataItem, RuleInput};
+use portcullis_engine::{DataItem, RuleInput};
 
 use crate::{Exit, input};
 
@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result<Exit> {
         }
     };
     let sign_in = Arc::new(sign_in);
-    let budget = Budget::default();
+    let budget = portcullis_engine::Language::of(&bytes).default_budget();
     let run = || engine.evaluate(&policy, &sign_in, &rule, &budget);
     for _ in 0..args.iterations.div_ceil(10) {
         run();

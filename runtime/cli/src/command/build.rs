@@ -3,8 +3,10 @@
 //! checks it (see [`crate::project::build`]).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
+use portcullis_engine::{CompiledPolicy, Engine};
 
 use crate::project::{Project, build};
 use crate::{Exit, input};
@@ -21,17 +23,23 @@ pub struct Args {
 pub fn run(args: Args) -> Result<Exit> {
     let project = Project::find(&args.dir)?;
     let engine = input::engine()?;
-    build_and_report(&project, &engine)
+    Ok(match build_and_report(&project, &engine)? {
+        Ok(_) => Exit::Allow,
+        Err(exit) => exit,
+    })
 }
 
-/// Builds `project`, printing what came out; the exit code says whether it meets the
-/// contract (a component that does not is [`Exit::RuleFailed`], as `eval` has it).
-pub fn build_and_report(project: &Project, engine: &portcullis_engine::Engine) -> Result<Exit> {
+/// Builds `project`, telling standard error what came out, and returns the compiled component — or the
+/// exit code when it does not meet the contract ([`Exit::RuleFailed`], as `eval` has it).
+pub fn build_and_report(
+    project: &Project,
+    engine: &Engine,
+) -> Result<Result<Arc<CompiledPolicy>, Exit>> {
     eprintln!("building {} ({})", project.name, project.lang.name());
     match build::build(project, engine) {
         Ok(built) => {
             let triggers: Vec<&str> = built.metadata.triggers.iter().map(|t| t.as_str()).collect();
-            println!(
+            eprintln!(
                 "built {}: {} component, {:.1} MB, imports nothing beyond the contract; `{}` for {} (build {:.1} s, compile {:.2} s)",
                 built.path.display(),
                 built.language,
@@ -41,11 +49,11 @@ pub fn build_and_report(project: &Project, engine: &portcullis_engine::Engine) -
                 built.build_time.as_secs_f64(),
                 built.compile_time.as_secs_f64(),
             );
-            Ok(Exit::Allow)
+            Ok(Ok(built.policy))
         }
         Err(error @ (build::BuildError::Contract { .. } | build::BuildError::Describe { .. })) => {
             eprintln!("error: {error}");
-            Ok(Exit::RuleFailed)
+            Ok(Err(Exit::RuleFailed))
         }
         Err(error) => Err(error.into()),
     }

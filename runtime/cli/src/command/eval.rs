@@ -70,10 +70,11 @@ pub fn run(args: Args) -> Result<Exit> {
             })
             .collect();
     }
-    let budget = args.budget.budget()?;
-
     let engine = input::engine()?;
     let bytes = input::read(&args.policy)?;
+    let budget = args
+        .budget
+        .budget_for(portcullis_engine::Language::of(&bytes))?;
     let policy = match engine.load(&bytes) {
         Ok(policy) => policy,
         Err(error) => {

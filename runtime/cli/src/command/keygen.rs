@@ -57,7 +57,7 @@ pub fn run(args: Args) -> Result<Exit> {
 }
 
 /// Creates `path` with `text`, refusing to overwrite; secrets get mode 0600.
-fn write_new(path: &Path, text: &str, secret: bool) -> Result<()> {
+pub fn write_new(path: &Path, text: &str, secret: bool) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

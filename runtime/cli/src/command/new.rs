@@ -1,9 +1,11 @@
 //! `portcullis new NAME --lang rust|ts|python`: a policy project (see
-//! [`crate::project::scaffold`]) in `./NAME`, or `--dir`.
+//! [`crate::project::scaffold`]) in `./NAME`, or `--dir`, with an artifact key for its
+//! local store.
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use portcullis_engine::ArtifactKey;
 
 use crate::Exit;
 use crate::project::{Lang, scaffold};
@@ -25,11 +27,14 @@ pub struct Args {
 pub fn run(args: Args) -> Result<Exit> {
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
     let written = scaffold::write(&dir, &args.name, args.lang)?;
+    // The local store's artifact key: `publish` seals precompiled rules with it.
+    let key = ArtifactKey::generate_text().context("no randomness for a new key")?;
+    super::keygen::write_new(&dir.join("artifact.key"), &format!("{key}\n"), true)?;
     println!(
         "made `{}`: a {} policy ({} files); next: cd {} and follow README.md",
         dir.display(),
         args.lang.name(),
-        written.len(),
+        written.len() + 1,
         dir.display()
     );
     Ok(Exit::Allow)

@@ -10,12 +10,16 @@
 //! without a trusted `--sign-key` is refused before anything is written.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use portcullis_aws::StoreUrl;
+use portcullis_engine::{CompiledPolicy, Language};
 use portcullis_gate::TenantId;
 use portcullis_gate::manifest::{Manifest, RuleEntry};
-use portcullis_gate::publish::{Module, PublishOptions, check_policy, run_tests};
+use portcullis_gate::publish::{
+    Module, PublishOptions, check_policy, check_precompiling, run_tests, with_default_budget,
+};
 
 use crate::{Exit, input};
 
@@ -31,10 +35,15 @@ pub struct Args {
     /// The manifest to publish; `module` may be a path to a .wasm file.
     #[arg(long)]
     manifest: PathBuf,
-    /// Also store precompiled artifacts for this machine's engine build, sealed with the
-    /// deployment's artifact key (--artifact-key).
-    #[arg(long)]
+    /// Require precompiled artifacts for this machine's engine build, sealed with the
+    /// deployment's artifact key (--artifact-key). With a key, every module is precompiled
+    /// anyway; JavaScript and Python modules always need one.
+    #[arg(long, conflicts_with = "no_precompile")]
     precompile: bool,
+    /// Publish JavaScript or Python modules without an artifact key: cold starts then
+    /// compile them, taking seconds (they fail closed while they do).
+    #[arg(long)]
+    no_precompile: bool,
     /// The publisher's signing key (`portcullis keygen --id ID`): the manifest is signed.
     #[arg(long)]
     sign_key: Option<PathBuf>,
@@ -56,19 +65,28 @@ pub fn run(args: Args) -> Result<Exit> {
     let engine = input::engine()?;
     let runtime = input::runtime()?;
     let store = runtime.block_on(input::store(&args.store));
-    let artifact_key = match args.precompile {
-        true => Some(runtime.block_on(args.keys.artifact())?.context(
+    let artifact_key = match (args.precompile, args.no_precompile) {
+        (true, _) => Some(runtime.block_on(args.keys.artifact())?.context(
             "--precompile seals artifacts with the deployment's artifact key: pass --artifact-key (or set PORTCULLIS_ARTIFACT_KEY)",
         )?),
-        false => None,
+        (false, false) => runtime.block_on(args.keys.artifact())?,
+        (false, true) => None,
+    };
+    let options = PublishOptions {
+        precompile: artifact_key.as_ref(),
+        compile_on_cold_start: args.no_precompile,
+        expect_revision: args.expect_revision,
     };
     let mut rules = Vec::with_capacity(manifest.rules.len());
     for entry in manifest.rules {
         let module = if entry.module.ends_with(".wasm") {
             let path = base.join(&entry.module);
             let bytes = input::read(&path)?;
-            test(&engine, &entry, &path, &bytes)?;
-            Module::Bytes(bytes)
+            let language = Language::of(&bytes);
+            check_precompiling(&entry, language, &options)?;
+            let policy = check_policy(&engine, &entry, &bytes)?;
+            test(&engine, &entry, &path, &policy, language)?;
+            Module::Checked { bytes, policy }
         } else {
             Module::Stored
         };
@@ -80,17 +98,14 @@ pub fn run(args: Args) -> Result<Exit> {
         &args.tenant,
         rules,
         signer.as_ref(),
-        PublishOptions {
-            precompile: artifact_key.as_ref(),
-            expect_revision: args.expect_revision,
-        },
+        options,
     ))?;
     println!(
         "published {} revision {} ({} rules){}; {}",
         args.tenant,
         published.revision,
         published.rules.len(),
-        if args.precompile {
+        if artifact_key.is_some() {
             format!("; precompiled for engine {}", engine.compat())
         } else {
             String::new()
@@ -100,20 +115,23 @@ pub fn run(args: Args) -> Result<Exit> {
     Ok(Exit::Allow)
 }
 
-/// Runs the module's test cases (`x.tests.json` beside `x.wasm`), if it has any.
+/// Runs the module's test cases (`x.tests.json` beside `x.wasm`), if it has any, under the
+/// budget the rule will be published with.
 fn test(
     engine: &portcullis_engine::Engine,
     entry: &RuleEntry,
     path: &Path,
-    bytes: &[u8],
+    policy: &Arc<CompiledPolicy>,
+    language: Language,
 ) -> Result<()> {
     let tests_path = path.with_extension("tests.json");
     if !tests_path.exists() {
         return Ok(());
     }
     let cases = super::test::read_cases(&tests_path)?;
-    let policy = check_policy(engine, entry, bytes)?;
-    run_tests(engine, entry, &policy, &cases)
+    let mut entry = entry.clone();
+    with_default_budget(&mut entry, language);
+    run_tests(engine, &entry, policy, &cases)
         .with_context(|| format!("in `{}`", tests_path.display()))?;
     eprintln!("rule `{}`: {} tests passed", entry.name, cases.len());
     Ok(())

@@ -4,8 +4,10 @@
 //! a case is in `portcullis_gate::cases`. A policy project is built first when stale.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use portcullis_engine::{CompiledPolicy, Engine};
 use portcullis_gate::cases::{self, Case, CaseFile, CaseResult, RuleUnderTest};
 
 use crate::project::Project;
@@ -43,25 +45,26 @@ pub fn read_cases(path: &Path) -> Result<Vec<Case>> {
         .collect()
 }
 
-/// The (tests, module) pairs `paths` name. A policy project (`portcullis new`) is built
+/// A test file, its module, and the module compiled when `test` just built it.
+type Suite = (PathBuf, PathBuf, Option<Arc<CompiledPolicy>>);
+
+/// The suites `paths` name. A policy project (`portcullis new`) is built
 /// first when a source changed; a build that fails ends the run with its exit code.
-fn suites(
-    paths: &[PathBuf],
-    engine: &portcullis_engine::Engine,
-) -> Result<Result<Vec<(PathBuf, PathBuf)>, Exit>> {
+fn suites(paths: &[PathBuf], engine: &Engine) -> Result<Result<Vec<Suite>, Exit>> {
     let mut suites = Vec::new();
     let here = [PathBuf::from(".")];
     for path in if paths.is_empty() { &here[..] } else { paths } {
         let name = path.to_string_lossy();
         if path.is_dir() && Project::is_project(path) {
             let project = Project::find(path)?;
+            let mut built = None;
             if project.stale() {
-                let exit = super::build::build_and_report(&project, engine)?;
-                if exit != Exit::Allow {
-                    return Ok(Err(exit));
+                match super::build::build_and_report(&project, engine)? {
+                    Ok(policy) => built = Some(policy),
+                    Err(exit) => return Ok(Err(exit)),
                 }
             }
-            suites.push((project.tests(), project.module()));
+            suites.push((project.tests(), project.module(), built));
         } else if path.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .with_context(|| format!("reading `{}`", path.display()))?
@@ -74,12 +77,12 @@ fn suites(
             }
             suites.extend(found.into_iter().map(|tests| {
                 let module = module_of(&tests);
-                (tests, module)
+                (tests, module, None)
             }));
         } else if name.ends_with(".tests.json") {
-            suites.push((path.clone(), module_of(path)));
+            suites.push((path.clone(), module_of(path), None));
         } else if name.ends_with(".wasm") {
-            suites.push((path.with_extension("tests.json"), path.clone()));
+            suites.push((path.with_extension("tests.json"), path.clone(), None));
         } else {
             bail!(
                 "`{}` is not a directory, a `.tests.json` file or a `.wasm` module",
@@ -102,28 +105,31 @@ fn module_of(tests: &Path) -> PathBuf {
 /// Runs `portcullis test`.
 pub fn run(args: Args) -> Result<Exit> {
     let engine = input::engine()?;
-    let rule = RuleUnderTest {
-        config: match &args.config {
-            Some(config) => input::json_arg(config, "--config")?.to_string(),
-            None => "null".to_owned(),
-        },
-        budget: args.budget.budget()?,
-        ..RuleUnderTest::default()
+    let config = match &args.config {
+        Some(config) => input::json_arg(config, "--config")?.to_string(),
+        None => "null".to_owned(),
     };
     let (mut passed, mut failed) = (0usize, 0usize);
     let suites = match suites(&args.paths, &engine)? {
         Ok(suites) => suites,
         Err(exit) => return Ok(exit),
     };
-    for (tests, module) in suites {
+    for (tests, module, built) in suites {
         let cases = read_cases(&tests)?;
         let bytes = input::read(&module)?;
-        let policy = match engine.load(&bytes) {
+        let policy = match built.map_or_else(|| engine.load(&bytes), Ok) {
             Ok(policy) => policy,
             Err(error) => {
                 eprintln!("{}: cannot be loaded: {error}", module.display());
                 return Ok(Exit::RuleFailed);
             }
+        };
+        let rule = RuleUnderTest {
+            config: config.clone(),
+            budget: args
+                .budget
+                .budget_for(portcullis_engine::Language::of(&bytes))?,
+            ..RuleUnderTest::default()
         };
         if !args.json {
             println!("{} ({})", tests.display(), module.display());

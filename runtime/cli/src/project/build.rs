@@ -6,10 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_engine::contract::Metadata;
-use portcullis_engine::{Budget, Engine, Language, LoadError};
+use portcullis_engine::{Budget, CompiledPolicy, Engine, Language, LoadError};
 
 use super::{Lang, Project};
 
@@ -85,6 +86,8 @@ pub struct Built {
     pub build_time: Duration,
     /// Compiling it to native code (what a cold start without an artifact pays).
     pub compile_time: Duration,
+    /// The compiled component.
+    pub policy: Arc<CompiledPolicy>,
 }
 
 /// Builds `project` into `NAME.wasm` and checks it with `engine`.
@@ -102,20 +105,17 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Built, BuildError> {
         source,
     })?;
     let started = Instant::now();
-    let policy = engine
-        .load(&bytes)
-        .map_err(|source| BuildError::Contract {
-            path: path.clone(),
-            source,
-        })?;
+    let policy = engine.load(&bytes).map_err(|source| BuildError::Contract {
+        path: path.clone(),
+        source,
+    })?;
     let compile_time = started.elapsed();
-    let metadata =
-        engine
-            .describe(&policy, &Budget::default())
-            .map_err(|failure| BuildError::Describe {
-                path: path.clone(),
-                reason: failure.to_string(),
-            })?;
+    let metadata = engine
+        .describe(&policy, &Budget::default())
+        .map_err(|failure| BuildError::Describe {
+            path: path.clone(),
+            reason: failure.to_string(),
+        })?;
     Ok(Built {
         size: bytes.len(),
         language: Language::of(&bytes),
@@ -123,10 +123,11 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Built, BuildError> {
         metadata,
         build_time,
         compile_time,
+        policy,
     })
 }
 
-/// Runs one step in the project's directory; its output goes to the terminal.
+/// Runs one step in the project's directory; its output goes to standard error.
 fn step(
     project: &Project,
     what: &str,
@@ -134,8 +135,10 @@ fn step(
     install: &'static str,
 ) -> Result<(), BuildError> {
     let tool = command.get_program().to_string_lossy().into_owned();
+    // The tools' chatter goes to standard error: standard output is the command's own.
     let status = command
         .current_dir(&project.dir)
+        .stdout(std::io::stderr())
         .status()
         .map_err(|e| BuildError::ToolMissing {
             tool,
@@ -163,15 +166,17 @@ fn rust(project: &Project, out: &Path) -> Result<(), BuildError> {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .stdout(std::process::Stdio::piped());
-    let install = "install Rust with rustup (https://rustup.rs); rust-toolchain.toml adds the wasm32 target";
-    let output = command
-        .current_dir(&project.dir)
-        .output()
-        .map_err(|e| BuildError::ToolMissing {
-            tool: cargo.clone(),
-            why: e.to_string(),
-            install,
-        })?;
+    let install =
+        "install Rust with rustup (https://rustup.rs); rust-toolchain.toml adds the wasm32 target";
+    let output =
+        command
+            .current_dir(&project.dir)
+            .output()
+            .map_err(|e| BuildError::ToolMissing {
+                tool: cargo.clone(),
+                why: e.to_string(),
+                install,
+            })?;
     if !output.status.success() {
         return Err(BuildError::StepFailed {
             step: "cargo build".into(),
@@ -198,9 +203,12 @@ fn cargo_wasm(stdout: &[u8]) -> Option<PathBuf> {
     String::from_utf8_lossy(stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
+        .filter(|message| {
+            message.get("reason").and_then(|r| r.as_str()) == Some("compiler-artifact")
+        })
         .filter_map(|message| {
-            message["filenames"]
+            message
+                .get("filenames")?
                 .as_array()?
                 .iter()
                 .filter_map(|f| f.as_str())
@@ -232,7 +240,15 @@ fn typescript(project: &Project, out: &Path) -> Result<(), BuildError> {
         step(project, "type checking (tsc)", tsc, install)?;
     }
     let mut bundle = Command::new(bin("rolldown"));
-    bundle.args([entry, "--file", "build/app.js", "--format", "esm", "--logLevel", "warn"]);
+    bundle.args([
+        entry,
+        "--file",
+        "build/app.js",
+        "--format",
+        "esm",
+        "--logLevel",
+        "warn",
+    ]);
     step(project, "bundling (rolldown)", bundle, install)?;
     let mut componentize = Command::new(bin("jco"));
     componentize

@@ -79,13 +79,11 @@ impl Project {
             .into_iter()
             .find(|lang| dir.join(lang.marker()).is_file())
             .ok_or_else(|| ProjectError::NotAProject(dir.to_owned()))?;
-        let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
-        let name = absolute
-            .components()
-            .filter(|c| !matches!(c, std::path::Component::CurDir))
-            .next_back()
-            .and_then(|c| c.as_os_str().to_str())
-            .filter(|name| !name.is_empty() && *name != "..")
+        let real = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+        let name = real
+            .file_name()
+            .and_then(|name| name.to_str())
+            .filter(|name| !name.is_empty())
             .ok_or_else(|| ProjectError::NoName(dir.to_owned()))?
             .to_owned();
         Ok(Project {
@@ -163,7 +161,10 @@ mod tests {
         ));
         std::fs::write(root.join("app.py"), "").unwrap();
         let project = Project::find(&root).unwrap();
-        assert_eq!((project.lang, project.name.as_str()), (Lang::Python, "block-eve"));
+        assert_eq!(
+            (project.lang, project.name.as_str()),
+            (Lang::Python, "block-eve")
+        );
         assert_eq!(project.module(), root.join("block-eve.wasm"));
         assert!(project.stale());
         std::fs::write(project.module(), b"").unwrap();

@@ -28,6 +28,9 @@ const COMMON: &[File] = files! {
 
 const RUST: &[File] = files! {
     "Cargo.toml" => "../../templates/rust/Cargo.toml",
+    // The workspace's lock: cargo keeps the versions the project uses and drops the rest,
+    // so a policy builds with exactly the dependencies the SDK was tested with.
+    "Cargo.lock" => "../../../../Cargo.lock",
     "src/lib.rs" => "../../templates/rust/src/lib.rs",
     ".gitignore" => "../../templates/rust/gitignore",
     "portcullis-sdk/src/lib.rs" => "../../../../sdk/src/lib.rs",
@@ -68,6 +71,8 @@ const PYTHON: &[File] = files! {
 
 /// The JavaScript SDK's package: its tool pins are the ones a TypeScript project gets.
 const SDK_PACKAGE: &str = include_str!("../../../../sdk/js/package.json");
+/// Its lock: every tool's dependencies pinned, as the SDK was tested with them.
+const SDK_LOCK: &str = include_str!("../../../../sdk/js/package-lock.json");
 /// The workspace manifest: the Rust SDK's dependency versions come from it.
 const WORKSPACE: &str = include_str!("../../../../Cargo.toml");
 /// The toolchain policies are built with here.
@@ -168,7 +173,13 @@ pub fn files(name: &str, lang: Lang) -> Vec<(String, String)> {
             out.push(("portcullis-sdk/Cargo.toml".into(), rust_sdk_manifest()));
             out.push(("rust-toolchain.toml".into(), rust_toolchain()));
         }
-        Lang::Ts => out.push(("portcullis/package.json".into(), js_sdk_package())),
+        Lang::Ts => {
+            out.push(("portcullis/package.json".into(), js_sdk_package()));
+            if let Some(package) = out.iter().find(|(p, _)| p == "package.json") {
+                let lock = js_lock(&package.1);
+                out.push(("package-lock.json".into(), lock));
+            }
+        }
         Lang::Python => {}
     }
     out
@@ -181,12 +192,7 @@ pub fn write(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>, Scaffol
         let path = path.to_owned();
         move |source| ScaffoldError::Io { path, source }
     };
-    if dir.exists()
-        && std::fs::read_dir(dir)
-            .map_err(io(dir))?
-            .next()
-            .is_some()
-    {
+    if dir.exists() && std::fs::read_dir(dir).map_err(io(dir))?.next().is_some() {
         return Err(ScaffoldError::Exists(dir.to_owned()));
     }
     let mut written = Vec::new();
@@ -204,8 +210,9 @@ pub fn write(dir: &Path, name: &str, lang: Lang) -> Result<Vec<PathBuf>, Scaffol
 /// The TypeScript project's tool pins, as `package.json` lines: the SDK's own.
 fn js_tools() -> String {
     let package: serde_json::Value = serde_json::from_str(SDK_PACKAGE).unwrap_or_default();
-    package["devDependencies"]
-        .as_object()
+    package
+        .get("devDependencies")
+        .and_then(|tools| tools.as_object())
         .map(|tools| {
             tools
                 .iter()
@@ -225,6 +232,34 @@ fn js_sdk_package() -> String {
         }
     }
     let mut text = serde_json::to_string_pretty(&package).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The project's `package-lock.json`: the SDK's, its root the project's `package`. `npm
+/// install` adds the SDK itself (`file:./portcullis`) and keeps every other pin.
+fn js_lock(package: &str) -> String {
+    let (Ok(serde_json::Value::Object(mut lock)), Ok(serde_json::Value::Object(package))) = (
+        serde_json::from_str(SDK_LOCK),
+        serde_json::from_str(package),
+    ) else {
+        return String::new();
+    };
+    let mut root = serde_json::Map::new();
+    for field in ["name", "version", "devDependencies"] {
+        if let Some(value) = package.get(field) {
+            root.insert(field.to_owned(), value.clone());
+        }
+    }
+    for field in ["name", "version"] {
+        if let Some(value) = package.get(field) {
+            lock.insert(field.to_owned(), value.clone());
+        }
+    }
+    if let Some(serde_json::Value::Object(packages)) = lock.get_mut("packages") {
+        packages.insert(String::new(), serde_json::Value::Object(root));
+    }
+    let mut text = serde_json::to_string_pretty(&lock).unwrap_or_default();
     text.push('\n');
     text
 }
@@ -269,7 +304,16 @@ mod tests {
         for good in ["block-eve", "a", "rule2"] {
             assert!(check_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "Block", "2fa", "a_b", "a-", "../x", "a b", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "Block",
+            "2fa",
+            "a_b",
+            "a-",
+            "../x",
+            "a b",
+            &"x".repeat(65),
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
     }
@@ -289,7 +333,10 @@ mod tests {
                 assert!(paths.contains(&path), "{lang:?}: {path}");
             }
             for (path, text) in &files {
-                assert!(!text.contains("{{"), "{lang:?}: {path} has a placeholder left");
+                assert!(
+                    !text.contains("{{"),
+                    "{lang:?}: {path} has a placeholder left"
+                );
                 if path.ends_with(".json") {
                     serde_json::from_str::<serde_json::Value>(text)
                         .unwrap_or_else(|e| panic!("{lang:?}: {path}: {e}"));
@@ -303,7 +350,9 @@ mod tests {
         let manifest = rust_sdk_manifest();
         for name in ["wit-bindgen =", "serde =", "serde_json ="] {
             assert!(
-                manifest.lines().any(|l| l.starts_with(name) && l.contains('"')),
+                manifest
+                    .lines()
+                    .any(|l| l.starts_with(name) && l.contains('"')),
                 "{name}: {manifest}"
             );
         }
@@ -320,8 +369,15 @@ mod tests {
         let package: serde_json::Value = serde_json::from_str(&package).unwrap();
         let tools = package["devDependencies"].as_object().unwrap();
         assert_eq!(tools["@portcullis/sdk"], "file:./portcullis");
-        for tool in ["@bytecodealliance/jco", "@bytecodealliance/componentize-js", "rolldown"] {
-            assert!(tools[tool].as_str().unwrap().starts_with(char::is_numeric), "{tool}");
+        for tool in [
+            "@bytecodealliance/jco",
+            "@bytecodealliance/componentize-js",
+            "rolldown",
+        ] {
+            assert!(
+                tools[tool].as_str().unwrap().starts_with(char::is_numeric),
+                "{tool}"
+            );
         }
     }
 }
