@@ -2,7 +2,9 @@
 with componentize-py — the generator the component build uses — and puts them and the SDK
 on the import path. Inside a component, componentize-py provides them itself."""
 
+import atexit
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,7 @@ def ensure() -> None:
     if any(pathlib.Path(p, "wit_world").is_dir() for p in sys.path):
         return
     generated = pathlib.Path(tempfile.mkdtemp(prefix="portcullis-bindings-"))
+    atexit.register(shutil.rmtree, generated, ignore_errors=True)
     subprocess.run(
         ["componentize-py", "-d", str(ROOT / "sdk/wit"), "-w", "policy", "bindings", str(generated)],
         check=True,

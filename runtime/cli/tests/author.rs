@@ -87,6 +87,15 @@ fn author_loop(lang: &str, source: &str, setup: impl Fn(&Path)) {
     );
     assert!(cases.iter().all(|c| c["fuel"].as_u64() > Some(0)), "{lang}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 failed"));
+    // Compiled once, kept sealed with the project's key for the next commands.
+    let cached = std::fs::read_dir(dir.join("build"))
+        .expect("a compile cache")
+        .flatten()
+        .flat_map(|engine| std::fs::read_dir(engine.path()).into_iter().flatten())
+        .flatten()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "cwasm"))
+        .count();
+    assert_eq!(cached, 1, "{lang}");
 
     // The case follows the rule; the tenant blocks the users' own domain.
     edit(

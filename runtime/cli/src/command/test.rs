@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use portcullis_engine::{CompiledPolicy, Engine};
 use portcullis_gate::cases::{self, Case, CaseFile, CaseResult, RuleUnderTest};
 
-use crate::project::Project;
+use crate::project::{Project, cache};
 use crate::{Exit, input};
 
 /// Arguments of `portcullis test`.
@@ -117,7 +117,8 @@ pub fn run(args: Args) -> Result<Exit> {
     for (tests, module, built) in suites {
         let cases = read_cases(&tests)?;
         let bytes = input::read(&module)?;
-        let policy = match built.map_or_else(|| engine.load(&bytes), Ok) {
+        let dir = module.parent().unwrap_or(Path::new("."));
+        let policy = match built.map_or_else(|| cache::load(&engine, dir, &bytes), Ok) {
             Ok(policy) => policy,
             Err(error) => {
                 eprintln!("{}: cannot be loaded: {error}", module.display());

@@ -105,9 +105,11 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Built, BuildError> {
         source,
     })?;
     let started = Instant::now();
-    let policy = engine.load(&bytes).map_err(|source| BuildError::Contract {
-        path: path.clone(),
-        source,
+    let policy = super::cache::load(engine, &project.dir, &bytes).map_err(|source| {
+        BuildError::Contract {
+            path: path.clone(),
+            source,
+        }
     })?;
     let compile_time = started.elapsed();
     let metadata = engine

@@ -1,8 +1,10 @@
 //! Policy projects, as `portcullis new` makes them and `build` and `test` find them: which
 //! language a directory holds, where its component goes, whether it is stale, and building
-//! it ([`build`]) into a component checked against the contract.
+//! it ([`build`]) into a component checked against the contract, and keeping it compiled
+//! between commands ([`cache`]).
 
 pub mod build;
+pub mod cache;
 pub mod scaffold;
 
 use std::path::{Path, PathBuf};
