@@ -5,6 +5,8 @@ use portcullis_gate::backend::BackendError;
 use portcullis_gate::publish::PublishError;
 use portcullis_gate::store::StoreError;
 
+use crate::project::build::BuildError;
+
 /// The exit codes, as `--help` shows them.
 pub const HELP: &str = "Exit codes:
   0  allowed, published, verified: success
@@ -12,7 +14,8 @@ pub const HELP: &str = "Exit codes:
      a refused publish (unsigned, conflicting revision, failed policy tests)
   2  denied or blocked (`verify`: the store has refused items; `test`: a case failed)
   3  the rule failed (timeout, trap, out of fuel, invalid output) or could not be loaded
-  4  tool failure: a store, AWS or the engine could not do its part; retrying may help";
+  4  tool failure: a store, AWS, the engine or a language's build tool could not do its
+     part; retrying (or installing the tool) may help";
 
 /// The process exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +33,8 @@ pub enum Exit {
 }
 
 /// The exit code of a failed command: [`Exit::ToolFailure`] when any cause in the chain is
-/// a store that could not be reached, a backend call that failed or the engine that could
-/// not be set up; [`Exit::Input`] otherwise (files the caller named, refusals, conflicts).
+/// a store that could not be reached, a backend call that failed, the engine that could
+/// not be set up or a build tool that is not installed; [`Exit::Input`] otherwise (files the caller named, refusals, conflicts).
 pub fn of_error(error: &anyhow::Error) -> Exit {
     let tool = error.chain().any(|cause| {
         matches!(
@@ -43,6 +46,9 @@ pub fn of_error(error: &anyhow::Error) -> Exit {
         ) || matches!(
             cause.downcast_ref::<portcullis_engine::LoadError>(),
             Some(portcullis_engine::LoadError::Setup(_))
+        ) || matches!(
+            cause.downcast_ref::<BuildError>(),
+            Some(BuildError::ToolMissing { .. })
         ) || matches!(
             cause.downcast_ref::<PublishError>(),
             Some(PublishError::Store(

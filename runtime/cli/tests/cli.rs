@@ -175,7 +175,8 @@ fn adversarial_guests_exit_3_with_the_outcome_named() {
         (
             art::MEMORY_BOMB,
             "pre-auth",
-            &["--memory-mb", "8"],
+            // Rust's default fuel (1 M) would stop it before it reaches the limit.
+            &["--memory-mb", "8", "--fuel", "100000000"],
             "memory_limit",
         ),
         (art::DEEP_RECURSION, "pre-auth", &[], "trap"),

@@ -252,8 +252,8 @@ pub enum Module {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PublishOptions<'k> {
     /// Seal and store precompiled artifacts of every module for this engine build with this
-    /// key. Without it, a module whose language [needs precompiling]
-    /// (Language::needs_precompiling) is refused, unless `compile_on_cold_start`.
+    /// key. Without it, a module whose language needs precompiling
+    /// ([`Language::needs_precompiling`]) is refused, unless `compile_on_cold_start`.
     pub precompile: Option<&'k ArtifactKey>,
     /// Publish JavaScript and Python modules without artifacts anyway.
     pub compile_on_cold_start: bool,

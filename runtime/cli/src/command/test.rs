@@ -55,8 +55,11 @@ fn suites(paths: &[PathBuf], engine: &Engine) -> Result<Result<Vec<Suite>, Exit>
     let here = [PathBuf::from(".")];
     for path in if paths.is_empty() { &here[..] } else { paths } {
         let name = path.to_string_lossy();
-        if path.is_dir() && Project::is_project(path) {
-            let project = Project::find(path)?;
+        // A project made by `new`: a language's marker and `NAME.tests.json`.
+        let project = Project::find(path)
+            .ok()
+            .filter(|project| project.tests().is_file());
+        if let Some(project) = project {
             let mut built = None;
             if project.stale() {
                 match super::build::build_and_report(&project, engine)? {

@@ -68,13 +68,6 @@ pub struct Project {
 }
 
 impl Project {
-    /// Whether `dir` looks like a project (without saying which).
-    pub fn is_project(dir: &Path) -> bool {
-        [Lang::Rust, Lang::Ts, Lang::Python]
-            .iter()
-            .any(|lang| dir.join(lang.marker()).is_file())
-    }
-
     /// The project in `dir`.
     pub fn find(dir: &Path) -> Result<Project, ProjectError> {
         let lang = [Lang::Rust, Lang::Ts, Lang::Python]
