@@ -183,7 +183,14 @@ fn adversarial_guests_exit_3_with_the_outcome_named() {
         (
             art::HUGE_VERDICT,
             "token-v2",
-            &["--fuel", "2000000000", "--timeout-ms", "10000"],
+            &[
+                "--fuel",
+                "2000000000",
+                "--timeout-ms",
+                "10000",
+                "--memory-mb",
+                "64",
+            ],
             "invalid_output",
         ),
         (art::RESERVED_CLAIM, "token-v1", &[], "invalid_output"),
