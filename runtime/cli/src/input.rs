@@ -148,3 +148,28 @@ impl BudgetArgs {
         })
     }
 }
+
+/// A rule's own input from `--config` and `--data` (JSON, or @file): its configuration and
+/// its prefetched data items by alias.
+pub fn rule_input(
+    config: Option<&str>,
+    data: Option<&str>,
+) -> Result<portcullis_engine::RuleInput> {
+    let mut input = portcullis_engine::RuleInput::default();
+    if let Some(config) = config {
+        input.config = std::sync::Arc::from(json_arg(config, "--config")?.to_string());
+    }
+    if let Some(data) = data {
+        let serde_json::Value::Object(items) = json_arg(data, "--data")? else {
+            anyhow::bail!("--data must be a JSON object of data items");
+        };
+        input.data = items
+            .into_iter()
+            .map(|(key, v)| portcullis_engine::DataItem {
+                key,
+                value: v.to_string(),
+            })
+            .collect();
+    }
+    Ok(input)
+}

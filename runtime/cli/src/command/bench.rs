@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use portcullis_engine::{DataItem, RuleInput};
 
 use crate::{Exit, input};
 
@@ -44,22 +43,7 @@ pub fn run(args: Args) -> Result<Exit> {
             event.sign_in.trigger_source
         );
     };
-    let mut rule = RuleInput::default();
-    if let Some(config) = &args.config {
-        rule.config = Arc::from(input::json_arg(config, "--config")?.to_string());
-    }
-    if let Some(data) = &args.data {
-        let serde_json::Value::Object(items) = input::json_arg(data, "--data")? else {
-            bail!("--data must be a JSON object of data items");
-        };
-        rule.data = items
-            .into_iter()
-            .map(|(key, v)| DataItem {
-                key,
-                value: v.to_string(),
-            })
-            .collect();
-    }
+    let rule = input::rule_input(args.config.as_deref(), args.data.as_deref())?;
     let engine = input::engine()?;
     let bytes = input::read(&args.policy)?;
     let policy = match engine.load(&bytes) {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
-use portcullis_engine::{DataItem, Outcome, RuleInput};
+use portcullis_engine::Outcome;
 
 use crate::{Exit, input};
 
@@ -54,22 +54,7 @@ pub fn run(args: Args) -> Result<Exit> {
             event.sign_in.trigger_source
         );
     };
-    let mut input = RuleInput::default();
-    if let Some(config) = &args.config {
-        input.config = Arc::from(input::json_arg(config, "--config")?.to_string());
-    }
-    if let Some(data) = &args.data {
-        let serde_json::Value::Object(items) = input::json_arg(data, "--data")? else {
-            bail!("--data must be a JSON object of data items");
-        };
-        input.data = items
-            .into_iter()
-            .map(|(key, v)| DataItem {
-                key,
-                value: v.to_string(),
-            })
-            .collect();
-    }
+    let input = input::rule_input(args.config.as_deref(), args.data.as_deref())?;
     let engine = input::engine()?;
     let bytes = input::read(&args.policy)?;
     let budget = args
