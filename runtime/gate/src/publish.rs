@@ -161,8 +161,19 @@ pub fn check_policy(
         module: entry.module.clone(),
         source,
     })?;
+    check_compiled(engine, entry, &policy)?;
+    Ok(policy)
+}
+
+/// Checks a compiled policy against its manifest entry: its `describe` answers and declares
+/// every trigger the entry lists.
+pub fn check_compiled(
+    engine: &Engine,
+    entry: &RuleEntry,
+    policy: &CompiledPolicy,
+) -> Result<(), PublishError> {
     let metadata = engine
-        .describe(&policy, &Budget::default())
+        .describe(policy, &Budget::default())
         .map_err(|source| PublishError::Describe {
             rule: entry.name.clone(),
             source,
@@ -186,7 +197,7 @@ pub fn check_policy(
             });
         }
     }
-    Ok(policy)
+    Ok(())
 }
 
 /// Runs `cases` against the rule `entry` with its compiled `policy` (the entry's
@@ -236,12 +247,13 @@ pub fn run_tests(
 pub enum Module {
     /// The module's bytes (checked with [`check_policy`] and uploaded).
     Bytes(Vec<u8>),
-    /// The module's bytes, already checked with [`check_policy`] against the rule's entry
-    /// (uploaded without compiling it again).
+    /// The module's bytes, already compiled and checked against the rule's entry
+    /// ([`check_policy`], or [`check_compiled`] on a component compiled elsewhere): uploaded
+    /// without compiling it again.
     Checked {
         /// The bytes.
         bytes: Vec<u8>,
-        /// What [`check_policy`] returned for them.
+        /// The component compiled from them.
         policy: Arc<CompiledPolicy>,
     },
     /// Already in the store under the entry's `module` digest (checked again).

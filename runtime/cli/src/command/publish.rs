@@ -18,10 +18,11 @@ use portcullis_engine::{CompiledPolicy, Language};
 use portcullis_gate::TenantId;
 use portcullis_gate::manifest::{Manifest, RuleEntry};
 use portcullis_gate::publish::{
-    Module, PublishOptions, check_policy, check_precompiling, run_tests, with_default_budget,
+    Module, PublishError, PublishOptions, check_compiled, check_precompiling, run_tests,
+    with_default_budget,
 };
 
-use crate::project::cache::Cache;
+use crate::project::cache;
 use crate::{Exit, input};
 
 /// Arguments of `portcullis publish`.
@@ -85,11 +86,14 @@ pub fn run(args: Args) -> Result<Exit> {
             let bytes = input::read(&path)?;
             let language = Language::of(&bytes);
             check_precompiling(&entry, language, &options)?;
-            // A project's compile cache spares a second compile: held here, the engine
-            // finds the compiled component by its digest.
-            let cached = Cache::of(base, &engine).and_then(|c| c.load(&engine, &bytes));
-            let policy = check_policy(&engine, &entry, &bytes)?;
-            drop(cached);
+            // From the project's compile cache when the manifest sits in a project.
+            let policy =
+                cache::load(&engine, base, &bytes).map_err(|source| PublishError::Policy {
+                    rule: entry.name.clone(),
+                    module: entry.module.clone(),
+                    source,
+                })?;
+            check_compiled(&engine, &entry, &policy)?;
             test(&engine, &entry, &path, &policy, language)?;
             Module::Checked { bytes, policy }
         } else {

@@ -5,7 +5,7 @@
 //! and described.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -129,30 +129,33 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Built, BuildError> {
     })
 }
 
-/// Runs one step in the project's directory; its output goes to standard error.
+/// Runs one step in the project's directory and returns its standard output; its standard
+/// error goes to the terminal, and so does its standard output when it fails (tsc reports
+/// type errors there).
 fn step(
     project: &Project,
     what: &str,
     mut command: Command,
     install: &'static str,
-) -> Result<(), BuildError> {
+) -> Result<Vec<u8>, BuildError> {
     let tool = command.get_program().to_string_lossy().into_owned();
-    // The tools' chatter goes to standard error: standard output is the command's own.
-    let status = command
+    let output = command
         .current_dir(&project.dir)
-        .stdout(std::io::stderr())
-        .status()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
         .map_err(|e| BuildError::ToolMissing {
             tool,
             why: e.to_string(),
             install,
         })?;
-    if status.success() {
-        return Ok(());
+    if output.status.success() {
+        return Ok(output.stdout);
     }
+    eprint!("{}", String::from_utf8_lossy(&output.stdout));
     Err(BuildError::StepFailed {
         step: what.to_owned(),
-        status: status.to_string(),
+        status: output.status.to_string(),
     })
 }
 
@@ -166,26 +169,11 @@ fn rust(project: &Project, out: &Path) -> Result<(), BuildError> {
         .args(["--message-format", "json-render-diagnostics"])
         .env("CARGO_ENCODED_RUSTFLAGS", "-Clink-arg=-zstack-size=32768")
         .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .stdout(std::process::Stdio::piped());
+        .env_remove("CARGO_BUILD_TARGET");
     let install =
         "install Rust with rustup (https://rustup.rs); rust-toolchain.toml adds the wasm32 target";
-    let output =
-        command
-            .current_dir(&project.dir)
-            .output()
-            .map_err(|e| BuildError::ToolMissing {
-                tool: cargo.clone(),
-                why: e.to_string(),
-                install,
-            })?;
-    if !output.status.success() {
-        return Err(BuildError::StepFailed {
-            step: "cargo build".into(),
-            status: output.status.to_string(),
-        });
-    }
-    let core = cargo_wasm(&output.stdout).ok_or(BuildError::NoCargoArtifact)?;
+    let messages = step(project, "cargo build", command, install)?;
+    let core = cargo_wasm(&messages).ok_or(BuildError::NoCargoArtifact)?;
     let bytes = std::fs::read(&core).map_err(|source| BuildError::Io {
         path: core.clone(),
         source,
@@ -257,7 +245,7 @@ fn typescript(project: &Project, out: &Path) -> Result<(), BuildError> {
         .args(["componentize", "build/app.js", "--wit", "wit"])
         .args(["--world-name", "policy", "-d", "all", "--out"])
         .arg(absolute(out));
-    step(project, "jco componentize", componentize, install)
+    step(project, "jco componentize", componentize, install).map(drop)
 }
 
 /// Python: `componentize-py --stub-wasi` over the project (`app.py` and the vendored
@@ -274,6 +262,7 @@ fn python(project: &Project, out: &Path) -> Result<(), BuildError> {
         command,
         "pip install componentize-py==0.25.1",
     )
+    .map(drop)
 }
 
 fn absolute(path: &Path) -> PathBuf {
