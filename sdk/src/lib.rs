@@ -79,7 +79,33 @@ pub mod bindings {
 pub use bindings::portcullis::policy::types::Request as __HostRequest;
 #[doc(hidden)]
 pub use bindings::portcullis::policy::types::Verdict as __RawVerdict;
-pub use bindings::portcullis::policy::types::{DataItem, Level, Metadata, Trigger};
+pub use bindings::portcullis::policy::types::{
+    DataItem, Level, Metadata, TokenSource, Trigger, TrustedContext,
+};
+
+/// Every path to a token: pre-authentication (password and passwordless sign-ins through
+/// the API) and pre token generation (every token source: sign-ins, managed login and first
+/// federated sign-ins, both kinds of refresh, device and new-password sign-ins). A rule
+/// that blocks declares these triggers and its manifest entry lists `every-sign-in`, so a
+/// blocked user gets no token on any path, refreshes included.
+pub const EVERY_SIGN_IN: &[Trigger] = &[Trigger::PreAuthentication, Trigger::PreTokenGeneration];
+
+impl TokenSource {
+    /// The token source of a Cognito `triggerSource` (the host's own mapping; the SDK is
+    /// built for the guest and cannot share its code).
+    pub fn from_source(trigger_source: &str) -> TokenSource {
+        match trigger_source.strip_prefix("TokenGeneration_") {
+            None => TokenSource::None,
+            Some("Authentication") => TokenSource::Authentication,
+            Some("HostedAuth") => TokenSource::HostedAuth,
+            Some("RefreshTokens") => TokenSource::RefreshTokens,
+            Some("NewPasswordChallenge") => TokenSource::NewPasswordChallenge,
+            Some("AuthenticateDevice") => TokenSource::AuthenticateDevice,
+            Some("ClientCredentials") => TokenSource::ClientCredentials,
+            Some(_) => TokenSource::Other,
+        }
+    }
+}
 
 /// A rule failure reported by a policy: the host applies the rule's `on_error`.
 ///

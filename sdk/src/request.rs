@@ -6,7 +6,7 @@ use std::mem::ManuallyDrop;
 use serde::de::DeserializeOwned;
 
 use crate::bindings::portcullis::policy::types::{Request as HostRequest, SignIn};
-use crate::{DataItem, Error, Trigger};
+use crate::{DataItem, Error, TokenSource, Trigger, TrustedContext};
 
 /// One sign-in, as the host sees it.
 ///
@@ -214,6 +214,45 @@ impl Request {
     /// The current time in milliseconds since the Unix epoch, supplied by the host.
     pub fn now_unix_ms(&self) -> i64 {
         read!(self, h => h.now_unix_ms(), f => f.sign_in.now_unix_ms)
+    }
+
+    /// Which path to a token this is ([`TokenSource::None`] outside pre token generation).
+    pub fn token_source(&self) -> TokenSource {
+        read!(self, h => h.token_source(), f => f.sign_in.token_source)
+    }
+
+    /// A refresh through `REFRESH_TOKEN_AUTH` (`TokenGeneration_RefreshTokens`). A refresh
+    /// through `GetTokensFromRefreshToken` arrives as `TokenGeneration_Authentication` and
+    /// cannot be told from a sign-in: a block that must hold runs on every path.
+    pub fn is_refresh(&self) -> bool {
+        self.token_source() == TokenSource::RefreshTokens
+    }
+
+    /// A machine-to-machine token (client credentials): no user, no ID token.
+    pub fn is_machine_to_machine(&self) -> bool {
+        self.token_source() == TokenSource::ClientCredentials
+    }
+
+    /// The user signs in through an external identity provider.
+    pub fn is_federated(&self) -> bool {
+        read!(self, h => h.federated(), f => f.sign_in.federated)
+    }
+
+    /// The user's first sign-in through an external provider, where the event shows it.
+    pub fn is_first_federated(&self) -> bool {
+        read!(self, h => h.first_federated(), f => f.sign_in.first_federated)
+    }
+
+    /// The context the app's backend signed and the host verified (IP, user agent, device,
+    /// signed fields), if any. [`Request::client_meta`] is what the client says; this is
+    /// what the backend vouches for.
+    pub fn trusted(&self) -> Option<TrustedContext> {
+        read!(self, h => h.trusted_context(), f => f.sign_in.trusted.clone())
+    }
+
+    /// The trusted (backend-signed) IP address, if a verified context carries one.
+    pub fn trusted_ip(&self) -> Option<String> {
+        self.trusted().and_then(|context| context.ip)
     }
 }
 

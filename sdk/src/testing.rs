@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::bindings::portcullis::policy::types::SignIn;
 use crate::request::Fields;
-use crate::{DataItem, Request, Trigger};
+use crate::{DataItem, Request, TokenSource, Trigger, TrustedContext};
 
 /// Starts a request for `trigger` with sensible defaults: tenant `test`, pool
 /// `us-east-1_test`, client `test-client`, user `test-user`, time 2026-01-01T12:00:00Z.
@@ -39,6 +39,10 @@ pub fn request(trigger: Trigger) -> RequestBuilder {
                 groups: Vec::new(),
                 scopes: Vec::new(),
                 now_unix_ms: 1_767_268_800_000,
+                token_source: TokenSource::from_source(trigger_source(trigger)),
+                federated: false,
+                first_federated: false,
+                trusted: None,
             },
             config: "null".to_owned(),
             data: Vec::new(),
@@ -74,7 +78,33 @@ impl RequestBuilder {
     pub fn source(mut self, trigger_source: &str, event_version: &str) -> Self {
         self.request.sign_in.trigger_source = trigger_source.to_owned();
         self.request.sign_in.event_version = event_version.to_owned();
+        self.request.sign_in.token_source = TokenSource::from_source(trigger_source);
         self
+    }
+
+    /// Marks the user as federated (`first`: this is the first federated sign-in).
+    pub fn federated(mut self, first: bool) -> Self {
+        self.request.sign_in.federated = true;
+        self.request.sign_in.first_federated = first;
+        self
+    }
+
+    /// Sets the context the host verified: what the app's backend signed.
+    pub fn trusted(mut self, context: TrustedContext) -> Self {
+        self.request.sign_in.trusted = Some(context);
+        self
+    }
+
+    /// Sets a verified context carrying only `ip`.
+    pub fn trusted_ip(self, ip: &str) -> Self {
+        let now = self.request.sign_in.now_unix_ms;
+        self.trusted(TrustedContext {
+            ip: Some(ip.to_owned()),
+            user_agent: None,
+            device_id: None,
+            issued_at_ms: now,
+            fields: Vec::new(),
+        })
     }
 
     /// Adds a user attribute.

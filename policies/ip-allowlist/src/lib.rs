@@ -1,16 +1,19 @@
-//! Allows or denies sign-in by client IP address, read from a validation-data (client
-//! metadata) key, against CIDR lists.
+//! Allows or denies sign-in by the end user's IP address against CIDR lists. The address is
+//! the **trusted** one: from the context envelope the app's backend signed and the host
+//! verified (`Request::trusted_ip`).
 //!
-//! Configuration: `{"key": "ip", "allow": ["10.0.0.0/8"], "deny": ["10.6.6.0/24"],
-//! "missing": "deny", "message": "Sign-in is not allowed from this network"}`. A denied
+//! Configuration: `{"allow": ["10.0.0.0/8"], "deny": ["10.6.6.0/24"], "missing": "deny",
+//! "message": "Sign-in is not allowed from this network", "client_supplied": false,
+//! "key": "ip"}`. A denied
 //! network always wins; with a non-empty `allow` list, an address outside it is denied. An
 //! absent address follows `missing` (`allow` or `deny`); an address that does not parse is
 //! denied.
 //!
-//! **The address is the client's own claim.** `ClientMetadata` comes from the app: a
-//! public client (a browser or mobile app) sends whatever the user makes it send, and
-//! Cognito's own view of the caller's IP never reaches a trigger. An allow-list over it
-//! only holds when your backend (a confidential client) sends the address it saw.
+//! **A client-supplied address is the client's own claim.** `ClientMetadata` comes from the
+//! app: a public client (a browser or mobile app) sends whatever the user makes it send, and
+//! Cognito's own view of the caller's IP never reaches a trigger. Only with
+//! `"client_supplied": true` does the rule fall back to the client metadata `key` when no
+//! trusted address is present — for a confidential client that sends what it saw.
 
 use std::net::IpAddr;
 
@@ -42,6 +45,9 @@ struct Config {
     missing: Missing,
     #[serde(default = "default_message")]
     message: String,
+    /// Accept the client's own `key` metadata when no trusted context carries an address.
+    #[serde(default)]
+    client_supplied: bool,
 }
 
 fn default_key() -> String {
@@ -58,7 +64,12 @@ impl Policy for IpAllowlist {
 
     fn evaluate(request: &Request) -> Result<Verdict, Error> {
         let config: Config = request.config()?;
-        let Some(raw) = request.client_meta(&config.key) else {
+        let address = match request.trusted_ip() {
+            Some(ip) => Some(ip),
+            None if config.client_supplied => request.client_meta(&config.key),
+            None => None,
+        };
+        let Some(raw) = address else {
             return Ok(match config.missing {
                 Missing::Allow => Verdict::allow(),
                 Missing::Deny => Verdict::deny(config.message),
@@ -87,9 +98,29 @@ mod tests {
         let mut r = request(Trigger::PreAuthentication)
             .config(json!({"allow": ["10.0.0.0/8", "2001:db8::/32"], "deny": ["10.6.6.0/24"]}));
         if let Some(ip) = ip {
-            r = r.client_meta("ip", ip);
+            r = r.trusted_ip(ip);
         }
         IpAllowlist::evaluate(&r.build()).unwrap()
+    }
+
+    #[test]
+    fn client_supplied_addresses_only_when_configured() {
+        let client = |config| {
+            let r = request(Trigger::PreAuthentication)
+                .config(config)
+                .client_meta("ip", "10.1.2.3")
+                .build();
+            IpAllowlist::evaluate(&r).unwrap()
+        };
+        assert!(!client(json!({"allow": ["10.0.0.0/8"]})).is_allowed());
+        assert!(client(json!({"allow": ["10.0.0.0/8"], "client_supplied": true})).is_allowed());
+        // A trusted address wins over the client's.
+        let r = request(Trigger::PreAuthentication)
+            .config(json!({"allow": ["10.0.0.0/8"], "client_supplied": true}))
+            .client_meta("ip", "10.1.2.3")
+            .trusted_ip("192.0.2.1")
+            .build();
+        assert!(!IpAllowlist::evaluate(&r).unwrap().is_allowed());
     }
 
     #[test]

@@ -43,6 +43,10 @@ fn request() -> SignIn {
         groups: vec!["staff".into()],
         scopes: vec![],
         now_unix_ms: 1_767_596_400_000,
+        token_source: portcullis_engine::contract::TokenSource::None,
+        federated: false,
+        first_federated: false,
+        trusted: None,
     }
 }
 
@@ -81,7 +85,7 @@ fn bench(c: &mut Criterion) {
         .load(&std::fs::read(art::IP_ALLOWLIST).expect("artifact"))
         .expect("load");
     let allowlist = RuleInput::with_config(
-        r#"{"allow": ["10.0.0.0/8", "192.168.0.0/16"], "deny": ["10.6.6.0/24"]}"#,
+        r#"{"allow": ["10.0.0.0/8", "192.168.0.0/16"], "deny": ["10.6.6.0/24"], "client_supplied": true}"#,
     );
     group.bench_function("realistic (ip-allowlist)", |b| {
         b.iter(|| black_box(engine.evaluate(&realistic, &r, &allowlist, &budget)))

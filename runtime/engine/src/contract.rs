@@ -21,7 +21,8 @@ wasmtime::component::bindgen!({
 });
 
 pub use portcullis::policy::types::{
-    Claim, DataItem, Decision, GroupOverride, Level, SignIn, Trigger, Verdict as RawVerdict,
+    Claim, DataItem, Decision, GroupOverride, Level, SignIn, TokenSource, Trigger, TrustedContext,
+    Verdict as RawVerdict,
 };
 
 /// The host's representation of the `request` resource: a store holds at most one lent
@@ -31,17 +32,21 @@ pub struct LentRequest;
 /// Expands to the contract's version, `portcullis:policy@VERSION` in `sdk/wit/policy.wit`.
 macro_rules! contract_version {
     () => {
-        "0.2.0"
+        "0.2.1"
     };
 }
 
 /// The contract's version: the `@VERSION` of `package portcullis:policy` in the WIT file.
 pub const CONTRACT_VERSION: &str = contract_version!();
 
-/// The only imports a policy component may have: the contract's own interfaces.
+/// The only imports a policy component may have: the contract's own interfaces, in this
+/// version or an earlier compatible one (0.2.1 only added methods to 0.2.0, and wasmtime's
+/// linker serves a 0.2.0 import from the 0.2.1 interface).
 pub const ALLOWED_IMPORTS: &[&str] = &[
     concat!("portcullis:policy/types@", contract_version!()),
     concat!("portcullis:policy/host@", contract_version!()),
+    "portcullis:policy/types@0.2.0",
+    "portcullis:policy/host@0.2.0",
 ];
 
 /// The world's own name for the `request` resource type (`use types.{request}`): a
@@ -100,10 +105,29 @@ impl std::fmt::Display for Trigger {
     }
 }
 
+impl TokenSource {
+    /// The token source of a Cognito `triggerSource`: [`TokenSource::None`] for anything but
+    /// `TokenGeneration_*`.
+    pub fn from_source(trigger_source: &str) -> TokenSource {
+        let Some(kind) = trigger_source.strip_prefix("TokenGeneration_") else {
+            return TokenSource::None;
+        };
+        match kind {
+            "Authentication" => TokenSource::Authentication,
+            "HostedAuth" => TokenSource::HostedAuth,
+            "RefreshTokens" => TokenSource::RefreshTokens,
+            "NewPasswordChallenge" => TokenSource::NewPasswordChallenge,
+            "AuthenticateDevice" => TokenSource::AuthenticateDevice,
+            "ClientCredentials" => TokenSource::ClientCredentials,
+            _ => TokenSource::Other,
+        }
+    }
+}
+
 /// A trigger name that is not one of the contract's three.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown trigger `{0}` (expected pre-authentication, post-authentication or pre-token-generation)"
+    "unknown trigger `{0}` (expected pre-authentication, post-authentication, pre-token-generation or, in a manifest, every-sign-in)"
 )]
 pub struct UnknownTrigger(pub String);
 

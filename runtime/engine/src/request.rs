@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 pub use crate::contract::SignIn;
-use crate::contract::{DataItem, Trigger};
+use crate::contract::{DataItem, TokenSource, Trigger};
 
 /// What a rule reads besides the sign-in: its own configuration and data. Both are shared
 /// (`Arc`), so handing them to an evaluation copies nothing.
@@ -54,4 +54,8 @@ pub(crate) static NO_SIGN_IN: SignIn = SignIn {
     groups: Vec::new(),
     scopes: Vec::new(),
     now_unix_ms: 0,
+    token_source: TokenSource::None,
+    federated: false,
+    first_federated: false,
+    trusted: None,
 };

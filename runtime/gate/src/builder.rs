@@ -7,6 +7,7 @@ use portcullis_engine::sandbox::{Engine, EngineConfig, LoadError};
 
 use crate::activity::Recorder;
 use crate::config::HandlerConfig;
+use crate::context::{ContextConfig, ContextKeys, ContextVerifier};
 use crate::data::DataSource;
 use crate::handler::Handler;
 use crate::registry::{Registry, RegistryConfig};
@@ -22,6 +23,7 @@ pub struct GateBuilder {
     config: HandlerConfig,
     data: Option<Arc<dyn DataSource>>,
     recorder: Option<Arc<dyn Recorder>>,
+    context: Option<ContextVerifier>,
 }
 
 impl Handler {
@@ -34,6 +36,7 @@ impl Handler {
             config: HandlerConfig::default(),
             data: None,
             recorder: None,
+            context: None,
         }
     }
 }
@@ -70,6 +73,13 @@ impl GateBuilder {
         self
     }
 
+    /// Context envelopes are verified by `verifier` (its tenants' keys). Without it no
+    /// envelope is trusted.
+    pub fn context(mut self, verifier: ContextVerifier) -> Self {
+        self.context = Some(verifier);
+        self
+    }
+
     /// The handler. Fails only when a default engine cannot be set up.
     pub fn build(self) -> Result<Handler, LoadError> {
         let engine = match self.engine {
@@ -83,6 +93,9 @@ impl GateBuilder {
             config: self.config,
             data: self.data,
             recorder: self.recorder,
+            context: self.context.unwrap_or_else(|| {
+                ContextVerifier::new(ContextKeys::default(), ContextConfig::default())
+            }),
         })
     }
 }

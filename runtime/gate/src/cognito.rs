@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use portcullis_engine::contract::{CLIENT_CREDENTIALS_SOURCE, SignIn, Trigger};
+use portcullis_engine::contract::{CLIENT_CREDENTIALS_SOURCE, SignIn, TokenSource, Trigger};
 
 /// The version of a pre token generation event, which decides the response shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -31,18 +31,89 @@ pub enum EventKind {
     PostAuthentication,
     /// `TokenGeneration_*`.
     PreTokenGeneration(TokenVersion),
-    /// Any other trigger source: Portcullis leaves it alone.
-    Other,
+    /// Any other trigger source: Portcullis leaves it alone, for this reason.
+    Unhandled(Unhandled),
+}
+
+/// Why Portcullis leaves an event alone (the decision record names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unhandled {
+    /// `InboundFederation_ExternalProvider`: answered with `userAttributesToMap: {}`, the
+    /// one answer that keeps every attribute the provider sent (any attribute a non-empty
+    /// map leaves out is dropped).
+    InboundFederation,
+    /// A trigger of the user's lifecycle rather than a sign-in decision: sign-up,
+    /// confirmation, migration, custom messages and senders, custom auth challenges.
+    NotASignIn,
+    /// The Lambda console's test event (`triggerSource: "testTrigger"`).
+    ConsoleTest,
+    /// A trigger source Portcullis does not know (AWS adds sources over time).
+    UnknownSource,
+}
+
+impl Unhandled {
+    /// Why `trigger_source` is not handled.
+    fn of(trigger_source: &str) -> Unhandled {
+        const NOT_A_SIGN_IN: &[&str] = &[
+            "PreSignUp_",
+            "PostConfirmation_",
+            "CustomMessage_",
+            "UserMigration_",
+            "DefineAuthChallenge_",
+            "CreateAuthChallenge_",
+            "VerifyAuthChallengeResponse_",
+            "CustomEmailSender_",
+            "CustomSMSSender_",
+        ];
+        match trigger_source {
+            "InboundFederation_ExternalProvider" => Unhandled::InboundFederation,
+            "testTrigger" => Unhandled::ConsoleTest,
+            s if NOT_A_SIGN_IN.iter().any(|p| s.starts_with(p)) => Unhandled::NotASignIn,
+            _ => Unhandled::UnknownSource,
+        }
+    }
+
+    /// The record's line for it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Unhandled::InboundFederation => {
+                "inbound federation: answered with an empty attribute map, which keeps every attribute"
+            }
+            Unhandled::NotASignIn => "not a sign-in decision: event returned unchanged",
+            Unhandled::ConsoleTest => "the Lambda console's test event: returned unchanged",
+            Unhandled::UnknownSource => "unknown trigger source: event returned unchanged",
+        }
+    }
+
+    /// Cognito's answer: the event unchanged, except inbound federation, whose
+    /// `response.userAttributesToMap` is set to `{}` (keep every attribute).
+    pub fn answer(self, mut raw: Value) -> Value {
+        if self == Unhandled::InboundFederation
+            && let Some(obj) = raw.as_object_mut()
+        {
+            let response = obj
+                .entry("response")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !response.is_object() {
+                *response = Value::Object(Map::new());
+            }
+            if let Some(response) = response.as_object_mut() {
+                response.insert("userAttributesToMap".into(), Value::Object(Map::new()));
+            }
+        }
+        raw
+    }
 }
 
 impl EventKind {
-    /// The contract trigger, if Portcullis handles this kind.
-    pub fn trigger(self) -> Option<Trigger> {
+    /// The contract trigger, or why Portcullis does not handle this kind.
+    pub fn trigger(self) -> Result<Trigger, Unhandled> {
         match self {
-            EventKind::PreAuthentication => Some(Trigger::PreAuthentication),
-            EventKind::PostAuthentication => Some(Trigger::PostAuthentication),
-            EventKind::PreTokenGeneration(_) => Some(Trigger::PreTokenGeneration),
-            EventKind::Other => None,
+            EventKind::PreAuthentication => Ok(Trigger::PreAuthentication),
+            EventKind::PostAuthentication => Ok(Trigger::PostAuthentication),
+            EventKind::PreTokenGeneration(_) => Ok(Trigger::PreTokenGeneration),
+            EventKind::Unhandled(reason) => Err(reason),
         }
     }
 }
@@ -77,8 +148,8 @@ pub struct Event {
     /// The trigger kind.
     pub kind: EventKind,
     /// The sign-in, parsed once, as rules see it. Its tenant is empty and its clock zero
-    /// until the gate resolves them; for [`EventKind::Other`] (never evaluated) its trigger
-    /// means nothing.
+    /// until the gate stamps them ([`stamp`]); for [`EventKind::Unhandled`] (never
+    /// evaluated) it holds only the trigger source.
     pub sign_in: SignIn,
 }
 
@@ -108,13 +179,18 @@ impl Event {
     fn fields(raw: &Value) -> Result<(EventKind, SignIn), EventError> {
         let obj = raw.as_object().ok_or(EventError::NotAnObject)?;
         let trigger_source = required_str(obj, "triggerSource")?;
-        let user_pool_id = required_str(obj, "userPoolId")?;
         let version = match obj.get("version") {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
             _ => String::new(),
         };
         let kind = kind_of(&trigger_source, &version);
+        if let EventKind::Unhandled(_) = kind {
+            // Never evaluated: nothing else of it has to parse (the console's test event
+            // has no pool, other triggers have other request shapes).
+            return Ok((kind, unhandled_sign_in(trigger_source, version)));
+        }
+        let user_pool_id = required_str(obj, "userPoolId")?;
         let empty = Map::new();
         let request = match obj.get("request") {
             Some(Value::Object(r)) => r,
@@ -132,9 +208,13 @@ impl Event {
             "clientMetadata"
         };
         let group_config = request.get("groupConfiguration").and_then(Value::as_object);
+        let user_attributes = string_map(request.get("userAttributes"), "request.userAttributes")?;
+        let federated = user_attributes.iter().any(|(name, value)| {
+            (name == "identities" && !value.is_empty() && value != "[]")
+                || (name == "cognito:user_status" && value == "EXTERNAL_PROVIDER")
+        });
         let sign_in = SignIn {
             trigger: kind.trigger().unwrap_or(Trigger::PreAuthentication),
-            trigger_source,
             event_version: version,
             tenant: String::new(),
             user_pool_id,
@@ -143,7 +223,7 @@ impl Event {
                 .get("callerContext")
                 .and_then(|c| c.get("clientId"))
                 .and_then(|c| optional_str(Some(c))),
-            user_attributes: string_map(request.get("userAttributes"), "request.userAttributes")?,
+            user_attributes,
             client_metadata: string_map(request.get(metadata_field), "request.validationData")?,
             user_not_found: request
                 .get("userNotFound")
@@ -153,6 +233,11 @@ impl Event {
             groups: string_list(group_config.and_then(|g| g.get("groupsToOverride"))),
             scopes: string_list(request.get("scopes")),
             now_unix_ms: 0,
+            token_source: TokenSource::from_source(&trigger_source),
+            federated,
+            first_federated: false,
+            trusted: None,
+            trigger_source,
         };
         Ok((kind, sign_in))
     }
@@ -166,12 +251,66 @@ impl Event {
     /// Portcullis does not handle (the CLI's one-rule evaluation; the gate moves the
     /// sign-in out instead of copying it).
     pub fn to_request(&self, tenant: &str, now_unix_ms: i64) -> Option<SignIn> {
-        self.kind.trigger()?;
-        Some(SignIn {
-            tenant: tenant.to_owned(),
-            now_unix_ms,
-            ..self.sign_in.clone()
-        })
+        self.kind.trigger().ok()?;
+        let mut sign_in = self.sign_in.clone();
+        stamp(&mut sign_in, tenant, now_unix_ms);
+        Some(sign_in)
+    }
+}
+
+/// How recently a provider identity may have been created for a hosted-auth token event to
+/// count as the user's first federated sign-in: Cognito creates the user moments before it
+/// asks for the first tokens.
+pub const FIRST_FEDERATED_WINDOW_MS: i64 = 120_000;
+
+/// Completes a parsed sign-in once the gate knows the tenant and the time: sets both, and
+/// whether this is the user's first federated sign-in. That is derived, not documented: a
+/// `TokenGeneration_HostedAuth` event of a federated user whose provider identity
+/// (`identities[].dateCreated`, milliseconds) was created within
+/// [`FIRST_FEDERATED_WINDOW_MS`] before now.
+pub fn stamp(sign_in: &mut SignIn, tenant: &str, now_unix_ms: i64) {
+    sign_in.tenant = tenant.to_owned();
+    sign_in.now_unix_ms = now_unix_ms;
+    sign_in.first_federated = sign_in.federated
+        && sign_in.token_source == TokenSource::HostedAuth
+        && attribute(sign_in, "identities")
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .and_then(|identities| identities.as_array().cloned())
+            .is_some_and(|identities| {
+                identities.iter().any(|identity| {
+                    let created = match identity.get("dateCreated") {
+                        Some(Value::Number(n)) => n.as_i64(),
+                        Some(Value::String(s)) => s.parse().ok(),
+                        _ => None,
+                    };
+                    created.is_some_and(|created| {
+                        (0..=FIRST_FEDERATED_WINDOW_MS).contains(&(now_unix_ms - created))
+                    })
+                })
+            });
+}
+
+/// The sign-in of an event Portcullis leaves alone: only its source and version.
+fn unhandled_sign_in(trigger_source: String, event_version: String) -> SignIn {
+    SignIn {
+        trigger: Trigger::PreAuthentication,
+        token_source: TokenSource::None,
+        trigger_source,
+        event_version,
+        tenant: String::new(),
+        user_pool_id: String::new(),
+        client_id: None,
+        user_name: None,
+        user_attributes: Vec::new(),
+        client_metadata: Vec::new(),
+        user_not_found: false,
+        new_device_used: None,
+        groups: Vec::new(),
+        scopes: Vec::new(),
+        now_unix_ms: 0,
+        federated: false,
+        first_federated: false,
+        trusted: None,
     }
 }
 
@@ -193,7 +332,7 @@ fn kind_of(trigger_source: &str, version: &str) -> EventKind {
             "3" | "V3_0" => TokenVersion::V3,
             _ => TokenVersion::V1,
         }),
-        None => EventKind::Other,
+        None => EventKind::Unhandled(Unhandled::of(trigger_source)),
     }
 }
 
@@ -419,7 +558,7 @@ mod tests {
         let e =
             Event::from_value(json!({"triggerSource": "CustomMessage_SignUp", "userPoolId": "p"}))
                 .unwrap();
-        assert_eq!(e.kind, EventKind::Other);
+        assert_eq!(e.kind, EventKind::Unhandled(Unhandled::NotASignIn));
         assert!(e.to_request("t", 0).is_none());
     }
 

@@ -27,6 +27,7 @@ use serde_json::Value;
 use crate::activity::{Recorder, SignInActivity};
 use crate::cognito::{self, Event, EventKind, TokenVersion};
 use crate::config::{COGNITO_WAITS, FailMode, HandlerConfig};
+use crate::context::ContextVerifier;
 use crate::data::{DataSource, LoadedRule, prefetch};
 use crate::record::{Decided, DecisionRecord, micros};
 use crate::registry::{Lookup, RefreshError, Registry, RuleSet};
@@ -53,6 +54,7 @@ pub struct Handler {
     pub(crate) config: HandlerConfig,
     pub(crate) data: Option<Arc<dyn DataSource>>,
     pub(crate) recorder: Option<Arc<dyn Recorder>>,
+    pub(crate) context: ContextVerifier,
 }
 
 impl Handler {
@@ -135,13 +137,18 @@ impl Handler {
             kind,
             mut sign_in,
         } = event;
-        let Some(trigger) = kind.trigger() else {
-            record.decision = Decided::Pass;
-            record.problems.push(format!(
-                "trigger source `{}` is not handled; event returned unchanged",
-                sign_in.trigger_source
-            ));
-            return Ok(raw);
+        let trigger = match kind.trigger() {
+            Ok(trigger) => trigger,
+            Err(reason) => {
+                record.decision = Decided::Pass;
+                record.unhandled = Some(reason);
+                tracing::info!(
+                    trigger_source = %sign_in.trigger_source,
+                    reason = reason.describe(),
+                    "trigger not handled"
+                );
+                return Ok(reason.answer(raw));
+            }
         };
 
         let tenant = match resolve_tenant(
@@ -234,8 +241,13 @@ impl Handler {
             }
         }
 
-        sign_in.tenant = tenant.as_ref().map_or("", TenantId::as_str).to_owned();
-        sign_in.now_unix_ms = now_ms();
+        let now = now_ms();
+        record.context = self.context.apply(&mut sign_in, tenant.as_ref(), now);
+        cognito::stamp(
+            &mut sign_in,
+            tenant.as_ref().map_or("", TenantId::as_str),
+            now,
+        );
         let sign_in = Arc::new(sign_in);
         let rules: Vec<&LoadedRule> = sets().flat_map(|set| set.rules.iter()).collect();
         let chain_deadline = answer_by.min(Instant::now() + self.config.max_chain);

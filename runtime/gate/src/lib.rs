@@ -4,13 +4,14 @@
 //! registry with hot swap and last-known-good, data prefetch, activity and audit.
 //!
 //! One sign-in flows one way through [`handler::Handler::handle`]: [`cognito`] parses the
-//! event once into the contract's `SignIn`; [`resolve`] finds the tenant; the [`registry`]
+//! event once into the contract's `SignIn`; [`resolve`] finds the tenant; [`context`]
+//! verifies what the app's backend signed; the [`registry`]
 //! gives the `_global` and tenant [`registry::RuleSet`]s (read from a [`store`], verified
 //! by [`trust`], compiled by the engine); [`data`] prefetches what the rules declared; the
 //! engine's chain decides; the answer, the [`record`] and the [`activity`] entries are
 //! built from that decision. Assemble it with [`handler::Handler::builder`].
 //!
-//! Leaves first: [`tenant`], [`backend`], [`config`]; then [`data`], [`manifest`], [`cases`],
+//! Leaves first: [`tenant`], [`backend`], [`config`]; then [`context`], [`data`], [`manifest`], [`cases`],
 //! [`trust`], [`store`], [`activity`], [`cognito`], [`resolve`], [`record`]; then
 //! [`registry`], [`publish`]; [`handler`] and [`builder`] on top.
 
@@ -20,6 +21,7 @@ pub mod builder;
 pub mod cases;
 pub mod cognito;
 pub mod config;
+pub mod context;
 pub mod data;
 pub mod handler;
 pub mod manifest;

@@ -8,7 +8,7 @@
 //!     {
 //!       "name": "block-suspended",
 //!       "module": "sha256:<64 hex digits>",
-//!       "triggers": ["pre-authentication"],
+//!       "triggers": ["every-sign-in"],
 //!       "timeout_ms": 50, "fuel": 20000000, "memory_mb": 64,
 //!       "on_error": "deny",
 //!       "mode": "enforce",
@@ -18,6 +18,11 @@
 //!   ]
 //! }
 //! ```
+//!
+//! `triggers` names the contract's triggers (`pre-authentication`, `post-authentication`,
+//! `pre-token-generation`) or [`EVERY_SIGN_IN`], every path to a token: a block listed
+//! only for pre-authentication is bypassed by refreshes and first federated sign-ins
+//! ([`bypasses`]).
 //!
 //! The JSON Schema is `deploy/manifest.schema.json` (`portcullis schema` prints it).
 
@@ -51,6 +56,68 @@ pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 pub const MAX_DATA_PER_RULE: usize = 16;
 /// Data aliases one manifest may declare in all (one chain's fetch takes at most 100 keys).
 pub const MAX_DATA_PER_MANIFEST: usize = 100;
+
+/// The manifest's name for every path to a token: pre-authentication (sign-ins through the
+/// API, passwordless included) and pre token generation (every token source: sign-ins,
+/// managed login and first federated sign-ins, both kinds of refresh, device and
+/// new-password sign-ins). A deny in either blocks.
+pub const EVERY_SIGN_IN: &str = "every-sign-in";
+
+/// The triggers a manifest's trigger name stands for.
+pub fn triggers_named(name: &str) -> Result<&'static [Trigger], UnknownTrigger> {
+    const EVERY: &[Trigger] = &[Trigger::PreAuthentication, Trigger::PreTokenGeneration];
+    Ok(match name {
+        EVERY_SIGN_IN => EVERY,
+        name => match name.parse::<Trigger>()? {
+            Trigger::PreAuthentication => &[Trigger::PreAuthentication],
+            Trigger::PostAuthentication => &[Trigger::PostAuthentication],
+            Trigger::PreTokenGeneration => &[Trigger::PreTokenGeneration],
+        },
+    })
+}
+
+/// The paths to a token that never pass pre-authentication, as [`bypasses`] names them.
+pub const PATHS_PAST_PRE_AUTHENTICATION: &[&str] = &[
+    "token refresh (REFRESH_TOKEN_AUTH: TokenGeneration_RefreshTokens)",
+    "refresh-token rotation (GetTokensFromRefreshToken: TokenGeneration_Authentication)",
+    "first federated sign-in (TokenGeneration_HostedAuth)",
+];
+
+/// An enforced rule that can block in pre-authentication but never runs in pre token
+/// generation: the paths in [`PATHS_PAST_PRE_AUTHENTICATION`] issue tokens without it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "rule `{rule}` can deny but runs only in pre-authentication: {} issue tokens without it; list `{EVERY_SIGN_IN}` in its triggers to hold the block on every path",
+    PATHS_PAST_PRE_AUTHENTICATION.join(", ")
+)]
+pub struct Bypass {
+    /// The rule.
+    pub rule: String,
+}
+
+/// The enforced rules of `entries` whose block a user can walk around. In pre-authentication
+/// a rule's only effect is to deny (or fail closed), so every enforced rule there can deny;
+/// shadow rules decide nothing. Unknown trigger names are the manifest validation's error.
+pub fn bypasses(entries: &[RuleEntry]) -> Vec<Bypass> {
+    entries
+        .iter()
+        .filter(|entry| entry.mode == Mode::Enforce)
+        .filter(|entry| {
+            let triggers: Vec<Trigger> = entry
+                .triggers
+                .iter()
+                .filter_map(|name| triggers_named(name).ok())
+                .flatten()
+                .copied()
+                .collect();
+            triggers.contains(&Trigger::PreAuthentication)
+                && !triggers.contains(&Trigger::PreTokenGeneration)
+        })
+        .map(|entry| Bypass {
+            rule: entry.name.clone(),
+        })
+        .collect()
+}
 
 /// A tenant manifest as stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -91,7 +158,9 @@ pub struct RuleEntry {
     pub name: String,
     /// The module's sha256 (`sha256:<hex>` or `<hex>`), stored as `modules/<hex>.wasm`.
     pub module: String,
-    /// The triggers the rule runs for.
+    /// The triggers the rule runs for: `pre-authentication`, `post-authentication`,
+    /// `pre-token-generation`, or `every-sign-in` (pre-authentication and pre token
+    /// generation: every path to a token).
     pub triggers: Vec<String>,
     /// Wall-clock budget in milliseconds (default 100, at most 3000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,10 +339,11 @@ impl RuleEntry {
             return Err(RuleProblem::NoTriggers);
         }
         let mut triggers = Vec::new();
-        for t in &self.triggers {
-            let trigger: Trigger = t.parse()?;
-            if !triggers.contains(&trigger) {
-                triggers.push(trigger);
+        for name in &self.triggers {
+            for &trigger in triggers_named(name)? {
+                if !triggers.contains(&trigger) {
+                    triggers.push(trigger);
+                }
             }
         }
         let in_range = |field, value: u64, max: u64| {

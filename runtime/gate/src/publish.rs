@@ -15,7 +15,7 @@ use portcullis_engine::outcome::Failure;
 use portcullis_engine::sandbox::{CompiledPolicy, Engine, LoadError};
 
 use crate::cases::{self, Case, RuleUnderTest};
-use crate::manifest::{Manifest, ManifestError, RuleEntry};
+use crate::manifest::{Bypass, Manifest, ManifestError, RuleEntry, bypasses, triggers_named};
 use crate::store::{RuleStore, StoreError};
 use crate::tenant::TenantId;
 use crate::trust::{ManifestSigner, SignatureError, TrustedKeys};
@@ -120,6 +120,9 @@ pub enum PublishError {
         /// Its module's language.
         language: Language,
     },
+    /// `--strict`: enforced rules that block only in pre-authentication.
+    #[error("{} (--strict); nothing was written", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Bypassable(Vec<Bypass>),
     /// A sealed artifact could not be made.
     #[error("precompiling rule `{rule}`: {source}")]
     Precompile {
@@ -178,11 +181,13 @@ pub fn check_compiled(
             rule: entry.name.clone(),
             source,
         })?;
-    for listed in &entry.triggers {
-        // An unknown name is the manifest's error, reported by its validation.
-        let Ok(trigger) = listed.parse::<Trigger>() else {
-            continue;
-        };
+    // An unknown name is the manifest's error, reported by its validation.
+    let listed = entry
+        .triggers
+        .iter()
+        .filter_map(|name| triggers_named(name).ok())
+        .flatten();
+    for &trigger in listed {
         if !metadata.triggers.contains(&trigger) {
             return Err(PublishError::UndeclaredTrigger {
                 rule: entry.name.clone(),
@@ -272,6 +277,9 @@ pub struct PublishOptions<'k> {
     /// Refuse unless the tenant is at this revision (0: no manifest yet); without it, the
     /// revision read just before writing is expected.
     pub expect_revision: Option<u64>,
+    /// Refuse enforced rules that block only in pre-authentication ([`bypasses`]) instead
+    /// of leaving the warning to the caller.
+    pub strict: bool,
 }
 
 /// Publishes `rules` as `tenant`'s next revision: every module checked and uploaded (and
@@ -310,12 +318,17 @@ pub async fn publish(
         with_default_budget(&mut entry, language);
         checked.push((entry, bytes, policy));
     }
+    let entries: Vec<RuleEntry> = checked.iter().map(|(entry, ..)| entry.clone()).collect();
     Manifest {
         revision: 1,
-        rules: checked.iter().map(|(entry, ..)| entry.clone()).collect(),
+        rules: entries.clone(),
         ..Manifest::default()
     }
     .validate()?;
+    let bypassable = bypasses(&entries);
+    if options.strict && !bypassable.is_empty() {
+        return Err(PublishError::Bypassable(bypassable));
+    }
     let compat = engine.compat();
     let mut entries = Vec::with_capacity(checked.len());
     for (entry, bytes, policy) in checked {

@@ -11,6 +11,8 @@ use portcullis_engine::rule::{Mode, Origin};
 use serde::Serialize;
 
 use crate::activity::AuditEntry;
+use crate::cognito::Unhandled;
+use crate::context::ContextStatus;
 
 /// What the gate decided for one invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -94,6 +96,12 @@ pub struct DecisionRecord {
     /// The rule that denied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub denied_by: Option<String>,
+    /// What became of the backend's context envelope, when the sign-in carried one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<ContextStatus>,
+    /// Why the event was left alone (decision `pass`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unhandled: Option<Unhandled>,
     /// Rule reports, in order.
     pub rules: Vec<RuleRecord>,
     /// Claims one rule set and a later one changed (names only).

@@ -62,6 +62,12 @@ pub fn request(trigger: Trigger) -> TestRequest {
             groups: vec![],
             scopes: vec![],
             now_unix_ms: 1_767_596_400_000,
+            token_source: portcullis_engine::contract::TokenSource::from_source(
+                trigger.sign_in_source(),
+            ),
+            federated: false,
+            first_federated: false,
+            trusted: None,
         },
         config: "null".into(),
         data: vec![],

@@ -7,7 +7,9 @@
 //! file beside it (`x.wasm` → `x.tests.json`) must pass its tests first, and every policy
 //! must declare the triggers its rule lists. When trusted keys are configured
 //! (`--trusted-keys` or `PORTCULLIS_TRUSTED_KEYS`, as the deployment has them), a publish
-//! without a trusted `--sign-key` is refused before anything is written.
+//! without a trusted `--sign-key` is refused before anything is written. An enforced rule
+//! that can deny but runs only in pre-authentication is warned about (`--strict`: refused),
+//! naming the paths to a token that bypass it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,6 +57,10 @@ pub struct Args {
     /// revision read just before writing is expected; a publish in between still loses.
     #[arg(long)]
     expect_revision: Option<u64>,
+    /// Refuse, instead of warning about, an enforced rule that can deny but runs only in
+    /// pre-authentication (refreshes and first federated sign-ins never pass there).
+    #[arg(long)]
+    strict: bool,
 }
 
 /// Runs `portcullis publish`.
@@ -78,7 +84,13 @@ pub fn run(args: Args) -> Result<Exit> {
         precompile: artifact_key.as_ref(),
         compile_on_cold_start: args.no_precompile,
         expect_revision: args.expect_revision,
+        strict: args.strict,
     };
+    if !args.strict {
+        for bypass in portcullis_gate::manifest::bypasses(&manifest.rules) {
+            eprintln!("warning: {bypass}");
+        }
+    }
     let mut rules = Vec::with_capacity(manifest.rules.len());
     for entry in manifest.rules {
         let module = if entry.module.ends_with(".wasm") {

@@ -9,7 +9,7 @@ use wasmtime::component::Resource;
 
 use crate::budget::Limiter;
 use crate::contract::portcullis::policy::{host, types};
-use crate::contract::{DataItem, LentRequest, Level, Trigger};
+use crate::contract::{DataItem, LentRequest, Level, TokenSource, Trigger, TrustedContext};
 use crate::outcome::LogLine;
 use crate::request::{NO_SIGN_IN, RuleInput, SignIn};
 
@@ -160,6 +160,22 @@ impl types::HostRequest for HostState {
 
     fn now_unix_ms(&mut self, _: Resource<LentRequest>) -> i64 {
         self.read().now_unix_ms
+    }
+
+    fn token_source(&mut self, _: Resource<LentRequest>) -> TokenSource {
+        self.read().token_source
+    }
+
+    fn federated(&mut self, _: Resource<LentRequest>) -> bool {
+        self.read().federated
+    }
+
+    fn first_federated(&mut self, _: Resource<LentRequest>) -> bool {
+        self.read().first_federated
+    }
+
+    fn trusted_context(&mut self, _: Resource<LentRequest>) -> Option<TrustedContext> {
+        self.read().trusted.clone()
     }
 
     fn drop(&mut self, _: Resource<LentRequest>) -> wasmtime::Result<()> {

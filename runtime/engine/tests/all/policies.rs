@@ -71,13 +71,35 @@ fn email_domain_without_config_is_a_policy_error() {
 fn ip_allowlist_by_cidr() {
     let mut r = request(Trigger::PreAuthentication);
     r.config = json!({"allow": ["10.0.0.0/8"], "deny": ["10.6.6.0/24"]}).to_string();
-    r.client_metadata = vec![("ip".into(), "10.1.2.3".into())];
+    r.trusted = Some(trusted(&[], Some("10.1.2.3")));
     assert!(verdict(art::IP_ALLOWLIST, &r).is_allowed());
-    r.client_metadata = vec![("ip".into(), "10.6.6.6".into())];
+    r.trusted = Some(trusted(&[], Some("10.6.6.6")));
     assert_eq!(
         verdict(art::IP_ALLOWLIST, &r).deny.as_deref(),
         Some("Sign-in is not allowed from this network")
     );
+    // The client's own claim counts only when the rule is configured to accept it.
+    r.trusted = None;
+    r.client_metadata = vec![("ip".into(), "10.1.2.3".into())];
+    assert!(!verdict(art::IP_ALLOWLIST, &r).is_allowed());
+    r.config = json!({"allow": ["10.0.0.0/8"], "client_supplied": true}).to_string();
+    assert!(verdict(art::IP_ALLOWLIST, &r).is_allowed());
+}
+
+fn trusted(
+    fields: &[(&str, &str)],
+    ip: Option<&str>,
+) -> portcullis_engine::contract::TrustedContext {
+    portcullis_engine::contract::TrustedContext {
+        ip: ip.map(str::to_owned),
+        user_agent: None,
+        device_id: None,
+        issued_at_ms: 0,
+        fields: fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    }
 }
 
 #[test]
@@ -94,9 +116,13 @@ fn signin_hours_uses_host_time() {
 fn risk_score_threshold() {
     let mut r = request(Trigger::PreAuthentication);
     r.config = json!({"max": 70}).to_string();
-    r.client_metadata = vec![("risk_score".into(), "30".into())];
+    r.trusted = Some(trusted(&[("risk_score", "30")], None));
     assert!(verdict(art::RISK_SCORE, &r).is_allowed());
-    r.client_metadata = vec![("risk_score".into(), "90".into())];
+    r.trusted = Some(trusted(&[("risk_score", "90")], None));
+    assert!(!verdict(art::RISK_SCORE, &r).is_allowed());
+    // A client-supplied score is not a trusted one.
+    r.trusted = None;
+    r.client_metadata = vec![("risk_score".into(), "30".into())];
     assert!(!verdict(art::RISK_SCORE, &r).is_allowed());
 }
 
