@@ -4,11 +4,27 @@
 
 import type {
   Metadata,
+  TokenSource,
   Trigger,
+  TrustedContext as RawTrustedContext,
   Verdict as RawVerdict,
 } from "./types/interfaces/portcullis-policy-types.js";
 
-export type { Metadata, RawVerdict, Trigger };
+export type { Metadata, RawTrustedContext, RawVerdict, TokenSource, Trigger };
+
+/** What the app's backend signed and the host verified (see `Request.trusted`). */
+export interface TrustedContext {
+  ip?: string;
+  userAgent?: string;
+  deviceId?: string;
+  /** When the backend signed it, in milliseconds since the Unix epoch. */
+  issuedAt: number;
+  /** Other signed fields. */
+  fields: Record<string, string>;
+}
+
+/** Every path to a token: pre-authentication and pre token generation. */
+export declare const EVERY_SIGN_IN: readonly Trigger[];
 
 /** Any JSON value: what a claim, a configuration or a data item holds. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -62,6 +78,10 @@ export interface HostRequest {
   config(): string;
   dataValue(key: string): string | undefined;
   nowUnixMs(): bigint;
+  tokenSource(): TokenSource;
+  federated(): boolean;
+  firstFederated(): boolean;
+  trustedContext(): RawTrustedContext | undefined;
 }
 
 /** One sign-in: each method reads one field from the host when called. */
@@ -94,6 +114,21 @@ export declare class Request {
   data<T = Json>(key: string): T | undefined;
   /** The current time in milliseconds since the Unix epoch, supplied by the host. */
   now(): number;
+  /** Which path to a token (`none` outside pre token generation). */
+  tokenSource(): TokenSource;
+  /** A refresh through REFRESH_TOKEN_AUTH (a GetTokensFromRefreshToken refresh arrives as
+   * `TokenGeneration_Authentication` and cannot be told from a sign-in). */
+  isRefresh(): boolean;
+  /** A machine-to-machine token (client credentials). */
+  isMachineToMachine(): boolean;
+  /** The user signs in through an external identity provider. */
+  isFederated(): boolean;
+  /** The user's first sign-in through an external provider, where the event shows it. */
+  isFirstFederated(): boolean;
+  /** The context the app's backend signed and the host verified, or undefined. */
+  trusted(): TrustedContext | undefined;
+  /** The trusted (backend-signed) IP address, if any. */
+  trustedIp(): string | undefined;
 }
 
 /** What `policy` needs: the triggers it runs for and the function that decides. */

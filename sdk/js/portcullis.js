@@ -157,7 +157,51 @@ export class Request {
   now() {
     return Number(this.source.nowUnixMs());
   }
+  /** Which path to a token: `none` outside pre token generation, else `authentication`,
+   * `hosted-auth`, `refresh-tokens`, `new-password-challenge`, `authenticate-device`,
+   * `client-credentials` or `other`. */
+  tokenSource() {
+    return this.source.tokenSource();
+  }
+  /** A refresh through REFRESH_TOKEN_AUTH. A GetTokensFromRefreshToken refresh arrives as
+   * `TokenGeneration_Authentication` and cannot be told from a sign-in. */
+  isRefresh() {
+    return this.tokenSource() === "refresh-tokens";
+  }
+  /** A machine-to-machine token (client credentials): no user, no ID token. */
+  isMachineToMachine() {
+    return this.tokenSource() === "client-credentials";
+  }
+  /** The user signs in through an external identity provider. */
+  isFederated() {
+    return this.source.federated();
+  }
+  /** The user's first sign-in through an external provider, where the event shows it. */
+  isFirstFederated() {
+    return this.source.firstFederated();
+  }
+  /** The context the app's backend signed and the host verified, or undefined.
+   * `clientMeta` is what the client says; this is what the backend vouches for. */
+  trusted() {
+    const context = this.source.trustedContext();
+    if (context === undefined || context === null) return undefined;
+    return {
+      ip: context.ip ?? undefined,
+      userAgent: context.userAgent ?? undefined,
+      deviceId: context.deviceId ?? undefined,
+      issuedAt: Number(context.issuedAtMs),
+      fields: Object.fromEntries(context.fields),
+    };
+  }
+  /** The trusted (backend-signed) IP address, if a verified context carries one. */
+  trustedIp() {
+    return this.trusted()?.ip;
+  }
 }
+
+/** Every path to a token: a rule that blocks declares these triggers, and its manifest
+ * entry lists `every-sign-in`, so refreshes and first federated sign-ins meet the block. */
+export const EVERY_SIGN_IN = Object.freeze(["pre-authentication", "pre-token-generation"]);
 
 /**
  * A policy's exports: `evaluate` (the contract's, wrapping `spec.evaluate`) and `describe`.
@@ -211,6 +255,10 @@ function warmUp(exports, triggers) {
       config: () => "null",
       dataValue: () => undefined,
       nowUnixMs: () => 0n,
+      tokenSource: () => "none",
+      federated: () => false,
+      firstFederated: () => false,
+      trustedContext: () => undefined,
     };
     try {
       exports.evaluate(empty);

@@ -23,6 +23,12 @@ export declare class RequestBuilder {
   userNotFound(): this;
   /** The sign-in time, in milliseconds since the Unix epoch. */
   now(unixMs: number): this;
+  /** The raw `triggerSource` (and the token source read from it). */
+  source(triggerSource: string): this;
+  /** The user is federated (`first`: this is the first federated sign-in). */
+  federated(first?: boolean): this;
+  /** The context the host verified: what the app's backend signed. */
+  trusted(context?: { ip?: string; userAgent?: string; deviceId?: string; fields?: Record<string, string | number> }): this;
   /** The request, as a policy's `evaluate` receives it from the host. */
   build(): HostRequest;
 }

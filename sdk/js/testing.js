@@ -32,6 +32,22 @@ class Fields {
   config() { return this.c; }
   dataValue(key) { return this.d.get(key); }
   nowUnixMs() { return BigInt(this.s.nowUnixMs); }
+  tokenSource() { return this.s.tokenSource; }
+  federated() { return this.s.federated; }
+  firstFederated() { return this.s.firstFederated; }
+  trustedContext() { return this.s.trusted; }
+}
+
+const TOKEN_SOURCES = {
+  Authentication: "authentication", HostedAuth: "hosted-auth", RefreshTokens: "refresh-tokens",
+  NewPasswordChallenge: "new-password-challenge", AuthenticateDevice: "authenticate-device",
+  ClientCredentials: "client-credentials",
+};
+
+/** The token source of a `triggerSource` (the host's mapping). */
+function tokenSourceOf(triggerSource) {
+  if (!triggerSource.startsWith("TokenGeneration_")) return "none";
+  return TOKEN_SOURCES[triggerSource.slice("TokenGeneration_".length)] ?? "other";
 }
 
 /** Builds a Request for native tests. */
@@ -42,6 +58,8 @@ export class RequestBuilder {
       userPoolId: "us-east-1_test", clientId: "test-client", userName: "test-user",
       userAttributes: [], clientMetadata: [], userNotFound: false, newDeviceUsed: undefined,
       groups: [], scopes: [], nowUnixMs: 1767268800000,
+      tokenSource: tokenSourceOf(SOURCES[trigger]), federated: false, firstFederated: false,
+      trusted: undefined,
     };
     this.configText = "null";
     this.items = new Map();
@@ -54,6 +72,22 @@ export class RequestBuilder {
   group(group) { this.signIn.groups.push(group); return this; }
   userNotFound() { this.signIn.userNotFound = true; return this; }
   now(unixMs) { this.signIn.nowUnixMs = unixMs; return this; }
+  /** Sets the raw `triggerSource` (and the token source read from it). */
+  source(triggerSource) {
+    this.signIn.triggerSource = triggerSource;
+    this.signIn.tokenSource = tokenSourceOf(triggerSource);
+    return this;
+  }
+  /** Marks the user as federated (`first`: this is the first federated sign-in). */
+  federated(first = false) { this.signIn.federated = true; this.signIn.firstFederated = first; return this; }
+  /** Sets the context the host verified: what the app's backend signed. */
+  trusted({ ip, userAgent, deviceId, fields = {} } = {}) {
+    this.signIn.trusted = {
+      ip, userAgent, deviceId, issuedAtMs: BigInt(this.signIn.nowUnixMs),
+      fields: Object.entries(fields).map(([k, v]) => [k, String(v)]),
+    };
+    return this;
+  }
   /** The request, as `policy(...).evaluate` receives it from the host. */
   build() { return new Fields(this.signIn, this.configText, this.items); }
 }

@@ -7,13 +7,14 @@ Configuration (all optional):
 ``{"attribute": "custom:suspended", "data": "user", "message": "Your account is suspended"}``.
 """
 
-from portcullis import PolicyError, Trigger, Verdict, policy
+from portcullis import EVERY_SIGN_IN, PolicyError, Verdict, policy
 
 DEFAULTS = {"attribute": "custom:suspended", "data": "user", "message": "Your account is suspended"}
 
 
 @policy(
-    triggers=[Trigger.PRE_AUTHENTICATION],
+    # Every path to a token: refreshes and first federated sign-ins never pass pre-authentication.
+    triggers=EVERY_SIGN_IN,
     description="blocks users flagged suspended by an attribute or a prefetched data item",
     name="suspended-users-py",
 )

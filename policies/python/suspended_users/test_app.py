@@ -22,4 +22,4 @@ def test_active_user_allowed():
 
 
 def test_describe_names_the_trigger():
-    assert evaluate.describe().triggers == [Trigger.PRE_AUTHENTICATION]
+    assert evaluate.describe().triggers == [Trigger.PRE_AUTHENTICATION, Trigger.PRE_TOKEN_GENERATION]

@@ -44,7 +44,7 @@ struct Item {
 impl Policy for Subscription {
     const DESCRIPTION: &'static str =
         "blocks tenants without an active subscription (data item); adds the plan claim";
-    const TRIGGERS: &'static [Trigger] = &[Trigger::PreAuthentication, Trigger::PreTokenGeneration];
+    const TRIGGERS: &'static [Trigger] = portcullis_sdk::EVERY_SIGN_IN;
 
     fn evaluate(request: &Request) -> Result<Verdict, Error> {
         let config: Config = request.config()?;

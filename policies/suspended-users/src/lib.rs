@@ -4,7 +4,7 @@
 //! Configuration (all optional):
 //! `{"attribute": "custom:suspended", "data": "user", "message": "Your account is suspended"}`.
 
-use portcullis_sdk::{Error, Policy, Request, Trigger, Verdict};
+use portcullis_sdk::{EVERY_SIGN_IN, Error, Policy, Request, Trigger, Verdict};
 use serde::Deserialize;
 
 /// The policy.
@@ -37,7 +37,9 @@ struct UserItem {
 impl Policy for SuspendedUsers {
     const DESCRIPTION: &'static str =
         "blocks users flagged suspended by an attribute or a prefetched data item";
-    const TRIGGERS: &'static [Trigger] = &[Trigger::PreAuthentication];
+    // Every path to a token: a refresh or a first federated sign-in never passes
+    // pre-authentication, so the block runs in pre token generation too.
+    const TRIGGERS: &'static [Trigger] = EVERY_SIGN_IN;
 
     fn evaluate(request: &Request) -> Result<Verdict, Error> {
         let config: Config = request.config()?;
@@ -82,6 +84,22 @@ mod tests {
     fn suspended_data_item_denies() {
         let v = eval(request(Trigger::PreAuthentication).data("user", json!({"suspended": true})));
         assert!(!v.is_allowed());
+    }
+
+    #[test]
+    fn every_path_to_a_token_is_blocked() {
+        for source in [
+            "TokenGeneration_RefreshTokens",
+            "TokenGeneration_Authentication",
+            "TokenGeneration_HostedAuth",
+        ] {
+            let v = eval(
+                request(Trigger::PreTokenGeneration)
+                    .source(source, "2")
+                    .attr("custom:suspended", "true"),
+            );
+            assert!(!v.is_allowed(), "{source}");
+        }
     }
 
     #[test]

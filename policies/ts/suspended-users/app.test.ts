@@ -25,5 +25,5 @@ test("an unknown configuration field is a rule failure", () => {
 });
 
 test("describe names the trigger", () => {
-  assert.deepEqual(describe().triggers, ["pre-authentication"]);
+  assert.deepEqual(describe().triggers, ["pre-authentication", "pre-token-generation"]);
 });

@@ -3,7 +3,7 @@
 // The TypeScript twin of policies/suspended-users (Rust): same configuration, same
 // decisions. Configuration (all optional):
 // {"attribute": "custom:suspended", "data": "user", "message": "Your account is suspended"}
-import { PolicyError, Verdict, policy } from "../../../sdk/js/portcullis.js";
+import { EVERY_SIGN_IN, PolicyError, Verdict, policy } from "../../../sdk/js/portcullis.js";
 
 interface Config {
   attribute: string;
@@ -15,7 +15,8 @@ const DEFAULTS: Config = { attribute: "custom:suspended", data: "user", message:
 
 export const { evaluate, describe } = policy({
   name: "suspended-users-ts",
-  triggers: ["pre-authentication"],
+  // Every path to a token: refreshes and first federated sign-ins never pass pre-authentication.
+  triggers: [...EVERY_SIGN_IN],
   description: "blocks users flagged suspended by an attribute or a prefetched data item",
   evaluate(request) {
     const given = request.config<Partial<Config>>();

@@ -554,6 +554,63 @@ mod tests {
     }
 
     #[test]
+    fn token_source_federation_and_first_federated_sign_in() {
+        let created = 1_767_268_800_000_i64;
+        let event = |source: &str| {
+            Event::from_value(json!({
+                "version": "2", "triggerSource": source, "userPoolId": "p",
+                "userName": "Google_1",
+                "request": {"userAttributes": {
+                    "cognito:user_status": "EXTERNAL_PROVIDER",
+                    "identities": format!(r#"[{{"providerName":"Google","dateCreated":{created}}}]"#),
+                }}
+            }))
+            .unwrap()
+        };
+        let hosted = event("TokenGeneration_HostedAuth");
+        assert_eq!(hosted.sign_in.token_source, TokenSource::HostedAuth);
+        assert!(hosted.sign_in.federated);
+        let first = hosted.to_request("acme", created + 3_000).unwrap();
+        assert!(first.first_federated, "created moments ago");
+        let later = hosted.to_request("acme", created + 86_400_000).unwrap();
+        assert!(!later.first_federated, "a returning user");
+        let refresh = event("TokenGeneration_RefreshTokens");
+        assert_eq!(refresh.sign_in.token_source, TokenSource::RefreshTokens);
+        assert!(
+            !refresh
+                .to_request("acme", created + 3_000)
+                .unwrap()
+                .first_federated
+        );
+        let local = Event::from_value(json!({
+            "triggerSource": "PreAuthentication_Authentication", "userPoolId": "p",
+            "request": {"userAttributes": {"cognito:user_status": "CONFIRMED"}}
+        }))
+        .unwrap();
+        assert!(!local.sign_in.federated);
+        assert_eq!(local.sign_in.token_source, TokenSource::None);
+    }
+
+    #[test]
+    fn unhandled_sources_need_no_pool_and_say_why() {
+        let console = Event::from_value(
+            json!({"triggerSource": "testTrigger", "request": {}, "response": {}}),
+        )
+        .unwrap();
+        assert_eq!(console.kind, EventKind::Unhandled(Unhandled::ConsoleTest));
+        let inbound = json!({"triggerSource": "InboundFederation_ExternalProvider", "userPoolId": "p", "request": {"attributes": {}}, "response": {"userAttributesToMap": {"email": "x"}}});
+        assert_eq!(
+            Unhandled::InboundFederation.answer(inbound)["response"]["userAttributesToMap"],
+            json!({})
+        );
+        assert_eq!(
+            Unhandled::of("PreSignUp_ExternalProvider"),
+            Unhandled::NotASignIn
+        );
+        assert_eq!(Unhandled::of("SomethingNew_2027"), Unhandled::UnknownSource);
+    }
+
+    #[test]
     fn unknown_trigger_is_other() {
         let e =
             Event::from_value(json!({"triggerSource": "CustomMessage_SignUp", "userPoolId": "p"}))

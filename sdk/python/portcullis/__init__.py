@@ -27,8 +27,26 @@ from wit_world.imports import types as _types
 
 Trigger = _types.Trigger
 Level = _types.Level
+TokenSource = _types.TokenSource
+TrustedContext = _types.TrustedContext
 
-__all__ = ["Trigger", "Level", "Verdict", "Request", "PolicyError", "policy", "log"]
+#: Every path to a token: pre-authentication and pre token generation (every token source,
+#: refreshes and first federated sign-ins included). A rule that blocks declares these and
+#: its manifest entry lists ``every-sign-in``.
+EVERY_SIGN_IN = [Trigger.PRE_AUTHENTICATION, Trigger.PRE_TOKEN_GENERATION]
+
+__all__ = [
+    "Trigger",
+    "Level",
+    "TokenSource",
+    "TrustedContext",
+    "EVERY_SIGN_IN",
+    "Verdict",
+    "Request",
+    "PolicyError",
+    "policy",
+    "log",
+]
 
 
 class PolicyError(Exception):
@@ -210,6 +228,44 @@ class Request:
         """The current time in milliseconds since the Unix epoch, supplied by the host."""
         return self._source.now_unix_ms()
 
+    def token_source(self) -> "_types.TokenSource":
+        """Which path to a token this is (``TokenSource.NONE`` outside pre token generation)."""
+        return self._source.token_source()
+
+    def is_refresh(self) -> bool:
+        """A refresh through ``REFRESH_TOKEN_AUTH``. A ``GetTokensFromRefreshToken`` refresh
+        arrives as ``TokenGeneration_Authentication`` and cannot be told from a sign-in."""
+        return self.token_source() == TokenSource.REFRESH_TOKENS
+
+    def is_machine_to_machine(self) -> bool:
+        """A machine-to-machine token (client credentials): no user, no ID token."""
+        return self.token_source() == TokenSource.CLIENT_CREDENTIALS
+
+    def is_federated(self) -> bool:
+        """The user signs in through an external identity provider."""
+        return self._source.federated()
+
+    def is_first_federated(self) -> bool:
+        """The user's first sign-in through an external provider, where the event shows it."""
+        return self._source.first_federated()
+
+    def trusted(self) -> Optional["_types.TrustedContext"]:
+        """The context the app's backend signed and the host verified, or ``None``.
+        :meth:`client_meta` is what the client says; this is what the backend vouches for."""
+        return self._source.trusted_context()
+
+    def trusted_ip(self) -> Optional[str]:
+        """The trusted (backend-signed) IP address, if a verified context carries one."""
+        context = self.trusted()
+        return context.ip if context is not None else None
+
+    def trusted_field(self, name: str) -> Optional[str]:
+        """The trusted field ``name`` of a verified context, if present."""
+        context = self.trusted()
+        if context is None:
+            return None
+        return next((v for k, v in context.fields if k == name), None)
+
 
 def log(level: "_types.Level", message: str) -> None:
     """Writes a line to the decision log (bounded by the host). Never log attribute values.
@@ -272,6 +328,18 @@ class _Empty:
 
     def now_unix_ms(self):
         return 0
+
+    def token_source(self):
+        return TokenSource.NONE
+
+    def federated(self):
+        return False
+
+    def first_federated(self):
+        return False
+
+    def trusted_context(self):
+        return None
 
 
 #: How often the warm-up runs the rule per trigger: CPython specializes a function's

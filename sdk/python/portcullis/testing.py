@@ -73,6 +73,33 @@ class _Fields:
     def now_unix_ms(self):
         return self.s.now_unix_ms
 
+    def token_source(self):
+        return self.s.token_source
+
+    def federated(self):
+        return self.s.federated
+
+    def first_federated(self):
+        return self.s.first_federated
+
+    def trusted_context(self):
+        return self.s.trusted
+
+
+def _token_source(trigger_source: str) -> "_types.TokenSource":
+    """The token source of a ``triggerSource`` (the host's mapping)."""
+    kinds = {
+        "Authentication": _types.TokenSource.AUTHENTICATION,
+        "HostedAuth": _types.TokenSource.HOSTED_AUTH,
+        "RefreshTokens": _types.TokenSource.REFRESH_TOKENS,
+        "NewPasswordChallenge": _types.TokenSource.NEW_PASSWORD_CHALLENGE,
+        "AuthenticateDevice": _types.TokenSource.AUTHENTICATE_DEVICE,
+        "ClientCredentials": _types.TokenSource.CLIENT_CREDENTIALS,
+    }
+    if not trigger_source.startswith("TokenGeneration_"):
+        return _types.TokenSource.NONE
+    return kinds.get(trigger_source[len("TokenGeneration_"):], _types.TokenSource.OTHER)
+
 
 class RequestBuilder:
     """Builds a :class:`portcullis.Request` for native tests."""
@@ -81,6 +108,7 @@ class RequestBuilder:
         self.sign_in = _types.SignIn(
             trigger, _SOURCES[trigger], "1", "test", "us-east-1_test", "test-client",
             "test-user", [], [], False, None, [], [], 1_767_268_800_000,
+            _token_source(_SOURCES[trigger]), False, False, None,
         )
         self.config_text = "null"
         self.items: dict = {}
@@ -111,6 +139,32 @@ class RequestBuilder:
 
     def user_not_found(self) -> "RequestBuilder":
         self.sign_in.user_not_found = True
+        return self
+
+    def source(self, trigger_source: str) -> "RequestBuilder":
+        """Sets the raw ``triggerSource`` (and the token source read from it)."""
+        self.sign_in.trigger_source = trigger_source
+        self.sign_in.token_source = _token_source(trigger_source)
+        return self
+
+    def federated(self, first: bool = False) -> "RequestBuilder":
+        """Marks the user as federated (``first``: this is the first federated sign-in)."""
+        self.sign_in.federated = True
+        self.sign_in.first_federated = first
+        return self
+
+    def trusted(
+        self,
+        ip: Optional[str] = None,
+        user_agent: Optional[str] = None,
+        device_id: Optional[str] = None,
+        fields: Optional[dict] = None,
+    ) -> "RequestBuilder":
+        """Sets the context the host verified: what the app's backend signed."""
+        self.sign_in.trusted = _types.TrustedContext(
+            ip, user_agent, device_id, self.sign_in.now_unix_ms,
+            [(k, str(v)) for k, v in (fields or {}).items()],
+        )
         return self
 
     def now_ms(self, now: int) -> "RequestBuilder":

@@ -6,4 +6,5 @@
 mod degraded;
 mod handler;
 mod isolation;
+mod shapes;
 mod trust;

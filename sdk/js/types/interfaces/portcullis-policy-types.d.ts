@@ -1,4 +1,4 @@
-/** @module Interface portcullis:policy/types@0.2.0 **/
+/** @module Interface portcullis:policy/types@0.2.1 **/
 /**
  * The Cognito trigger the request comes from.
  * # Variants
@@ -14,6 +14,69 @@
  * `TokenGeneration_*`: may add, override and suppress token claims.
  */
 export type Trigger = 'pre-authentication' | 'post-authentication' | 'pre-token-generation';
+/**
+ * Which path to a token a pre token generation event is on, from its `triggerSource`.
+ * 
+ * A block that must hold runs on every path (see the manifest's `every-sign-in`): a
+ * refresh never passes pre-authentication, and neither does a first federated sign-in.
+ * # Variants
+ * 
+ * ## `"none"`
+ * 
+ * Not a token event: pre- or post-authentication.
+ * ## `"authentication"`
+ * 
+ * `TokenGeneration_Authentication`: a sign-in through the API, and also a refresh
+ * through `GetTokensFromRefreshToken` (refresh-token rotation), which Cognito sends
+ * with this same source.
+ * ## `"hosted-auth"`
+ * 
+ * `TokenGeneration_HostedAuth`: a sign-in through managed login, every federated
+ * sign-in included.
+ * ## `"refresh-tokens"`
+ * 
+ * `TokenGeneration_RefreshTokens`: a refresh through `REFRESH_TOKEN_AUTH`.
+ * ## `"new-password-challenge"`
+ * 
+ * `TokenGeneration_NewPasswordChallenge`: a sign-in that set a new password.
+ * ## `"authenticate-device"`
+ * 
+ * `TokenGeneration_AuthenticateDevice`: a sign-in with a remembered device.
+ * ## `"client-credentials"`
+ * 
+ * `TokenGeneration_ClientCredentials`: machine-to-machine; no user, no ID token.
+ * ## `"other"`
+ * 
+ * A `TokenGeneration_*` source this contract does not name.
+ */
+export type TokenSource = 'none' | 'authentication' | 'hosted-auth' | 'refresh-tokens' | 'new-password-challenge' | 'authenticate-device' | 'client-credentials' | 'other';
+/**
+ * What the app's backend vouched for: a context envelope signed with the tenant's
+ * context key and verified by the host (signature, tenant, freshness, replay). Values a
+ * client sends itself are in `client-metadata` and never here.
+ */
+export interface TrustedContext {
+  /**
+   * The end user's IP address as the backend saw it.
+   */
+  ip?: string,
+  /**
+   * The end user's user agent.
+   */
+  userAgent?: string,
+  /**
+   * The backend's device identifier.
+   */
+  deviceId?: string,
+  /**
+   * When the backend signed the envelope, in milliseconds since the Unix epoch.
+   */
+  issuedAtMs: bigint,
+  /**
+   * Any other fields the backend signed, as text.
+   */
+  fields: Array<[string, string]>,
+}
 /**
  * One prefetched data item: `value` is JSON text.
  */
@@ -87,6 +150,24 @@ export interface SignIn {
    * The current time in milliseconds since the Unix epoch, supplied by the host.
    */
   nowUnixMs: bigint,
+  /**
+   * Which path to a token this is (`none` outside pre token generation).
+   */
+  tokenSource: TokenSource,
+  /**
+   * The user signs in through an external identity provider (`identities`, or
+   * `cognito:user_status` `EXTERNAL_PROVIDER`).
+   */
+  federated: boolean,
+  /**
+   * The user's first sign-in through an external provider, where the event shows it
+   * (a hosted-auth token event whose provider identity was created moments ago).
+   */
+  firstFederated: boolean,
+  /**
+   * The context the app's backend signed, when it verified.
+   */
+  trusted?: TrustedContext,
 }
 /**
  * Allow or deny the sign-in.
@@ -260,4 +341,21 @@ export class Request {
   * The current time in milliseconds since the Unix epoch, supplied by the host.
   */
   nowUnixMs(): bigint;
+  /**
+  * Which path to a token this is (`none` outside pre token generation).
+  */
+  tokenSource(): TokenSource;
+  /**
+  * The user signs in through an external identity provider.
+  */
+  federated(): boolean;
+  /**
+  * The user's first sign-in through an external provider, where the event shows it.
+  */
+  firstFederated(): boolean;
+  /**
+  * The context the app's backend signed and the host verified, if any. Client
+  * metadata is what the client says; this is what the backend vouches for.
+  */
+  trustedContext(): TrustedContext | undefined;
 }
