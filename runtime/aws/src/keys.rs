@@ -1,6 +1,7 @@
-//! Where the deployment's artifact key comes from: AWS Secrets Manager (read once at cold
-//! start; the template creates the secret and grants only the function read access) or a
-//! local key file (development, the demo, a platform build that precompiles).
+//! Where the deployment's keys come from (the artifact key, the tenants' context keys): AWS
+//! Secrets Manager (read once at cold start; the template creates the secret and grants
+//! only the function read access) or a local key file (development, the demo, a platform
+//! build that precompiles).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,7 +22,7 @@ pub enum KeySource {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyLoadError {
     /// The key file could not be read.
-    #[error("reading artifact key file `{path}`: {source}")]
+    #[error("reading key file `{path}`: {source}")]
     File {
         /// The path.
         path: PathBuf,
@@ -30,7 +31,7 @@ pub enum KeyLoadError {
         source: std::io::Error,
     },
     /// Secrets Manager did not answer with the secret.
-    #[error("reading artifact key secret `{id}`: {message}")]
+    #[error("reading key secret `{id}`: {message}")]
     Secret {
         /// The secret id.
         id: String,
@@ -76,7 +77,21 @@ impl KeySource {
         aws: impl AsyncFnOnce() -> aws_config::SdkConfig,
         timeout: Duration,
     ) -> Result<ArtifactKey, KeyLoadError> {
-        let (name, text) = match self {
+        let (name, text) = self.text(aws, timeout).await?;
+        ArtifactKey::from_text(&text).map_err(|error| KeyLoadError::Weak {
+            source_name: name,
+            error,
+        })
+    }
+
+    /// Reads the secret's text (and names where it came from), for secrets that are not
+    /// an artifact key (the tenants' context keys).
+    pub async fn text(
+        &self,
+        aws: impl AsyncFnOnce() -> aws_config::SdkConfig,
+        timeout: Duration,
+    ) -> Result<(String, String), KeyLoadError> {
+        Ok(match self {
             KeySource::File(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| KeyLoadError::File {
                     path: path.clone(),
@@ -104,10 +119,6 @@ impl KeySource {
                     .ok_or_else(|| failed("the secret has no string value".into()))?;
                 (id.clone(), text.to_owned())
             }
-        };
-        ArtifactKey::from_text(&text).map_err(|error| KeyLoadError::Weak {
-            source_name: name,
-            error,
         })
     }
 }

@@ -8,6 +8,9 @@
 //! | `PORTCULLIS_STORE_TIMEOUT_MS` | `1000` | the longest one store read may take |
 //! | `PORTCULLIS_WRITE_BACK` | `false` | write precompiled artifacts back to the store after compiling (needs `PORTCULLIS_ARTIFACT_KEY`) |
 //! | `PORTCULLIS_ARTIFACT_KEY` | none | the artifact key: `secretsmanager:ID` or `file:PATH`; without it precompiled artifacts are never loaded or written |
+//! | `PORTCULLIS_CONTEXT_KEYS` | none | the tenants' context keys (JSON `{"acme": "KEY"}`): `secretsmanager:ID` or `file:PATH`; without them no context envelope is trusted |
+//! | `PORTCULLIS_CONTEXT_MAX_AGE_SECS` | `120` | the oldest context envelope accepted |
+//! | `PORTCULLIS_CONTEXT_REUSE_SECS` | `30` | how long after its first use an envelope may be seen again (one sign-in's triggers, Cognito's retries); later uses are replays |
 //! | `PORTCULLIS_TRUSTED_KEYS` | none | publishers' public keys, `ID=HEX` joined with commas: every manifest must be signed by one |
 //! | `PORTCULLIS_REQUIRE_GLOBAL` | `false` | without loaded `_global` rules, sign-ins follow the fail mode |
 //! | `PORTCULLIS_PLATFORM_CLAIMS` | `tenant_id,custom:tenant_id` | claims tenant rules may not suppress and may set only to their own tenant |
@@ -34,6 +37,7 @@ use std::time::Duration;
 
 use portcullis_aws::StoreUrl;
 use portcullis_aws::keys::KeySource;
+use portcullis_gate::context::ContextConfig;
 use portcullis_gate::store::TenantId;
 use portcullis_gate::trust::TrustedKeys;
 use portcullis_gate::{FailMode, HandlerConfig};
@@ -59,6 +63,10 @@ pub struct Config {
     pub write_back: bool,
     /// Where the artifact key is read from, once, at cold start.
     pub artifact_key: Option<KeySource>,
+    /// Where the tenants' context keys are read from, once, at cold start.
+    pub context_keys: Option<KeySource>,
+    /// How context envelopes are judged.
+    pub context: ContextConfig,
     /// The publishers' keys: when set, manifests must be signed.
     pub trusted_keys: Option<TrustedKeys>,
     /// Manifest revalidation interval.
@@ -131,6 +139,22 @@ impl Config {
             ),
             None => None,
         };
+        let context_keys = match table("PORTCULLIS_CONTEXT_KEYS") {
+            Some(v) => Some(
+                v.trim()
+                    .parse::<KeySource>()
+                    .map_err(|problem| ConfigError {
+                        variable: "PORTCULLIS_CONTEXT_KEYS",
+                        problem,
+                    })?,
+            ),
+            None => None,
+        };
+        let context = ContextConfig {
+            max_age: Duration::from_secs(parse(&get, "PORTCULLIS_CONTEXT_MAX_AGE_SECS", 120u64)?),
+            reuse_window: Duration::from_secs(parse(&get, "PORTCULLIS_CONTEXT_REUSE_SECS", 30u64)?),
+            ..ContextConfig::default()
+        };
         let write_back = parse(&get, "PORTCULLIS_WRITE_BACK", false)?;
         if write_back && artifact_key.is_none() {
             return Err(ConfigError {
@@ -191,6 +215,8 @@ impl Config {
             )?),
             write_back,
             artifact_key,
+            context_keys,
+            context,
             trusted_keys,
             refresh: Duration::from_secs(refresh),
             data_table: table("PORTCULLIS_DATA_TABLE"),

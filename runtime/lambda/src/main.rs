@@ -15,6 +15,7 @@ use portcullis_aws::StoreUrl;
 use portcullis_aws::dynamo::{DynamoData, DynamoRecorder};
 use portcullis_engine::{Engine, EngineConfig};
 use portcullis_gate::Handler;
+use portcullis_gate::context::{ContextKeys, ContextVerifier};
 use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::store::RuleStore;
 use serde_json::Value;
@@ -103,6 +104,31 @@ async fn build(
         }
         None => None,
     };
+    // The tenants' context keys, once per cold start. Without them no envelope is trusted:
+    // rules see only what clients say.
+    let context_keys = match &config.context_keys {
+        Some(source) => {
+            let aws = async || aws.get_or_init(portcullis_aws::sdk_config).await.clone();
+            match source
+                .text(aws, config.store_timeout)
+                .await
+                .map(|(name, text)| {
+                    ContextKeys::parse(&text)
+                        .map_err(|e| format!("context keys from `{name}`: {e}"))
+                }) {
+                Ok(Ok(keys)) => keys,
+                Ok(Err(error)) => {
+                    tracing::error!(error = %error, "context keys unusable; no context envelope is trusted");
+                    ContextKeys::default()
+                }
+                Err(error) => {
+                    tracing::error!(error = %error, "context keys unavailable; no context envelope is trusted");
+                    ContextKeys::default()
+                }
+            }
+        }
+        None => ContextKeys::default(),
+    };
     if config.trusted_keys.is_none() {
         tracing::warn!("PORTCULLIS_TRUSTED_KEYS is not set: manifests are not verified");
     }
@@ -116,7 +142,8 @@ async fn build(
             baseline,
             trusted_keys: config.trusted_keys,
             artifact_key,
-        });
+        })
+        .context(ContextVerifier::new(context_keys, config.context));
     if config.data_table.is_some() || config.activity_table.is_some() {
         let dynamo =
             portcullis_aws::dynamo::client(aws.get_or_init(portcullis_aws::sdk_config).await);

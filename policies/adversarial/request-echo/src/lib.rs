@@ -35,6 +35,16 @@ fn read_all(request: &Request) -> portcullis_sdk::Value {
         "member": request.data_json("member"),
         "data_keys": request.data_items().into_iter().map(|d| d.key).collect::<Vec<_>>(),
         "now_unix_ms": request.now_unix_ms(),
+        "token_source": format!("{:?}", request.token_source()),
+        "federated": request.is_federated(),
+        "first_federated": request.is_first_federated(),
+        "trusted": request.trusted().map(|t| json!({
+            "ip": t.ip,
+            "user_agent": t.user_agent,
+            "device_id": t.device_id,
+            "issued_at_ms": t.issued_at_ms,
+            "fields": t.fields,
+        })),
     })
 }
 

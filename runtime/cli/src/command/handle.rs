@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use portcullis_aws::StoreUrl;
 use portcullis_aws::dynamo::DynamoData;
+use portcullis_gate::context::{ContextConfig, ContextKeys, ContextVerifier};
 use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::{FailMode, Handler, HandlerConfig, TenantFrom};
 
@@ -40,6 +41,10 @@ pub struct Args {
     /// Without loaded `_global` rules, sign-ins follow the fail mode.
     #[arg(long, env = "PORTCULLIS_REQUIRE_GLOBAL")]
     require_global: bool,
+    /// The tenants' context keys, a JSON file `{"acme": "KEY"}` (as PORTCULLIS_CONTEXT_KEYS
+    /// holds them): envelopes signed with them reach rules as trusted context.
+    #[arg(long, env = "PORTCULLIS_CONTEXT_KEYS_FILE")]
+    context_keys: Option<PathBuf>,
     #[command(flatten)]
     keys: input::Keys,
 }
@@ -80,6 +85,13 @@ pub fn run(args: Args) -> Result<Exit> {
             trusted_keys: args.keys.trusted()?,
             baseline: None,
         });
+    if let Some(path) = &args.context_keys {
+        let text = String::from_utf8(input::read(path)?)
+            .map_err(|_| anyhow::anyhow!("`{}` is not text", path.display()))?;
+        let keys =
+            ContextKeys::parse(&text).map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))?;
+        gate = gate.context(ContextVerifier::new(keys, ContextConfig::default()));
+    }
     if let Some(table) = &args.data_table {
         let aws = runtime.block_on(portcullis_aws::sdk_config());
         gate = gate.data(Arc::new(DynamoData::new(

@@ -7,6 +7,7 @@ use crate::Exit;
 pub mod activity;
 pub mod bench;
 pub mod build;
+pub mod context;
 pub mod data;
 pub mod diff;
 pub mod eval;
@@ -47,6 +48,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Make a publisher's signing key pair, or a deployment's artifact key.
     Keygen(keygen::Args),
+    /// Sign a trusted context envelope as an app's backend does (for ClientMetadata).
+    Context(context::Args),
     /// Manage rule data in DynamoDB.
     Data(data::Args),
     /// Show a user's sign-in activity.
@@ -71,6 +74,7 @@ impl Command {
             Command::Diff(args) => diff::run(args),
             Command::Verify(args) => verify::run(args),
             Command::Keygen(args) => keygen::run(args),
+            Command::Context(args) => context::run(args),
             Command::Data(args) => data::run(args),
             Command::Activity(args) => activity::run(args),
             Command::Schema => schema::run(),

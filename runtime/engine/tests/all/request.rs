@@ -23,6 +23,16 @@ fn echo(config: &str) -> Outcome {
     r.new_device_used = Some(true);
     r.groups = vec!["staff".into(), "admins".into()];
     r.scopes = vec!["openid".into()];
+    r.token_source = portcullis_engine::contract::TokenSource::RefreshTokens;
+    r.federated = true;
+    r.first_federated = false;
+    r.trusted = Some(portcullis_engine::contract::TrustedContext {
+        ip: Some("203.0.113.7".into()),
+        user_agent: None,
+        device_id: Some("d-1".into()),
+        issued_at_ms: 1_767_596_399_000,
+        fields: vec![("risk_score".into(), "12".into())],
+    });
     r.config = config.into();
     r.data = vec![DataItem {
         key: "member".into(),
@@ -60,6 +70,16 @@ fn every_field_reaches_the_policy_as_the_host_holds_it() {
         "member": r#"{"roles":["owner"]}"#,
         "data_keys": ["member"],
         "now_unix_ms": 1_767_596_400_000_i64,
+        "token_source": "TokenSource::RefreshTokens",
+        "federated": true,
+        "first_federated": false,
+        "trusted": {
+            "ip": "203.0.113.7",
+            "user_agent": Value::Null,
+            "device_id": "d-1",
+            "issued_at_ms": 1_767_596_399_000_i64,
+            "fields": [["risk_score", "12"]],
+        },
     });
     assert_eq!(echoed, &expected);
 }

@@ -3,6 +3,7 @@
 
 #![expect(clippy::unwrap_used, reason = "tests: a failed step is a failed test")]
 
+mod context;
 mod degraded;
 mod handler;
 mod isolation;
