@@ -314,7 +314,7 @@ impl Handler {
                         return Err(UNAVAILABLE_MESSAGE.to_owned());
                     }
                 }
-                Ok(cognito::token_response(
+                Ok(crate::tokens::token_response(
                     raw,
                     kind,
                     &sign_in.trigger_source,

@@ -12,7 +12,7 @@
 //! built from that decision. Assemble it with [`handler::Handler::builder`].
 //!
 //! Leaves first: [`tenant`], [`backend`], [`config`]; then [`context`], [`data`], [`manifest`], [`cases`],
-//! [`trust`], [`store`], [`activity`], [`cognito`], [`resolve`], [`record`]; then
+//! [`trust`], [`store`], [`activity`], [`cognito`], [`tokens`], [`resolve`], [`record`]; then
 //! [`registry`], [`publish`]; [`handler`] and [`builder`] on top.
 
 pub mod activity;
@@ -32,6 +32,7 @@ pub mod registry;
 pub mod resolve;
 pub mod store;
 pub mod tenant;
+pub mod tokens;
 pub mod trust;
 
 pub use builder::GateBuilder;

@@ -22,7 +22,7 @@
 //! `triggers` names the contract's triggers (`pre-authentication`, `post-authentication`,
 //! `pre-token-generation`) or [`EVERY_SIGN_IN`], every path to a token: a block listed
 //! only for pre-authentication is bypassed by refreshes and first federated sign-ins
-//! ([`bypasses`]).
+//! ([`crate::publish::bypasses`]).
 //!
 //! The JSON Schema is `deploy/manifest.schema.json` (`portcullis schema` prints it).
 
@@ -74,49 +74,6 @@ pub fn triggers_named(name: &str) -> Result<&'static [Trigger], UnknownTrigger> 
             Trigger::PreTokenGeneration => &[Trigger::PreTokenGeneration],
         },
     })
-}
-
-/// The paths to a token that never pass pre-authentication, as [`bypasses`] names them.
-pub const PATHS_PAST_PRE_AUTHENTICATION: &[&str] = &[
-    "token refresh (REFRESH_TOKEN_AUTH: TokenGeneration_RefreshTokens)",
-    "refresh-token rotation (GetTokensFromRefreshToken: TokenGeneration_Authentication)",
-    "first federated sign-in (TokenGeneration_HostedAuth)",
-];
-
-/// An enforced rule that can block in pre-authentication but never runs in pre token
-/// generation: the paths in [`PATHS_PAST_PRE_AUTHENTICATION`] issue tokens without it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "rule `{rule}` can deny but runs only in pre-authentication: {} issue tokens without it; list `{EVERY_SIGN_IN}` in its triggers to hold the block on every path",
-    PATHS_PAST_PRE_AUTHENTICATION.join(", ")
-)]
-pub struct Bypass {
-    /// The rule.
-    pub rule: String,
-}
-
-/// The enforced rules of `entries` whose block a user can walk around. In pre-authentication
-/// a rule's only effect is to deny (or fail closed), so every enforced rule there can deny;
-/// shadow rules decide nothing. Unknown trigger names are the manifest validation's error.
-pub fn bypasses(entries: &[RuleEntry]) -> Vec<Bypass> {
-    entries
-        .iter()
-        .filter(|entry| entry.mode == Mode::Enforce)
-        .filter(|entry| {
-            let triggers: Vec<Trigger> = entry
-                .triggers
-                .iter()
-                .filter_map(|name| triggers_named(name).ok())
-                .flatten()
-                .copied()
-                .collect();
-            triggers.contains(&Trigger::PreAuthentication)
-                && !triggers.contains(&Trigger::PreTokenGeneration)
-        })
-        .map(|entry| Bypass {
-            rule: entry.name.clone(),
-        })
-        .collect()
 }
 
 /// A tenant manifest as stored.

@@ -15,10 +15,11 @@ use portcullis_engine::outcome::Failure;
 use portcullis_engine::sandbox::{CompiledPolicy, Engine, LoadError};
 
 use crate::cases::{self, Case, RuleUnderTest};
-use crate::manifest::{Bypass, Manifest, ManifestError, RuleEntry, bypasses, triggers_named};
+use crate::manifest::{EVERY_SIGN_IN, Manifest, ManifestError, RuleEntry, triggers_named};
 use crate::store::{RuleStore, StoreError};
 use crate::tenant::TenantId;
 use crate::trust::{ManifestSigner, SignatureError, TrustedKeys};
+use portcullis_engine::rule::Mode;
 
 /// Why a publish or rollback was refused. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +133,49 @@ pub enum PublishError {
         #[source]
         source: LoadError,
     },
+}
+
+/// The paths to a token that never pass pre-authentication, as [`bypasses`] names them.
+pub const PATHS_PAST_PRE_AUTHENTICATION: &[&str] = &[
+    "token refresh (REFRESH_TOKEN_AUTH: TokenGeneration_RefreshTokens)",
+    "refresh-token rotation (GetTokensFromRefreshToken: TokenGeneration_Authentication)",
+    "first federated sign-in (TokenGeneration_HostedAuth)",
+];
+
+/// An enforced rule that can block in pre-authentication but never runs in pre token
+/// generation: the paths in [`PATHS_PAST_PRE_AUTHENTICATION`] issue tokens without it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "rule `{rule}` can deny but runs only in pre-authentication: {} issue tokens without it; list `{EVERY_SIGN_IN}` in its triggers to hold the block on every path",
+    PATHS_PAST_PRE_AUTHENTICATION.join(", ")
+)]
+pub struct Bypass {
+    /// The rule.
+    pub rule: String,
+}
+
+/// The enforced rules of `entries` whose block a user can walk around. In pre-authentication
+/// a rule's only effect is to deny (or fail closed), so every enforced rule there can deny;
+/// shadow rules decide nothing. Unknown trigger names are the manifest validation's error.
+pub fn bypasses(entries: &[RuleEntry]) -> Vec<Bypass> {
+    entries
+        .iter()
+        .filter(|entry| entry.mode == Mode::Enforce)
+        .filter(|entry| {
+            let triggers: Vec<Trigger> = entry
+                .triggers
+                .iter()
+                .filter_map(|name| triggers_named(name).ok())
+                .flatten()
+                .copied()
+                .collect();
+            triggers.contains(&Trigger::PreAuthentication)
+                && !triggers.contains(&Trigger::PreTokenGeneration)
+        })
+        .map(|entry| Bypass {
+            rule: entry.name.clone(),
+        })
+        .collect()
 }
 
 /// The signing key, checked against the trusted keys before anything is written: when keys

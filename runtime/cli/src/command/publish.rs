@@ -87,7 +87,7 @@ pub fn run(args: Args) -> Result<Exit> {
         strict: args.strict,
     };
     if !args.strict {
-        for bypass in portcullis_gate::manifest::bypasses(&manifest.rules) {
+        for bypass in portcullis_gate::publish::bypasses(&manifest.rules) {
             eprintln!("warning: {bypass}");
         }
     }
