@@ -8,7 +8,7 @@
 //! | table | keys | items |
 //! |---|---|---|
 //! | data | `tenant` (hash), `key` (range) | `value`: JSON text given to rules |
-//! | activity | `pk` = tenant (hash), `sk` (range) | `user#<name>`: `last_sign_in_ms`, `sign_ins`, `new_device_sign_ins`; `audit#<ms>#<n>`: audit entries with `expires_at` (TTL) |
+//! | activity | `pk` = tenant (hash), `sk` (range) | `user#<name>`: `last_sign_in_ms`, `sign_ins`, `new_device_sign_ins`; `location#<name>` (only with a location TTL): the last trusted `ip`, `country`, `at_ms`, with `expires_at` (TTL); `audit#<ms>#<n>`: audit entries with `expires_at` (TTL) |
 //!
 //! The tenant is part of every key, so a rule can never read another tenant's items.
 
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
-use portcullis_gate::activity::{AuditEntry, Recorder, SignInActivity};
+use portcullis_gate::activity::{AuditEntry, Location, Recorder, SignInActivity};
 use portcullis_gate::backend::BackendError;
 use portcullis_gate::data::DataSource;
 use portcullis_gate::store::{BoxFuture, TenantId};
@@ -277,6 +277,8 @@ pub struct DynamoRecorder {
     table: String,
     /// How long audit entries live (`None`: audit off).
     audit_ttl: Option<Duration>,
+    /// How long a user's last trusted location is kept (`None`: not kept).
+    location_ttl: Option<Duration>,
     retry_window_ms: i64,
     sequence: AtomicU64,
 }
@@ -288,6 +290,7 @@ impl DynamoRecorder {
             client,
             table: table.to_owned(),
             audit_ttl,
+            location_ttl: None,
             retry_window_ms: RETRY_WINDOW_MS,
             sequence: AtomicU64::new(0),
         }
@@ -304,6 +307,81 @@ impl DynamoRecorder {
             ("pk".to_owned(), s(tenant)),
             ("sk".to_owned(), s(format!("user#{user}"))),
         ])
+    }
+
+    /// Keeps each user's last trusted location (IP and country from the backend's signed
+    /// context) for `ttl` after their last sign-in. Off unless asked for.
+    pub fn with_location(mut self, ttl: Duration) -> DynamoRecorder {
+        self.location_ttl = Some(ttl);
+        self
+    }
+
+    /// One user's last trusted location, if kept and not expired.
+    pub async fn location(
+        &self,
+        tenant: &TenantId,
+        user: &str,
+    ) -> Result<Option<Location>, BackendError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::location_key(tenant.as_str(), user)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| err("dynamodb GetItem", e))?;
+        let Some(item) = output.item() else {
+            return Ok(None);
+        };
+        let text = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(v)) => Some(v.clone()),
+            _ => None,
+        };
+        Ok(text("ip").map(|ip| Location {
+            ip,
+            country: text("country"),
+        }))
+    }
+
+    fn location_key(tenant: &str, user: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".to_owned(), s(tenant)),
+            ("sk".to_owned(), s(format!("location#{user}"))),
+        ])
+    }
+
+    /// Writes the user's last trusted location (idempotent: a retry writes the same).
+    async fn record_location(
+        &self,
+        sign_in: &SignInActivity,
+        location: &Location,
+        ttl: Duration,
+    ) -> Result<(), BackendError> {
+        let expires = sign_in.at_ms / 1000 + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::location_key(
+                sign_in.tenant.as_str(),
+                &sign_in.user,
+            )))
+            .expression_attribute_values(":ip", s(&location.ip))
+            .expression_attribute_values(":at", n(sign_in.at_ms))
+            .expression_attribute_values(":exp", n(expires));
+        update = match &location.country {
+            Some(country) => update
+                .update_expression("SET ip = :ip, country = :c, at_ms = :at, expires_at = :exp")
+                .expression_attribute_values(":c", s(country)),
+            None => update
+                .update_expression("SET ip = :ip, at_ms = :at, expires_at = :exp REMOVE country"),
+        };
+        update
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| err("dynamodb UpdateItem", e))
     }
 
     /// One user's activity, if any.
@@ -400,15 +478,18 @@ impl Recorder for DynamoRecorder {
                 .send()
                 .await;
             match sent {
-                Ok(_) => Ok(()),
+                Ok(_) => {}
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
                 {
                     tracing::debug!("sign-in within the retry window: counted once");
-                    Ok(())
                 }
-                Err(e) => Err(err("dynamodb UpdateItem", e)),
+                Err(e) => return Err(err("dynamodb UpdateItem", e)),
+            }
+            match (self.location_ttl, &sign_in.location) {
+                (Some(ttl), Some(location)) => self.record_location(sign_in, location, ttl).await,
+                _ => Ok(()),
             }
         })
     }

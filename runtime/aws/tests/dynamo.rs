@@ -9,7 +9,7 @@ use std::time::Duration;
 use portcullis_artifacts as art;
 use portcullis_aws::dynamo::{DynamoData, DynamoRecorder, client};
 use portcullis_engine::{Engine, EngineConfig, Mode, OnError};
-use portcullis_gate::activity::{Recorder, SignInActivity};
+use portcullis_gate::activity::{Location, Recorder, SignInActivity};
 use portcullis_gate::manifest::RuleEntry;
 use portcullis_gate::store::{RuleStore, TenantId};
 use portcullis_gate::{Answer, Handler, HandlerConfig};
@@ -256,6 +256,7 @@ async fn a_retried_post_auth_counts_once() {
         user: "ada".into(),
         new_device: true,
         at_ms: 1_800_000_000_000,
+        location: None,
     };
     recorder.sign_in(&sign_in).await.unwrap();
     // Cognito retried the same sign-in a second later.
@@ -276,6 +277,65 @@ async fn a_retried_post_auth_counts_once() {
     let a = recorder.activity(&acme(), "ada").await.unwrap().unwrap();
     assert_eq!((a.sign_ins, a.new_device_sign_ins), (2, 1));
     assert!(!a.last_new_device);
+}
+
+/// The last trusted location is kept only when the deployment asks, only from trusted
+/// context, with a TTL; a sign-in without trusted context leaves the last one alone.
+#[tokio::test]
+async fn the_last_trusted_location_is_kept_only_when_asked() {
+    let moto = Moto::start();
+    moto.tables("data", "activity").await;
+    let sdk = client(&moto.sdk_config().await);
+    let located = SignInActivity {
+        tenant: acme(),
+        user: "ada".into(),
+        new_device: false,
+        at_ms: 1_800_000_000_000,
+        location: Some(Location {
+            ip: "203.0.113.7".into(),
+            country: Some("NL".into()),
+        }),
+    };
+    let off = DynamoRecorder::new(sdk.clone(), "activity", None);
+    off.sign_in(&located).await.unwrap();
+    assert_eq!(
+        off.location(&acme(), "ada").await.unwrap(),
+        None,
+        "off by default"
+    );
+    let on = DynamoRecorder::new(sdk, "activity", None).with_location(Duration::from_secs(86_400));
+    on.sign_in(&located).await.unwrap();
+    assert_eq!(
+        on.location(&acme(), "ada").await.unwrap(),
+        located.location.clone()
+    );
+    let elsewhere = SignInActivity {
+        at_ms: located.at_ms + 60_000,
+        location: Some(Location {
+            ip: "198.51.100.4".into(),
+            country: None,
+        }),
+        ..located.clone()
+    };
+    on.sign_in(&elsewhere).await.unwrap();
+    assert_eq!(
+        on.location(&acme(), "ada").await.unwrap(),
+        elsewhere.location
+    );
+    let untrusted = SignInActivity {
+        at_ms: located.at_ms + 120_000,
+        location: None,
+        ..located
+    };
+    on.sign_in(&untrusted).await.unwrap();
+    assert_eq!(
+        on.location(&acme(), "ada")
+            .await
+            .unwrap()
+            .map(|l| l.ip)
+            .as_deref(),
+        Some("198.51.100.4")
+    );
 }
 
 #[tokio::test]

@@ -19,6 +19,33 @@ pub struct SignInActivity {
     pub new_device: bool,
     /// When, in milliseconds since the Unix epoch.
     pub at_ms: i64,
+    /// Where from, when the app's backend vouched for it (trusted context only; never a
+    /// client's own claim). Kept only where the deployment asks for it.
+    pub location: Option<Location>,
+}
+
+/// Where a sign-in came from, as the app's backend signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The trusted IP address.
+    pub ip: String,
+    /// The trusted `country` field, when the backend signed one.
+    pub country: Option<String>,
+}
+
+impl Location {
+    /// The location of a sign-in whose trusted context carries an IP address.
+    pub fn of(trusted: Option<&portcullis_engine::contract::TrustedContext>) -> Option<Location> {
+        let trusted = trusted?;
+        Some(Location {
+            ip: trusted.ip.clone()?,
+            country: trusted
+                .fields
+                .iter()
+                .find(|(name, _)| name == "country")
+                .map(|(_, value)| value.clone()),
+        })
+    }
 }
 
 /// One audit entry: a blocked sign-in or a failed rule.

@@ -24,7 +24,7 @@ use portcullis_engine::contract::{CLIENT_CREDENTIALS_SOURCE, SignIn, Trigger};
 use portcullis_engine::sandbox::Engine;
 use serde_json::Value;
 
-use crate::activity::{Recorder, SignInActivity};
+use crate::activity::{Location, Recorder, SignInActivity};
 use crate::cognito::{self, Event, EventKind, TokenVersion};
 use crate::config::{COGNITO_WAITS, FailMode, HandlerConfig};
 use crate::context::ContextVerifier;
@@ -341,6 +341,7 @@ impl Handler {
             user: user.clone(),
             new_device: sign_in.new_device_used.unwrap_or(false),
             at_ms: sign_in.now_unix_ms,
+            location: Location::of(sign_in.trusted.as_ref()),
         };
         match self.record_time(answer_by) {
             None => record

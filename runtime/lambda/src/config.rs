@@ -25,6 +25,7 @@
 //! | `PORTCULLIS_DATA_CACHE_SECS` | `5` | how long fetched data items are reused |
 //! | `PORTCULLIS_ACTIVITY_TABLE` | none | DynamoDB table of sign-in activity (and audit) |
 //! | `PORTCULLIS_AUDIT_DAYS` | `0` | keep audit entries this many days (`0`: no audit) |
+//! | `PORTCULLIS_ACTIVITY_LOCATION_DAYS` | `0` | keep each user's last trusted IP and country (from the backend's signed context) this many days after their last sign-in (`0`: not kept) |
 //! | `PORTCULLIS_TENANT_FROM` | `attribute:custom:tenant_id` | `user-pool`, `client-id` or `attribute:NAME` |
 //! | `PORTCULLIS_REFRESH_SECS` | `10` | how old a manifest may get before it is revalidated |
 //! | `PORTCULLIS_FAIL_MODE` | `closed` | Portcullis failures: `open` or `closed` |
@@ -79,6 +80,8 @@ pub struct Config {
     pub activity_table: Option<String>,
     /// Audit retention (`None`: no audit).
     pub audit: Option<Duration>,
+    /// How long the last trusted location is kept (`None`: not kept).
+    pub location: Option<Duration>,
     /// The handler's settings.
     pub handler: HandlerConfig,
 }
@@ -120,6 +123,17 @@ impl Config {
         };
         let table = |variable: &str| get(variable).filter(|v| !v.trim().is_empty());
         let audit_days = parse(&get, "PORTCULLIS_AUDIT_DAYS", 0u64)?;
+        let location_days = parse(&get, "PORTCULLIS_ACTIVITY_LOCATION_DAYS", 0u64)?;
+        let days = |variable: &'static str, days: u64| match days {
+            0 => Ok(None),
+            days => days
+                .checked_mul(86_400)
+                .map(|secs| Some(Duration::from_secs(secs)))
+                .ok_or_else(|| ConfigError {
+                    variable,
+                    problem: format!("{days} days is too long"),
+                }),
+        };
         let tenant_fail_modes = match get("PORTCULLIS_FAIL_MODE_TENANTS") {
             None => HashMap::new(),
             Some(list) => tenant_modes(&list).map_err(|problem| ConfigError {
@@ -222,15 +236,8 @@ impl Config {
             data_table: table("PORTCULLIS_DATA_TABLE"),
             data_cache: Duration::from_secs(parse(&get, "PORTCULLIS_DATA_CACHE_SECS", 5u64)?),
             activity_table: table("PORTCULLIS_ACTIVITY_TABLE"),
-            audit: match audit_days {
-                0 => None,
-                days => Some(Duration::from_secs(days.checked_mul(86_400).ok_or_else(
-                    || ConfigError {
-                        variable: "PORTCULLIS_AUDIT_DAYS",
-                        problem: format!("{days} days is too long"),
-                    },
-                )?)),
-            },
+            audit: days("PORTCULLIS_AUDIT_DAYS", audit_days)?,
+            location: days("PORTCULLIS_ACTIVITY_LOCATION_DAYS", location_days)?,
             handler,
         })
     }

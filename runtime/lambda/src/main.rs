@@ -155,7 +155,11 @@ async fn build(
             )));
         }
         if let Some(table) = &config.activity_table {
-            gate = gate.recorder(Arc::new(DynamoRecorder::new(dynamo, table, config.audit)));
+            let mut recorder = DynamoRecorder::new(dynamo, table, config.audit);
+            if let Some(ttl) = config.location {
+                recorder = recorder.with_location(ttl);
+            }
+            gate = gate.recorder(Arc::new(recorder));
         }
     }
     gate.build()

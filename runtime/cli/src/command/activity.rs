@@ -36,6 +36,8 @@ pub fn run(args: Args) -> Result<Exit> {
             args.user
         ));
     };
+    // Kept only where the deployment keeps it (PORTCULLIS_ACTIVITY_LOCATION_DAYS).
+    let location = runtime.block_on(recorder.location(tenant, &args.user))?;
     if args.json {
         println!(
             "{}",
@@ -44,6 +46,8 @@ pub fn run(args: Args) -> Result<Exit> {
                 "new_device_sign_ins": a.new_device_sign_ins,
                 "last_sign_in_ms": a.last_sign_in_ms,
                 "last_new_device": a.last_new_device,
+                "last_trusted_ip": location.as_ref().map(|l| &l.ip),
+                "last_trusted_country": location.as_ref().and_then(|l| l.country.as_ref()),
             })
         );
     } else {
@@ -59,6 +63,16 @@ pub fn run(args: Args) -> Result<Exit> {
                 ""
             }
         );
+        if let Some(location) = location {
+            println!(
+                "last trusted location: {}{}",
+                location.ip,
+                location
+                    .country
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            );
+        }
     }
     Ok(Exit::Allow)
 }

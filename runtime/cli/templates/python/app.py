@@ -1,17 +1,18 @@
 """{{name}}: a Portcullis sign-in policy.
 
-Pre-authentication: blocks users whose email is in one of ``blocked_domains``.
-Pre token generation: adds a ``plan`` claim to the ID token.
+Every path to a token (pre-authentication and pre token generation, so refreshes and first
+federated sign-ins too): blocks users whose email is in one of ``blocked_domains``.
+Pre token generation: adds a ``plan`` claim to the ID token of everyone else.
 Configuration (manifest.json, or a test case's ``config``):
 ``{"blocked_domains": ["example.net"], "plan": "free"}``, both optional.
 """
 
-from portcullis import PolicyError, Trigger, Verdict, policy
+from portcullis import EVERY_SIGN_IN, PolicyError, Trigger, Verdict, policy
 
 
 @policy(
     name="{{name}}",
-    triggers=[Trigger.PRE_AUTHENTICATION, Trigger.PRE_TOKEN_GENERATION],
+    triggers=EVERY_SIGN_IN,
     description="blocks configured email domains; adds a plan claim",
 )
 def evaluate(request):
@@ -19,10 +20,10 @@ def evaluate(request):
     unknown = sorted(set(config) - {"blocked_domains", "plan"})
     if unknown:
         raise PolicyError(f"invalid rule configuration: unknown field `{unknown[0]}`")
-    if request.trigger() == Trigger.PRE_TOKEN_GENERATION:
-        return Verdict.allow().id_claim("plan", config.get("plan", "free"))
     email = request.attr("email") or ""
     domain = email.rpartition("@")[2].lower()
     if domain in (d.lower() for d in config.get("blocked_domains", [])):
         return Verdict.deny("Sign-in with this email address is not allowed")
+    if request.trigger() == Trigger.PRE_TOKEN_GENERATION:
+        return Verdict.allow().id_claim("plan", config.get("plan", "free"))
     return Verdict.allow()

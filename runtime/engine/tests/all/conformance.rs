@@ -269,7 +269,11 @@ fn python_and_typescript_components_import_nothing_outside_the_contract() {
     for path in [python("suspended-users"), ts("suspended-users")] {
         let policy = load(&path);
         let meta = crate::engine().describe(&policy, &budget()).unwrap();
-        assert_eq!(meta.triggers, [Trigger::PreAuthentication], "{path}");
+        assert_eq!(
+            meta.triggers,
+            [Trigger::PreAuthentication, Trigger::PreTokenGeneration],
+            "{path}: every path to a token"
+        );
     }
 }
 

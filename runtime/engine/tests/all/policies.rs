@@ -156,7 +156,10 @@ fn describe_reports_metadata() {
     let policy = load(art::SUSPENDED_USERS);
     let meta = engine().describe(&policy, &budget()).unwrap();
     assert_eq!(meta.name, "policy-suspended-users");
-    assert_eq!(meta.triggers, [Trigger::PreAuthentication]);
+    assert_eq!(
+        meta.triggers,
+        [Trigger::PreAuthentication, Trigger::PreTokenGeneration]
+    );
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! {{name}}: a Portcullis sign-in policy.
 //!
-//! Pre-authentication: blocks users whose email is in one of `blocked_domains`.
-//! Pre token generation: adds a `plan` claim to the ID token.
+//! Every path to a token (pre-authentication and pre token generation, so refreshes and
+//! first federated sign-ins too): blocks users whose email is in one of `blocked_domains`.
+//! Pre token generation: adds a `plan` claim to the ID token of everyone else.
 //! Configuration (manifest.json, or a test case's `config`):
 //! `{"blocked_domains": ["example.net"], "plan": "free"}`, both optional.
 
-use portcullis_sdk::{Error, Policy, Request, Trigger, Verdict};
+use portcullis_sdk::{EVERY_SIGN_IN, Error, Policy, Request, Trigger, Verdict};
 use serde::Deserialize;
 
 /// The policy.
@@ -29,17 +30,17 @@ impl Default for Config {
 
 impl Policy for Rule {
     const DESCRIPTION: &'static str = "blocks configured email domains; adds a plan claim";
-    const TRIGGERS: &'static [Trigger] = &[Trigger::PreAuthentication, Trigger::PreTokenGeneration];
+    const TRIGGERS: &'static [Trigger] = EVERY_SIGN_IN;
 
     fn evaluate(request: &Request) -> Result<Verdict, Error> {
         let config: Config = request.config()?;
-        if matches!(request.trigger(), Trigger::PreTokenGeneration) {
-            return Ok(Verdict::allow().id_claim("plan", config.plan));
-        }
         let email = request.attr("email").unwrap_or_default();
         let domain = email.rsplit_once('@').map_or("", |(_, d)| d).to_lowercase();
         if config.blocked_domains.iter().any(|d| d.to_lowercase() == domain) {
             return Ok(Verdict::deny("Sign-in with this email address is not allowed"));
+        }
+        if matches!(request.trigger(), Trigger::PreTokenGeneration) {
+            return Ok(Verdict::allow().id_claim("plan", config.plan));
         }
         Ok(Verdict::allow())
     }
