@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use portcullis_aws::StoreUrl;
 use portcullis_aws::dynamo::DynamoData;
-use portcullis_gate::context::{ContextConfig, ContextKeys, ContextVerifier};
+use portcullis_gate::context::{ContextConfig, ContextKeys, ContextStatus, ContextVerifier};
 use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::{FailMode, Handler, HandlerConfig, TenantFrom};
 
@@ -154,6 +154,16 @@ pub fn run(args: Args) -> Result<Exit> {
             for line in &rule.logs {
                 eprintln!("log {}: {line}", rule.rule);
             }
+        }
+        match &r.context {
+            Some(ContextStatus::Trusted) => {
+                eprintln!("context: trusted (the backend's envelope verified)")
+            }
+            Some(ContextStatus::Refused(why)) => eprintln!("context: refused, {why}"),
+            None => {}
+        }
+        if let Some(reason) = r.unhandled {
+            eprintln!("not handled: {}", reason.describe());
         }
         for problem in &r.problems {
             eprintln!("note: {problem}");
