@@ -225,7 +225,9 @@ impl Default for ContextConfig {
             max_age: Duration::from_secs(120),
             reuse_window: Duration::from_secs(30),
             skew: Duration::from_secs(5),
-            max_nonces: 100_000,
+            // Far above what one instance signs in within an envelope's age (it handles one
+            // invocation at a time), and a few MB at most.
+            max_nonces: 20_000,
         }
     }
 }

@@ -12,6 +12,7 @@ use portcullis_engine::budget::Budget;
 use portcullis_engine::contract::Trigger;
 use portcullis_engine::language::Language;
 use portcullis_engine::outcome::Failure;
+use portcullis_engine::rule::Mode;
 use portcullis_engine::sandbox::{CompiledPolicy, Engine, LoadError};
 
 use crate::cases::{self, Case, RuleUnderTest};
@@ -19,7 +20,6 @@ use crate::manifest::{EVERY_SIGN_IN, Manifest, ManifestError, RuleEntry, trigger
 use crate::store::{RuleStore, StoreError};
 use crate::tenant::TenantId;
 use crate::trust::{ManifestSigner, SignatureError, TrustedKeys};
-use portcullis_engine::rule::Mode;
 
 /// Why a publish or rollback was refused. Nothing was written.
 #[derive(Debug, thiserror::Error)]
