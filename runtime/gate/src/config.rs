@@ -105,6 +105,9 @@ pub struct HandlerConfig {
     /// App client → tenant. When set, a tenant resolved from an attribute must be the
     /// tenant of the app client the sign-in came through (an unlisted client fails closed).
     pub client_tenants: HashMap<String, TenantId>,
+    /// A fixed host time (milliseconds since the Unix epoch) instead of the clock: replays
+    /// decide two rule sets at the same time.
+    pub clock_ms: Option<i64>,
 }
 
 impl Default for HandlerConfig {
@@ -122,6 +125,7 @@ impl Default for HandlerConfig {
             tokens: TokenPolicy::default(),
             dropped_changes: FailMode::Open,
             client_tenants: HashMap::new(),
+            clock_ms: None,
         }
     }
 }

@@ -241,7 +241,7 @@ impl Handler {
             }
         }
 
-        let now = now_ms();
+        let now = self.config.clock_ms.unwrap_or_else(now_ms);
         record.context = self.context.apply(&mut sign_in, tenant.as_ref(), now);
         cognito::stamp(
             &mut sign_in,

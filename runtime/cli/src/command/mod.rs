@@ -15,6 +15,7 @@ pub mod handle;
 pub mod keygen;
 pub mod new;
 pub mod publish;
+pub mod replay;
 pub mod rollback;
 pub mod schema;
 pub mod status;
@@ -40,6 +41,8 @@ pub enum Command {
     Publish(publish::Args),
     /// Make an earlier revision's rules current again (as a new revision).
     Rollback(rollback::Args),
+    /// Run recorded events through two rule sets of a tenant and report what decides differently.
+    Replay(replay::Args),
     /// Show each tenant's revision, rules, digests and modes.
     Status(status::Args),
     /// Show what changed between two revisions of a tenant.
@@ -70,6 +73,7 @@ impl Command {
             Command::Handle(args) => handle::run(args),
             Command::Publish(args) => publish::run(args),
             Command::Rollback(args) => rollback::run(args),
+            Command::Replay(args) => replay::run(args),
             Command::Status(args) => status::run(args),
             Command::Diff(args) => diff::run(args),
             Command::Verify(args) => verify::run(args),

@@ -1,0 +1,159 @@
+//! `portcullis replay` end to end on the demo's events: a changed revision reports exactly
+//! the sign-ins it decides differently, a claim-only change reports claims and no decision,
+//! and `--fail-on` makes it a CI gate.
+
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests: a failed step is a failed test"
+)]
+
+use std::path::Path;
+use std::process::Command;
+
+use portcullis_artifacts as art;
+use serde_json::{Value, json};
+
+const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo/events");
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env_remove("PORTCULLIS_TRUSTED_KEYS")
+        .env_remove("PORTCULLIS_ARTIFACT_KEY")
+        .output()
+        .expect("run portcullis")
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}; stdout: {}; stderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The demo's globex rules with `allow` as the office networks and `roles` in its tokens.
+fn globex(allow: &[&str], roles: &[&str]) -> String {
+    json!({"revision": 0, "rules": [
+        {"name": "office-network", "module": art::IP_ALLOWLIST, "triggers": ["pre-authentication"],
+         "config": {"allow": allow, "message": "Globex accounts sign in from the office network", "client_supplied": true}},
+        {"name": "tenant-claims", "module": art::TENANT_CLAIMS, "triggers": ["pre-token-generation"],
+         "config": {"roles": roles, "scope_prefix": "globex:"}}
+    ]})
+    .to_string()
+}
+
+/// (exit code, changed events, totals) of `replay --json`.
+fn replay(store: &str, extra: &[&str]) -> (i32, Vec<Value>, Value) {
+    let mut args = vec!["replay", "--json", "--store", store, "--tenant", "globex"];
+    args.extend(["--events", EVENTS, "--now-ms", "1767596400000"]);
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    let mut lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {}", text(&out))))
+        .collect();
+    let totals = lines.pop().unwrap_or_else(|| panic!("{}", text(&out)));
+    (out.status.code().unwrap_or(-1), lines, totals)
+}
+
+#[test]
+fn replay_reports_what_a_change_decides_differently() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let store = path("store");
+    let write = |name: &str, text: String| std::fs::write(path(name), text).unwrap();
+    write("v1.json", globex(&["192.168.0.0/16"], &["engineer"]));
+    write(
+        "v2.json",
+        globex(&["192.168.0.0/16", "203.0.113.0/24"], &["engineer"]),
+    );
+    for file in ["v1.json", "v2.json"] {
+        let out = run(&[
+            "publish",
+            "--store",
+            &store,
+            "--tenant",
+            "globex",
+            "--manifest",
+            &path(file),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+
+    // Revision 2 opens the cafe network: exactly the cafe sign-in is newly allowed.
+    let (code, changes, totals) =
+        replay(&store, &["--from", "1", "--to", "2", "--fail-on", "deny"]);
+    assert_eq!(code, 0, "nothing newly blocked");
+    assert_eq!(
+        changes,
+        [json!({"event": "4-globex-grace-from-cafe.json", "decision": "deny → allow"})]
+    );
+    assert_eq!(totals["events"], 9);
+    assert_eq!(
+        (
+            totals["newly_allowed"].clone(),
+            totals["newly_denied"].clone()
+        ),
+        (json!(1), json!(0))
+    );
+    let (code, ..) = replay(&store, &["--from", "1", "--to", "2", "--fail-on", "any"]);
+    assert_eq!(code, 2);
+
+    // A claim-only change, not yet published: claims change, no decision does.
+    write(
+        "roles.json",
+        globex(
+            &["192.168.0.0/16", "203.0.113.0/24"],
+            &["engineer", "oncall"],
+        ),
+    );
+    let (code, changes, totals) = replay(
+        &store,
+        &["--manifest", &path("roles.json"), "--fail-on", "deny"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["event"], "7-globex-token-v1.json");
+    assert_eq!(changes[0]["claims"], json!({"id": ["~roles"]}));
+    assert!(changes[0].get("decision").is_none());
+    assert_eq!(totals["token_changes"], 1);
+    let (code, ..) = replay(
+        &store,
+        &["--manifest", &path("roles.json"), "--fail-on", "claims"],
+    );
+    assert_eq!(code, 2, "a token change fails --fail-on claims");
+
+    // A change that blocks someone fails --fail-on deny, naming the rule.
+    write("narrow.json", globex(&["10.0.0.0/8"], &["engineer"]));
+    let (code, changes, _) = replay(
+        &store,
+        &["--manifest", &path("narrow.json"), "--fail-on", "deny"],
+    );
+    assert_eq!(code, 2);
+    let blocked: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["decision"] == "allow → deny")
+        .collect();
+    // From the current revision (2): grace loses the cafe and the office.
+    let events: Vec<&Value> = blocked.iter().map(|c| &c["event"]).collect();
+    assert_eq!(
+        events,
+        [
+            "4-globex-grace-from-cafe.json",
+            "5-globex-grace-from-office.json"
+        ]
+    );
+    assert!(blocked.iter().all(|c| c["denied_by"] == "office-network"));
+    let (code, ..) = replay(
+        &store,
+        &["--manifest", &path("narrow.json"), "--max-changed", "5"],
+    );
+    assert_eq!(code, 0, "within --max-changed");
+    assert!(
+        !Path::new(&path("store/tenants/globex/history/3.json")).exists(),
+        "replay writes nothing"
+    );
+}
