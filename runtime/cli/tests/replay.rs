@@ -1,6 +1,7 @@
-//! `portcullis replay` end to end on the demo's events: a changed revision reports exactly
-//! the sign-ins it decides differently, a claim-only change reports claims and no decision,
-//! and `--fail-on` makes it a CI gate.
+//! The ops views end to end on the demo's events. `portcullis replay`: a changed revision
+//! reports exactly the sign-ins it decides differently, a claim-only change reports claims
+//! and no decision, and `--fail-on` makes it a CI gate. `portcullis stats`: a decision log
+//! summarised per tenant and rule.
 
 #![expect(
     clippy::expect_used,
@@ -156,4 +157,58 @@ fn replay_reports_what_a_change_decides_differently() {
         !Path::new(&path("store/tenants/globex/history/3.json")).exists(),
         "replay writes nothing"
     );
+}
+
+/// `portcullis stats` summarises a decision log per tenant and rule, from `handle --json`
+/// output and the Lambda's own log lines (a CloudWatch export's timestamp prefix included).
+#[test]
+fn stats_summarises_a_decision_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let store = path("store");
+    std::fs::write(path("v1.json"), globex(&["192.168.0.0/16"], &["engineer"])).unwrap();
+    let out = run(&[
+        "publish",
+        "--store",
+        &store,
+        "--tenant",
+        "globex",
+        "--manifest",
+        &path("v1.json"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut log = String::new();
+    for event in [
+        "4-globex-grace-from-cafe",
+        "5-globex-grace-from-office",
+        "7-globex-token-v1",
+    ] {
+        let file = format!("{EVENTS}/{event}.json");
+        let out = run(&["handle", "--json", "--store", &store, "--event", &file]);
+        log.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    // The same cafe decision as the Lambda logs it, exported with a timestamp.
+    let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let lambda_line =
+        json!({"level": "INFO", "target": "portcullis::decision", "fields": first["record"]});
+    log.push_str(&format!(
+        "2026-12-02T08:00:00.000Z {lambda_line}\nnot a record\n"
+    ));
+    std::fs::write(path("decisions.log"), log).unwrap();
+    let out = run(&["stats", "--json", &path("decisions.log")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stats: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["records"], 4);
+    assert_eq!(
+        stats["tenants"]["globex"],
+        json!({"decisions": 4, "allow": 2, "deny": 2, "error": 0, "pass": 0})
+    );
+    let office = stats["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "office-network")
+        .unwrap();
+    assert_eq!(office["stats"]["evaluations"], 3);
+    assert_eq!(office["stats"]["denies"], 2);
 }

@@ -5,15 +5,17 @@
 //!
 //! One sign-in flows one way through [`handler::Handler::handle`]: [`cognito`] parses the
 //! event once into the contract's `SignIn`; [`resolve`] finds the tenant; [`context`]
-//! verifies what the app's backend signed; the [`registry`]
-//! gives the `_global` and tenant [`registry::RuleSet`]s (read from a [`store`], verified
-//! by [`trust`], compiled by the engine); [`data`] prefetches what the rules declared; the
-//! engine's chain decides; the answer, the [`record`] and the [`activity`] entries are
-//! built from that decision. Assemble it with [`handler::Handler::builder`].
+//! verifies what the app's backend signed; the [`registry`] gives the `_global` and tenant
+//! [`registry::RuleSet`]s (read from a [`store`], verified by [`trust`], compiled by the
+//! engine); [`data`] prefetches what the rules declared; the engine's chain decides; the
+//! answer ([`tokens`] for token events), the [`record`], its [`metrics`] and the
+//! [`activity`] entries are built from that decision. Assemble it with
+//! [`handler::Handler::builder`].
 //!
-//! Leaves first: [`tenant`], [`backend`], [`config`]; then [`context`], [`data`], [`manifest`], [`cases`],
-//! [`trust`], [`store`], [`activity`], [`cognito`], [`tokens`], [`resolve`], [`record`]; then
-//! [`registry`], [`publish`]; [`handler`] and [`builder`] on top.
+//! Leaves first: [`tenant`], [`backend`], [`config`]; then [`context`], [`data`],
+//! [`manifest`], [`cases`], [`trust`], [`store`], [`activity`], [`cognito`], [`tokens`],
+//! [`resolve`], [`record`], [`metrics`]; then [`registry`], [`publish`]; [`handler`] and
+//! [`builder`] on top.
 
 pub mod activity;
 pub mod backend;
@@ -25,6 +27,7 @@ pub mod context;
 pub mod data;
 pub mod handler;
 pub mod manifest;
+pub mod metrics;
 pub mod publish;
 
 pub mod record;

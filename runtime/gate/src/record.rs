@@ -83,6 +83,9 @@ pub struct RuleRecord {
 /// The decision record: one per invocation, logged as one JSON object.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DecisionRecord {
+    /// This decision's id (128 random bits, hex): ties its log line and its metric
+    /// documents together.
+    pub decision_id: String,
     /// The tenant, when resolved.
     pub tenant: Option<String>,
     /// The raw trigger source.
@@ -128,6 +131,7 @@ impl DecisionRecord {
     /// A record for an event with this trigger source.
     pub fn new(trigger: String) -> DecisionRecord {
         DecisionRecord {
+            decision_id: decision_id(),
             trigger,
             ..DecisionRecord::default()
         }
@@ -212,6 +216,20 @@ impl DecisionRecord {
         });
         // A log line that cannot be written must not fail the sign-in.
         let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+}
+
+/// A fresh decision id; without randomness (never expected), the time in nanoseconds.
+fn decision_id() -> String {
+    let mut bytes = [0u8; 16];
+    match getrandom::getrandom(&mut bytes) {
+        Ok(()) => hex::encode(bytes),
+        Err(_) => format!(
+            "t{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ),
     }
 }
 

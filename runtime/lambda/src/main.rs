@@ -16,6 +16,7 @@ use portcullis_aws::dynamo::{DynamoData, DynamoRecorder};
 use portcullis_engine::{Engine, EngineConfig};
 use portcullis_gate::Handler;
 use portcullis_gate::context::{ContextKeys, ContextVerifier};
+use portcullis_gate::metrics::{self, FunctionCounters};
 use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::store::RuleStore;
 use serde_json::Value;
@@ -165,10 +166,48 @@ async fn build(
     gate.build()
 }
 
+/// What the function has counted since it last reported (metrics are deltas).
+static COUNTED: std::sync::Mutex<Option<(u64, u64)>> = std::sync::Mutex::new(None);
+
+/// The function's counters since the last invocation: the first invocation of an instance
+/// is its cold start.
+fn function_counters(handler: &Handler) -> FunctionCounters {
+    let now = (
+        handler.registry().refresh_failures(),
+        handler.registry().artifact_refusals(),
+    );
+    let mut counted = COUNTED.lock().unwrap_or_else(|p| p.into_inner());
+    let before = counted.replace(now);
+    let (failures, refusals) = before.unwrap_or((0, 0));
+    FunctionCounters {
+        cold_starts: u64::from(before.is_none()),
+        refresh_failures: now.0.saturating_sub(failures),
+        artifact_refusals: now.1.saturating_sub(refusals),
+    }
+}
+
 async fn invoke(handler: &Handler, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     let deadline = deadline_instant(event.context.deadline);
     let answer = handler.handle(event.payload, deadline).await;
     answer.record.emit();
+    // CloudWatch Embedded Metric Format: metrics from log lines, no API call.
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let documents = metrics::documents(
+        &answer.record,
+        answer.response.is_ok(),
+        function_counters(handler),
+        at_ms,
+    );
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        for document in documents {
+            // A metric line that cannot be written must not fail the sign-in.
+            let _ = writeln!(out, "{document}");
+        }
+    }
     answer.response.map_err(|message| Diagnostic {
         error_type: "SignInBlocked".into(),
         error_message: message,

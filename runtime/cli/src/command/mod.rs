@@ -18,6 +18,7 @@ pub mod publish;
 pub mod replay;
 pub mod rollback;
 pub mod schema;
+pub mod stats;
 pub mod status;
 pub mod test;
 pub mod verify;
@@ -45,6 +46,8 @@ pub enum Command {
     Replay(replay::Args),
     /// Show each tenant's revision, rules, digests and modes.
     Status(status::Args),
+    /// Summarise a decision log per tenant and rule (decisions, denies, failures, timing).
+    Stats(stats::Args),
     /// Show what changed between two revisions of a tenant.
     Diff(diff::Args),
     /// Check a store against the deployment's keys: signatures, history, modules, artifacts.
@@ -75,6 +78,7 @@ impl Command {
             Command::Rollback(args) => rollback::run(args),
             Command::Replay(args) => replay::run(args),
             Command::Status(args) => status::run(args),
+            Command::Stats(args) => stats::run(args),
             Command::Diff(args) => diff::run(args),
             Command::Verify(args) => verify::run(args),
             Command::Keygen(args) => keygen::run(args),

@@ -7,5 +7,6 @@ mod context;
 mod degraded;
 mod handler;
 mod isolation;
+mod metrics;
 mod shapes;
 mod trust;

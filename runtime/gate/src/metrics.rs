@@ -1,0 +1,143 @@
+//! Metrics as CloudWatch Embedded Metric Format (EMF) documents, built from a decision
+//! record: one log line each, which CloudWatch turns into metrics with no API call.
+//!
+//! Per invocation (dimensions `Tenant`, and none): `Decisions`, `Allows`, `Denies`,
+//! `Errors`, `FailOpen`, `FailClosed`, `Passes`, `DataFetchFailures`, `DurationMs`. Per rule
+//! (dimensions `Tenant`+`Rule`, and `Tenant`+`Rule`+`Outcome` for each failure kind):
+//! `Evaluations`, `Denies`, `Failures`, `ShadowDisagreements`, `DurationMs`. Per function
+//! (no dimension), from [`FunctionCounters`]: `ColdStarts`, `RefreshFailures`,
+//! `ArtifactRefusals`. Tenant `-` is a sign-in without a tenant. No user, attribute or claim
+//! value is ever a dimension.
+
+use serde_json::{Map, Value, json};
+
+use portcullis_engine::chain::Effect;
+use portcullis_engine::rule::Mode;
+
+use crate::record::{Decided, DecisionRecord};
+
+/// The CloudWatch namespace of every metric.
+pub const NAMESPACE: &str = "Portcullis";
+
+/// What the function counted since its last report (deltas, not totals).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FunctionCounters {
+    /// 1 on the first invocation of an instance.
+    pub cold_starts: u64,
+    /// Rule refreshes that failed (the last known good rules kept deciding).
+    pub refresh_failures: u64,
+    /// Precompiled artifacts refused (compiled from the verified module instead).
+    pub artifact_refusals: u64,
+}
+
+/// The EMF documents for one decision: `answered_ok` is whether Cognito got the event
+/// back (rather than an error), which tells a Portcullis failure answered open from one
+/// answered closed.
+pub fn documents(
+    record: &DecisionRecord,
+    answered_ok: bool,
+    function: FunctionCounters,
+    at_ms: i64,
+) -> Vec<Value> {
+    let tenant = record.tenant.as_deref().unwrap_or("-");
+    let flag = |b: bool| u64::from(b);
+    let error = record.decision == Decided::Error;
+    let mut docs = vec![document(
+        at_ms,
+        &[&["Tenant"], &[]],
+        &[("Tenant", tenant), ("DecisionId", &record.decision_id)],
+        &[
+            ("Decisions", flag(record.decision != Decided::Pass), "Count"),
+            ("Allows", flag(record.decision == Decided::Allow), "Count"),
+            ("Denies", flag(record.decision == Decided::Deny), "Count"),
+            ("Errors", flag(error), "Count"),
+            ("FailOpen", flag(error && answered_ok), "Count"),
+            (
+                "FailClosed",
+                flag(!answered_ok && record.denied_by.is_none()),
+                "Count",
+            ),
+            ("Passes", flag(record.decision == Decided::Pass), "Count"),
+            (
+                "DataFetchFailures",
+                flag(
+                    record
+                        .problems
+                        .iter()
+                        .any(|p| p.starts_with("data prefetch")),
+                ),
+                "Count",
+            ),
+            ("DurationMs", record.duration_us / 1000, "Milliseconds"),
+        ],
+    )];
+    let denied = record.decision == Decided::Deny;
+    for rule in &record.rules {
+        let failed = rule.error.is_some();
+        let disagrees = rule.mode == Mode::Shadow
+            && !failed
+            && (rule.outcome == "deny") != denied
+            && rule.effect == Effect::Shadowed;
+        docs.push(document(
+            at_ms,
+            &[&["Tenant", "Rule"], &["Tenant", "Rule", "Outcome"]],
+            &[
+                ("Tenant", tenant),
+                ("Rule", &rule.rule),
+                ("Outcome", rule.outcome),
+            ],
+            &[
+                ("Evaluations", 1, "Count"),
+                ("Denies", flag(rule.outcome == "deny"), "Count"),
+                ("Failures", flag(failed), "Count"),
+                ("ShadowDisagreements", flag(disagrees), "Count"),
+                ("DurationMs", rule.duration_us / 1000, "Milliseconds"),
+            ],
+        ));
+    }
+    if function != FunctionCounters::default() {
+        docs.push(document(
+            at_ms,
+            &[&[]],
+            &[],
+            &[
+                ("ColdStarts", function.cold_starts, "Count"),
+                ("RefreshFailures", function.refresh_failures, "Count"),
+                ("ArtifactRefusals", function.artifact_refusals, "Count"),
+            ],
+        ));
+    }
+    docs
+}
+
+/// One EMF document: the `_aws` directive naming the metrics and dimension sets, and the
+/// dimension values (and other properties) and metric values beside it.
+fn document(
+    at_ms: i64,
+    dimensions: &[&[&str]],
+    values: &[(&str, &str)],
+    metrics: &[(&str, u64, &str)],
+) -> Value {
+    let mut doc = Map::new();
+    doc.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": at_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": dimensions,
+                "Metrics": metrics
+                    .iter()
+                    .map(|(name, _, unit)| json!({"Name": name, "Unit": unit}))
+                    .collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    for (name, value) in values {
+        doc.insert((*name).into(), json!(value));
+    }
+    for (name, value, _) in metrics {
+        doc.insert((*name).into(), json!(value));
+    }
+    Value::Object(doc)
+}
