@@ -157,6 +157,71 @@ fn replay_reports_what_a_change_decides_differently() {
         !Path::new(&path("store/tenants/globex/history/3.json")).exists(),
         "replay writes nothing"
     );
+
+    // `publish --replay` is the same gate before writing: refused, nothing written.
+    let publish = |file: &str, extra: &[&str]| {
+        let file = path(file);
+        let mut args = vec![
+            "publish",
+            "--store",
+            &store,
+            "--tenant",
+            "globex",
+            "--manifest",
+            &file,
+        ];
+        args.extend(["--replay", EVENTS]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let refused = publish("narrow.json", &[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("replay gate refused"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!Path::new(&path("store/tenants/globex/history/3.json")).exists());
+    let published = publish("roles.json", &[]);
+    assert!(
+        published.status.success(),
+        "a claim change passes the default gate: {}",
+        text(&published)
+    );
+    let refused = publish("v1.json", &["--fail-on", "any"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+
+    // With a data snapshot, both sides read the same items: a rule reading data decides on them.
+    let suspended = json!({"revision": 0, "rules": [
+        {"name": "office-network", "module": art::IP_ALLOWLIST, "triggers": ["pre-authentication"],
+         "config": {"allow": ["0.0.0.0/0"], "client_supplied": true}},
+        {"name": "suspended", "module": art::SUSPENDED_USERS, "triggers": ["every-sign-in"],
+         "data": {"user": "user#{sub}"}}
+    ]});
+    write("suspended.json", suspended.to_string());
+    write(
+        "data.json",
+        json!({"globex": {"user#77777777-1111-4000-8000-000000000007": {"suspended": true}}})
+            .to_string(),
+    );
+    let (_, changes, _) = replay(
+        &store,
+        &[
+            "--manifest",
+            &path("suspended.json"),
+            "--data",
+            &path("data.json"),
+        ],
+    );
+    let denied: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["denied_by"] == "suspended")
+        .map(|c| &c["event"])
+        .collect();
+    assert!(
+        !denied.is_empty(),
+        "grace is suspended in the snapshot: {changes:?}"
+    );
 }
 
 /// `portcullis stats` summarises a decision log per tenant and rule, from `handle --json`

@@ -61,6 +61,16 @@ pub struct Args {
     /// pre-authentication (refreshes and first federated sign-ins never pass there).
     #[arg(long)]
     strict: bool,
+    /// Replay these events (a directory of Cognito events) through the current rules and
+    /// this manifest first, and refuse the publish when the gate trips (`portcullis replay`).
+    #[arg(long)]
+    replay: Option<PathBuf>,
+    /// With --replay: what refuses the publish (default: a sign-in newly blocked).
+    #[arg(long, value_enum, requires = "replay")]
+    fail_on: Option<super::replay::FailOn>,
+    /// With --replay: refuse when more than N sign-ins change.
+    #[arg(long, requires = "replay")]
+    max_changed: Option<usize>,
 }
 
 /// Runs `portcullis publish`.
@@ -91,6 +101,7 @@ pub fn run(args: Args) -> Result<Exit> {
             eprintln!("warning: {bypass}");
         }
     }
+    let manifest_for_replay = manifest.clone();
     let mut rules = Vec::with_capacity(manifest.rules.len());
     for entry in manifest.rules {
         let module = if entry.module.ends_with(".wasm") {
@@ -112,6 +123,20 @@ pub fn run(args: Args) -> Result<Exit> {
             Module::Stored
         };
         rules.push((entry, module));
+    }
+    if let Some(events) = &args.replay {
+        super::replay::gate_publish(
+            &store,
+            &args.tenant,
+            trusted.as_ref(),
+            &manifest_for_replay,
+            Some(base),
+            &super::replay::PublishGate {
+                events: events.clone(),
+                fail_on: args.fail_on,
+                max_changed: args.max_changed,
+            },
+        )?;
     }
     let published = runtime.block_on(portcullis_gate::publish::publish(
         &store,
