@@ -322,16 +322,7 @@ impl DynamoRecorder {
         tenant: &TenantId,
         user: &str,
     ) -> Result<Option<Location>, BackendError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::location_key(tenant.as_str(), user)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| err("dynamodb GetItem", e))?;
-        let Some(item) = output.item() else {
+        let Some(item) = self.item(Self::location_key(tenant.as_str(), user)).await? else {
             return Ok(None);
         };
         let text = |name: &str| match item.get(name) {
@@ -342,6 +333,23 @@ impl DynamoRecorder {
             ip,
             country: text("country"),
         }))
+    }
+
+    /// One item of the activity table, read consistently.
+    async fn item(
+        &self,
+        key: HashMap<String, AttributeValue>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, BackendError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| err("dynamodb GetItem", e))?;
+        Ok(output.item)
     }
 
     fn location_key(tenant: &str, user: &str) -> HashMap<String, AttributeValue> {
@@ -390,16 +398,7 @@ impl DynamoRecorder {
         tenant: &TenantId,
         user: &str,
     ) -> Result<Option<Activity>, BackendError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::user_key(tenant.as_str(), user)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| err("dynamodb GetItem", e))?;
-        let Some(item) = output.item() else {
+        let Some(item) = self.item(Self::user_key(tenant.as_str(), user)).await? else {
             return Ok(None);
         };
         let num = |name: &str| match item.get(name) {

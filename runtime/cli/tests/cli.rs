@@ -288,26 +288,9 @@ fn text_output_is_readable() {
 }
 
 /// Runs `portcullis` with `args` and extra environment variables.
-fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    command
-        .args(args)
-        .env_remove("PORTCULLIS_TRUSTED_KEYS")
-        .env_remove("PORTCULLIS_ARTIFACT_KEY");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().expect("run portcullis")
-}
+mod common;
 
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{portcullis as run, text};
 
 /// The trust chain from the command line, on a directory store: a deployment that trusts
 /// keys refuses an unsigned publish before writing anything; a signed one verifies and

@@ -2,8 +2,6 @@
 //! a pre-authentication-only block (`--strict` refuses it), and envelopes signed by the CLI,
 //! the Node helper and the Python helper reach rules as trusted context through `handle`.
 
-#![expect(clippy::expect_used, reason = "tests: a failed step is a failed test")]
-
 use std::path::Path;
 use std::process::Command;
 
@@ -16,24 +14,14 @@ fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}.json")
 }
 
+mod common;
+
 /// Runs the CLI with no deployment keys from the environment.
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .env_remove("PORTCULLIS_TRUSTED_KEYS")
-        .env_remove("PORTCULLIS_ARTIFACT_KEY")
-        .output()
-        .expect("run portcullis")
+    common::portcullis(args, &[])
 }
 
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "exit {:?}; stdout: {}; stderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::text;
 
 /// Trusted context from the command line: an envelope signed with the tenant's key (by the
 /// CLI, by the Node helper and by the Python helper alike) reaches the rule as trusted; a

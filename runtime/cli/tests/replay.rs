@@ -3,37 +3,23 @@
 //! and no decision, and `--fail-on` makes it a CI gate. `portcullis stats`: a decision log
 //! summarised per tenant and rule.
 
-#![expect(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests: a failed step is a failed test"
-)]
+#![expect(clippy::panic, reason = "tests: a failed step is a failed test")]
 
 use std::path::Path;
-use std::process::Command;
 
 use portcullis_artifacts as art;
 use serde_json::{Value, json};
 
 const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../demo/events");
 
+mod common;
+
+/// Runs the CLI with no deployment keys from the environment.
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .env_remove("PORTCULLIS_TRUSTED_KEYS")
-        .env_remove("PORTCULLIS_ARTIFACT_KEY")
-        .output()
-        .expect("run portcullis")
+    common::portcullis(args, &[])
 }
 
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "exit {:?}; stdout: {}; stderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::text;
 
 /// The demo's globex rules with `allow` as the office networks and `roles` in its tokens.
 fn globex(allow: &[&str], roles: &[&str]) -> String {

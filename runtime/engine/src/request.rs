@@ -36,10 +36,11 @@ impl RuleInput {
     }
 }
 
-/// What the `request` resource's methods read when no sign-in is lent (only while a policy
-/// is prepared or described: the only handle a policy can hold is the one `evaluate`
-/// lends it).
-pub(crate) static NO_SIGN_IN: SignIn = SignIn {
+/// A sign-in with every field empty (pre-authentication, no tenant, time zero): what the
+/// `request` resource's methods read when no sign-in is lent (only while a policy is
+/// prepared or described: the only handle a policy can hold is the one `evaluate` lends
+/// it), and the base of a sign-in built field by field.
+pub static NO_SIGN_IN: SignIn = SignIn {
     trigger: Trigger::PreAuthentication,
     trigger_source: String::new(),
     event_version: String::new(),

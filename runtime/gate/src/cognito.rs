@@ -294,24 +294,9 @@ pub fn stamp(sign_in: &mut SignIn, tenant: &str, now_unix_ms: i64) {
 /// The sign-in of an event Portcullis leaves alone: only its source and version.
 fn unhandled_sign_in(trigger_source: String, event_version: String) -> SignIn {
     SignIn {
-        trigger: Trigger::PreAuthentication,
-        token_source: TokenSource::None,
         trigger_source,
         event_version,
-        tenant: String::new(),
-        user_pool_id: String::new(),
-        client_id: None,
-        user_name: None,
-        user_attributes: Vec::new(),
-        client_metadata: Vec::new(),
-        user_not_found: false,
-        new_device_used: None,
-        groups: Vec::new(),
-        scopes: Vec::new(),
-        now_unix_ms: 0,
-        federated: false,
-        first_federated: false,
-        trusted: None,
+        ..portcullis_engine::request::NO_SIGN_IN.clone()
     }
 }
 
