@@ -143,6 +143,15 @@ async fn setup() -> Setup {
         .recorder(recorder.clone())
         .build()
         .unwrap();
+    // Compile acme's rules before any sign-in: a sign-in's data prefetch gets what is left
+    // of its deadline after loading them, and on a busy CI machine a cold compile can take
+    // most of it (the fetch then times out and the rules fail closed, which is not what
+    // these tests are about; the deadline itself is tested in gate's isolation tests).
+    let loaded = handler.registry().get(&acme()).await;
+    assert!(
+        matches!(loaded, portcullis_gate::registry::Lookup::Found(_)),
+        "{loaded:?}"
+    );
     Setup {
         moto,
         _dir: dir,
