@@ -2,8 +2,9 @@
 //! record: one log line each, which CloudWatch turns into metrics with no API call.
 //!
 //! Per invocation (dimensions `Tenant`, and none): `Decisions`, `Allows`, `Denies`,
-//! `Errors`, `FailOpen`, `FailClosed`, `Passes`, `DataFetchFailures`, `DurationMs`. Per rule
-//! (dimensions `Tenant`+`Rule`, and `Tenant`+`Rule`+`Outcome` for each failure kind):
+//! `Errors`, `FailOpen`, `FailClosed`, `Passes`, `ContextRefusals`, `DataFetchFailures`,
+//! `DurationMs`. Per rule (dimensions `Tenant`+`Rule`, and `Tenant`+`Rule`+`Outcome` for
+//! each failure kind):
 //! `Evaluations`, `Denies`, `Failures`, `ShadowDisagreements`, `DurationMs`. Per function
 //! (no dimension), from [`FunctionCounters`]: `ColdStarts`, `RefreshFailures`,
 //! `ArtifactRefusals`. Tenant `-` is a sign-in without a tenant. No user, attribute or claim
@@ -14,6 +15,7 @@ use serde_json::{Map, Value, json};
 use portcullis_engine::chain::Effect;
 use portcullis_engine::rule::Mode;
 
+use crate::context::ContextStatus;
 use crate::record::{Decided, DecisionRecord};
 
 /// The CloudWatch namespace of every metric.
@@ -58,6 +60,11 @@ pub fn documents(
                 "Count",
             ),
             ("Passes", flag(record.decision == Decided::Pass), "Count"),
+            (
+                "ContextRefusals",
+                flag(matches!(record.context, Some(ContextStatus::Refused(_)))),
+                "Count",
+            ),
             (
                 "DataFetchFailures",
                 flag(
