@@ -8,7 +8,7 @@
 pub enum Caller {
     /// The Lambda function, on sign-ins.
     Function,
-    /// An operator, through `portcullis publish|rollback|status|diff|data|activity`.
+    /// An operator, through `portcullis publish|rollback|promote|abort|status|diff|data|activity`.
     Operator,
 }
 
@@ -38,6 +38,8 @@ pub const CALLS: &[Call] = &[
     // Write-back of precompiled artifacts (function), publishing (operator).
     call("put_object", "s3:PutObject", Caller::Function),
     call("list_objects_v2", "s3:ListBucket", Caller::Operator),
+    // Ending a canary (promote, abort, rollback).
+    call("delete_object", "s3:DeleteObject", Caller::Operator),
     // The artifact key, once per cold start.
     call(
         "get_secret_value",

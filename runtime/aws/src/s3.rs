@@ -192,4 +192,18 @@ impl ObjectStore for S3Objects {
             Ok(keys)
         }))
     }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.bounded(key, async move {
+            let full = self.key(key);
+            self.client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(&full)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| failed("delete", &full, e))
+        }))
+    }
 }

@@ -11,7 +11,8 @@ use crate::project::build::BuildError;
 pub const HELP: &str = "Exit codes:
   0  allowed, published, verified: success
   1  input error: bad arguments, unreadable or invalid files, not a Cognito event,
-     a refused publish (unsigned, conflicting revision, failed policy tests)
+     a refused publish (unsigned, conflicting revision, failed policy tests,
+     a canary running)
   2  denied or blocked (`verify`: the store has refused items; `test`: a case failed)
   3  the rule failed (timeout, trap, out of fuel, invalid output) or could not be loaded
   4  tool failure: a store, AWS, the engine or a language's build tool could not do its

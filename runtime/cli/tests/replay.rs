@@ -263,3 +263,107 @@ fn stats_summarises_a_decision_log() {
     assert_eq!(office["stats"]["evaluations"], 3);
     assert_eq!(office["stats"]["denies"], 2);
 }
+
+/// A canary from the command line: `publish --canary` stages it, `status` shows it and,
+/// from a decision log, what it decided differently; publishing past it is refused;
+/// `promote` makes it live and `abort` ends one.
+#[test]
+fn a_canary_is_staged_watched_promoted_and_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let store = path("store");
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let write = |name: &str, text: String| std::fs::write(path(name), text).unwrap();
+    write("v1.json", globex(&["192.168.0.0/16"], &["engineer"]));
+    write(
+        "v2.json",
+        globex(&["192.168.0.0/16", "203.0.113.0/24"], &["engineer"]),
+    );
+    let publish = |file: &str, extra: &[&str]| {
+        let mut args = vec!["publish", "--store", &store, "--tenant", "globex"];
+        let manifest = path(file);
+        args.extend(["--manifest", &manifest]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let status = |extra: &[&str]| {
+        let mut args = vec!["status", "--store", &store, "--tenant", "globex"];
+        args.extend_from_slice(extra);
+        ok(&args)
+    };
+    assert!(publish("v1.json", &[]).status.success());
+    let staged = publish("v2.json", &["--canary", "50"]);
+    assert!(staged.status.success(), "{}", text(&staged));
+    assert!(
+        String::from_utf8_lossy(&staged.stdout)
+            .contains("staged a 50% canary of globex revision 2")
+    );
+    assert!(status(&[]).contains("canary: revision 2 for 50% of users"));
+
+    // Eight users sign in from the cafe: revision 2 lets them in, revision 1 does not.
+    let cafe: Value = serde_json::from_slice(
+        &std::fs::read(format!("{EVENTS}/4-globex-grace-from-cafe.json")).unwrap(),
+    )
+    .unwrap();
+    let mut log = String::new();
+    let mut allowed = 0;
+    for i in 0..8 {
+        let mut event = cafe.clone();
+        event["userName"] = json!(format!("user-{i}"));
+        event["request"]["userAttributes"]["sub"] = json!(format!("sub-{i}"));
+        let file = path(&format!("cafe-{i}.json"));
+        std::fs::write(&file, event.to_string()).unwrap();
+        let out = run(&["handle", "--json", "--store", &store, "--event", &file]);
+        let answer: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        let canary = &answer["record"]["canary"];
+        assert_eq!(canary["differs"], json!(["decision"]), "{answer}");
+        let let_in = answer["blocked"].is_null();
+        allowed += usize::from(let_in);
+        assert_eq!(let_in, canary["cohort"] == "candidate", "{answer}");
+        log.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    std::fs::write(path("decisions.log"), log).unwrap();
+    let watched = status(&["--log", &path("decisions.log")]);
+    assert!(
+        watched.contains(&format!(
+            "live: 8 decisions ({allowed} by the candidate), 8 disagreements: 0 newly denied, 8 newly allowed, 0 token changes"
+        )),
+        "{watched}"
+    );
+    let stats: Value =
+        serde_json::from_str(&ok(&["stats", "--json", &path("decisions.log")])).unwrap();
+    assert_eq!(
+        stats["tenants"]["globex"]["canary"]["2"]["newly_allowed"],
+        8
+    );
+
+    // Publishing past a running canary is refused; promote makes it live.
+    let refused = publish("v1.json", &[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("promote or abort it first"),
+        "{}",
+        text(&refused)
+    );
+    let promoted = ok(&["promote", "--store", &store, "--tenant", "globex"]);
+    assert!(promoted.contains("revision 2 is live"), "{promoted}");
+    let after = status(&[]);
+    assert!(
+        after.contains("globex  revision 2") && !after.contains("canary"),
+        "{after}"
+    );
+
+    assert!(publish("v1.json", &["--canary", "10"]).status.success());
+    assert!(status(&[]).contains("canary: revision 3 for 10% of users"));
+    let aborted = ok(&["abort", "--store", &store, "--tenant", "globex"]);
+    assert!(
+        aborted.contains("aborted the canary of globex (revision 3)"),
+        "{aborted}"
+    );
+    assert!(!status(&[]).contains("canary"));
+}

@@ -13,6 +13,9 @@
 //!   version; a deny or a rule failing closed blocks token issuance.
 //! - **Any other trigger**: the event unchanged, with a warning.
 //!
+//! While a tenant has a canary staged ([`crate::canary`]), the user's cohort picks the
+//! revision that decides; the other one runs beside it for the record only.
+//!
 //! A failure of Portcullis itself (unreadable event, rules that cannot be loaded) follows
 //! [`FailMode`], with a generic client-safe message; the detail goes to the record.
 
@@ -25,6 +28,7 @@ use portcullis_engine::sandbox::Engine;
 use serde_json::Value;
 
 use crate::activity::{Location, Recorder, SignInActivity};
+use crate::canary::{self, CanaryRecord, Cohort};
 use crate::cognito::{self, Event, EventKind, TokenVersion};
 use crate::config::{COGNITO_WAITS, FailMode, HandlerConfig};
 use crate::context::ContextVerifier;
@@ -124,6 +128,15 @@ impl Handler {
         }
     }
 
+    /// A canary lookup bounded by the invocation's deadline.
+    async fn lookup_canary(&self, tenant: &TenantId, answer_by: Instant) -> Lookup {
+        let until = tokio::time::Instant::from_std(answer_by);
+        match tokio::time::timeout_at(until, self.registry.canary(tenant)).await {
+            Ok(lookup) => lookup,
+            Err(_) => Lookup::Failed(Arc::new(RefreshError::Deadline)),
+        }
+    }
+
     /// The decision for a parsed event, and its answer.
     async fn decide(
         &self,
@@ -199,29 +212,52 @@ impl Handler {
             .unwrap_or(answer_by)
             .max(Instant::now());
         let mut tenant_failed = false;
-        let tenant_set = match &tenant {
-            None => None,
+        let (tenant_set, candidate) = match &tenant {
+            None => (None, None),
             Some(tenant) => {
-                match rules_of(self.lookup(tenant, tenant_by).await, "tenant", record) {
-                    Ok(set) => set,
+                let (live, canary) = futures_util::future::join(
+                    self.lookup(tenant, tenant_by),
+                    self.lookup_canary(tenant, tenant_by),
+                )
+                .await;
+                match rules_of(live, "tenant", record) {
+                    Ok(set) => {
+                        let candidate = candidate_of(canary, set.as_ref(), record);
+                        (set, candidate)
+                    }
                     Err(()) => {
                         tenant_failed = true;
                         record.decision = Decided::Error;
-                        None
+                        (None, None)
                     }
                 }
             }
         };
         record.load_us = micros(loading.elapsed());
-        let sets = || global.iter().chain(tenant_set.iter());
+        // While a canary runs, the user's cohort picks the set that decides; the other one
+        // is evaluated beside it.
+        let tenant_name = tenant.as_ref().map_or("", TenantId::as_str);
+        let cohort = candidate.as_ref().and_then(|c| c.canary).map(|terms| {
+            (
+                terms.percent,
+                canary::cohort(tenant_name, &sign_in, terms.percent),
+            )
+        });
+        let (deciding, beside) = match cohort {
+            Some((_, Cohort::Candidate)) => (candidate.clone(), tenant_set.clone()),
+            Some((_, Cohort::Live)) => (tenant_set.clone(), candidate.clone()),
+            None => (tenant_set.clone(), None),
+        };
+        let sets = || global.iter().chain(deciding.iter());
         // Compiling this invocation paid for: sets loaded since it started.
         record.compile_us = micros(
             sets()
+                .chain(beside.iter())
                 .filter(|s| s.loaded_at >= start)
                 .map(|s| s.compile)
                 .sum(),
         );
-        record.revision = tenant_set.as_ref().map(|s| s.revision);
+        record.revision = deciding.as_ref().map(|s| s.revision);
         record.baseline = sets().any(|s| s.baseline);
         if tenant_set.is_none() && !tenant_failed {
             record.problems.push(match &tenant {
@@ -243,24 +279,34 @@ impl Handler {
 
         let now = self.config.clock_ms.unwrap_or_else(now_ms);
         record.context = self.context.apply(&mut sign_in, tenant.as_ref(), now);
-        cognito::stamp(
-            &mut sign_in,
-            tenant.as_ref().map_or("", TenantId::as_str),
-            now,
-        );
+        cognito::stamp(&mut sign_in, tenant_name, now);
         let sign_in = Arc::new(sign_in);
         let rules: Vec<&LoadedRule> = sets().flat_map(|set| set.rules.iter()).collect();
+        let beside_rules: Vec<&LoadedRule> = match &beside {
+            Some(set) => global
+                .iter()
+                .chain([set])
+                .flat_map(|s| s.rules.iter())
+                .collect(),
+            None => Vec::new(),
+        };
         let chain_deadline = answer_by.min(Instant::now() + self.config.max_chain);
         let data_timeout = self
             .config
             .data_timeout
             .min(chain_deadline.saturating_duration_since(Instant::now()) / 2);
-        let data = prefetch(
-            self.data.as_deref(),
-            tenant.as_ref(),
-            &rules,
-            &sign_in,
-            data_timeout,
+        let fetch = |rules| {
+            prefetch(
+                self.data.as_deref(),
+                tenant.as_ref(),
+                rules,
+                &sign_in,
+                data_timeout,
+            )
+        };
+        let (data, beside_data) = futures_util::future::join(
+            fetch(&rules),
+            futures_util::future::OptionFuture::from(beside.as_ref().map(|_| fetch(&beside_rules))),
         )
         .await;
         let mut failed: Vec<&String> = data.failed.values().collect();
@@ -278,6 +324,30 @@ impl Handler {
             &self.config.tokens,
         );
         record.chain(&outcome);
+        if let (Some(beside_data), Some((percent, cohort)), Some(candidate)) =
+            (beside_data, cohort, &candidate)
+        {
+            // The other revision, for the record only: never part of the answer.
+            let other = evaluate_rules_with(
+                beside_rules.iter().map(|loaded| &loaded.rule),
+                &self.engine,
+                Arc::clone(&sign_in),
+                &beside_data,
+                chain_deadline,
+                &self.config.tokens,
+            );
+            let (live, candidate_outcome) = match cohort {
+                Cohort::Candidate => (&other, &outcome),
+                Cohort::Live => (&outcome, &other),
+            };
+            record.canary = Some(CanaryRecord::new(
+                candidate.revision,
+                percent,
+                cohort,
+                live,
+                candidate_outcome,
+            ));
+        }
         if tenant_failed
             && outcome.decision == Decision::Allow
             && trigger != Trigger::PostAuthentication
@@ -428,6 +498,43 @@ fn dropped_changes(
         ));
     }
     None
+}
+
+/// The canary that decides for its share of users: one that is staged, loaded and follows
+/// the live rules `live`. A canary that cannot be loaded, or that follows another revision,
+/// decides for no one (noted in the record): its users get the live rules.
+fn candidate_of(
+    lookup: Lookup,
+    live: Option<&Arc<RuleSet>>,
+    record: &mut DecisionRecord,
+) -> Option<Arc<RuleSet>> {
+    let candidate = match lookup {
+        Lookup::Found(set) => set,
+        Lookup::Missing => return None,
+        Lookup::Stale { known, error } => {
+            record.problems.push(format!(
+                "canary: refresh refused, keeping the last known canary: {error}"
+            ));
+            known?
+        }
+        Lookup::Failed(error) => {
+            record.problems.push(format!(
+                "canary: {error}; the live rules decide for every user"
+            ));
+            return None;
+        }
+    };
+    match live {
+        Some(live) if candidate.follows(live) => Some(candidate),
+        _ => {
+            record.problems.push(format!(
+                "canary revision {} does not follow the live revision {}: ignored (promote, abort or stage it again)",
+                candidate.revision,
+                live.map_or_else(|| "(none)".to_owned(), |l| l.revision.to_string()),
+            ));
+            None
+        }
+    }
 }
 
 /// The rules a lookup gives, noting a stale or failed refresh in the record; `Err` when

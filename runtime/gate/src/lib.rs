@@ -12,7 +12,7 @@
 //! [`activity`] entries are built from that decision. Assemble it with
 //! [`handler::Handler::builder`].
 //!
-//! Leaves first: [`tenant`], [`backend`], [`config`]; then [`context`], [`data`],
+//! Leaves first: [`tenant`], [`backend`], [`config`], [`canary`]; then [`context`], [`data`],
 //! [`manifest`], [`cases`], [`trust`], [`store`], [`activity`], [`cognito`], [`tokens`],
 //! [`resolve`], [`record`], [`metrics`]; then [`registry`], [`publish`]; [`handler`] and
 //! [`builder`] on top.
@@ -20,6 +20,7 @@
 pub mod activity;
 pub mod backend;
 pub mod builder;
+pub mod canary;
 pub mod cases;
 pub mod cognito;
 pub mod config;
@@ -29,7 +30,6 @@ pub mod handler;
 pub mod manifest;
 pub mod metrics;
 pub mod publish;
-
 pub mod record;
 pub mod registry;
 pub mod resolve;

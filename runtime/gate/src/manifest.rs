@@ -92,9 +92,33 @@ pub struct Manifest {
     pub previous: Option<String>,
     /// The rules, in evaluation order.
     pub rules: Vec<RuleEntry>,
+    /// Set on a staged canary only (`tenants/<tenant>/canary.json`): this revision decides
+    /// for the share of users its terms give, the live revision for the rest. Covered by
+    /// the signature, so neither a live manifest nor a canary can pass for the other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryTerms>,
     /// The publisher's signature over everything above ([`crate::trust`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<ManifestSignature>,
+}
+
+/// The terms of a staged canary: which share of a tenant's users its revision decides for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryTerms {
+    /// The percentage of the tenant's users (1 to 100) the candidate decides for, chosen by
+    /// a stable hash of tenant and user ([`crate::canary::cohort`]).
+    pub percent: u8,
+}
+
+impl CanaryTerms {
+    /// Terms for `percent` of users, if it is 1 to 100.
+    pub fn new(percent: u8) -> Result<CanaryTerms, ManifestError> {
+        match percent {
+            1..=100 => Ok(CanaryTerms { percent }),
+            _ => Err(ManifestError::CanaryPercent(percent)),
+        }
+    }
 }
 
 /// A publisher's Ed25519 signature over a manifest.
@@ -194,6 +218,9 @@ pub enum ManifestError {
     /// More data aliases than one chain's fetch may ask for.
     #[error("manifest declares {0} data items, over the limit of {MAX_DATA_PER_MANIFEST}")]
     TooMuchData(usize),
+    /// A canary's percentage outside 1 to 100.
+    #[error("canary percent must be 1 to 100, not {0}")]
+    CanaryPercent(u8),
     /// Two rules share a name.
     #[error("rule `{0}` appears twice")]
     DuplicateRule(String),
@@ -261,6 +288,9 @@ impl Manifest {
 
     /// Validates every rule.
     pub fn validate(&self) -> Result<Vec<RuleSpec>, ManifestError> {
+        if let Some(terms) = self.canary {
+            CanaryTerms::new(terms.percent)?;
+        }
         if self.rules.len() > MAX_RULES {
             return Err(ManifestError::TooManyRules(self.rules.len()));
         }
@@ -536,7 +566,7 @@ mod tests {
         let published = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
             published == current,
-            "deploy/manifest.schema.json is stale: run `PORTCULLIS_WRITE_SCHEMA=1 cargo test -p portcullis-engine --lib manifest`"
+            "deploy/manifest.schema.json is stale: run `PORTCULLIS_WRITE_SCHEMA=1 cargo test -p portcullis-gate --lib manifest`"
         );
     }
 
@@ -560,6 +590,7 @@ mod tests {
             signature: None,
             revision: 1,
             rules: vec![rule("a", None), rule("b", None), rule("c", None)],
+            canary: None,
         };
         let new = Manifest {
             tenant: None,
@@ -567,6 +598,7 @@ mod tests {
             signature: None,
             revision: 2,
             rules: vec![rule("c", None), rule("b", Some(50)), rule("d", None)],
+            canary: None,
         };
         let changes = diff(&old, &new);
         assert_eq!(

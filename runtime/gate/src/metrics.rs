@@ -2,12 +2,13 @@
 //! record: one log line each, which CloudWatch turns into metrics with no API call.
 //!
 //! Per invocation (dimensions `Tenant`, and none): `Decisions`, `Allows`, `Denies`,
-//! `Errors`, `FailOpen`, `FailClosed`, `Passes`, `ContextRefusals`, `DataFetchFailures`,
-//! `DurationMs`. Per rule (dimensions `Tenant`+`Rule`, and `Tenant`+`Rule`+`Outcome` for
+//! `Errors`, `FailOpen`, `FailClosed`, `Passes`, `CanaryDecisions` (decided by a canary's
+//! candidate), `CanaryDisagreements` (live and candidate decide differently),
+//! `ContextRefusals`, `DataFetchFailures`, `DurationMs`. Per rule (dimensions `Tenant`+`Rule`, and `Tenant`+`Rule`+`Outcome` for
 //! each failure kind):
 //! `Evaluations`, `Denies`, `Failures`, `ShadowDisagreements`, `DurationMs`. Per function
 //! (no dimension), from [`FunctionCounters`]: `ColdStarts`, `RefreshFailures`,
-//! `ArtifactRefusals`. Tenant `-` is a sign-in without a tenant. No user, attribute or claim
+//! `ArtifactRefusals`, `LastKnownGoodAge` (seconds). Tenant `-` is a sign-in without a tenant. No user, attribute or claim
 //! value is ever a dimension.
 
 use serde_json::{Map, Value, json};
@@ -15,6 +16,7 @@ use serde_json::{Map, Value, json};
 use portcullis_engine::chain::Effect;
 use portcullis_engine::rule::Mode;
 
+use crate::canary::{CanaryRecord, Cohort};
 use crate::context::ContextStatus;
 use crate::record::{Decided, DecisionRecord};
 
@@ -30,6 +32,9 @@ pub struct FunctionCounters {
     pub refresh_failures: u64,
     /// Precompiled artifacts refused (compiled from the verified module instead).
     pub artifact_refusals: u64,
+    /// A gauge, not a delta: how long the oldest rules still serving after failed
+    /// refreshes have gone unconfirmed by the store, in seconds (0: every refresh succeeds).
+    pub last_known_good_age_s: u64,
 }
 
 /// The EMF documents for one decision: `answered_ok` is whether Cognito got the event
@@ -60,6 +65,21 @@ pub fn documents(
                 "Count",
             ),
             ("Passes", flag(record.decision == Decided::Pass), "Count"),
+            (
+                "CanaryDecisions",
+                flag(
+                    record
+                        .canary
+                        .as_ref()
+                        .is_some_and(|c| c.cohort == Cohort::Candidate),
+                ),
+                "Count",
+            ),
+            (
+                "CanaryDisagreements",
+                flag(record.canary.as_ref().is_some_and(CanaryRecord::disagrees)),
+                "Count",
+            ),
             (
                 "ContextRefusals",
                 flag(matches!(record.context, Some(ContextStatus::Refused(_)))),
@@ -111,6 +131,11 @@ pub fn documents(
                 ("ColdStarts", function.cold_starts, "Count"),
                 ("RefreshFailures", function.refresh_failures, "Count"),
                 ("ArtifactRefusals", function.artifact_refusals, "Count"),
+                (
+                    "LastKnownGoodAge",
+                    function.last_known_good_age_s,
+                    "Seconds",
+                ),
             ],
         ));
     }

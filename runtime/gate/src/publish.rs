@@ -2,8 +2,8 @@
 //! loaded, described, its triggers against the manifest's, its test cases run — then
 //! uploaded content-addressed (and precompiled, sealed: always for JavaScript and Python,
 //! which take seconds to compile), its budget completed with its language's defaults, and
-//! the manifest published or rolled back, signed, under the trusted keys' rules. Nothing is
-//! written unless every check passed.
+//! the manifest published or rolled back (or staged as a canary, promoted, aborted), signed,
+//! under the trusted keys' rules. Nothing is written unless every check passed.
 
 use std::sync::Arc;
 
@@ -16,10 +16,12 @@ use portcullis_engine::rule::Mode;
 use portcullis_engine::sandbox::{CompiledPolicy, Engine, LoadError};
 
 use crate::cases::{self, Case, RuleUnderTest};
-use crate::manifest::{EVERY_SIGN_IN, Manifest, ManifestError, RuleEntry, triggers_named};
+use crate::manifest::{
+    CanaryTerms, EVERY_SIGN_IN, Manifest, ManifestError, RuleEntry, triggers_named,
+};
 use crate::store::{RuleStore, StoreError};
 use crate::tenant::TenantId;
-use crate::trust::{ManifestSigner, SignatureError, TrustedKeys};
+use crate::trust::{ManifestSigner, SignatureError, TrustedKeys, follows};
 
 /// Why a publish or rollback was refused. Nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +126,41 @@ pub enum PublishError {
     /// `--strict`: enforced rules that block only in pre-authentication.
     #[error("{} (--strict); nothing was written", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Bypassable(Vec<Bypass>),
+    /// A canary is staged: publishing past it would leave it following nothing.
+    #[error(
+        "tenant `{tenant}` has a canary staged (revision {revision}): promote or abort it first; nothing was written"
+    )]
+    CanaryStaged {
+        /// The tenant.
+        tenant: TenantId,
+        /// The canary's revision.
+        revision: u64,
+    },
+    /// Promote without a staged canary.
+    #[error("tenant `{0}` has no canary staged")]
+    NoCanary(TenantId),
+    /// The staged canary does not follow the live revision (published or rolled back past
+    /// it): it decides for no one and cannot be promoted.
+    #[error(
+        "the canary of `{tenant}` (revision {canary}) does not follow the live revision {live}: abort it and stage it again; nothing was written"
+    )]
+    CanaryStale {
+        /// The tenant.
+        tenant: TenantId,
+        /// The canary's revision.
+        canary: u64,
+        /// The live revision.
+        live: u64,
+    },
+    /// The staged canary's signature was refused.
+    #[error("the canary of `{tenant}` cannot be promoted; nothing was written: {source}")]
+    CanarySignature {
+        /// The tenant.
+        tenant: TenantId,
+        /// Why.
+        #[source]
+        source: SignatureError,
+    },
     /// A sealed artifact could not be made.
     #[error("precompiling rule `{rule}`: {source}")]
     Precompile {
@@ -324,6 +361,9 @@ pub struct PublishOptions<'k> {
     /// Refuse enforced rules that block only in pre-authentication ([`bypasses`]) instead
     /// of leaving the warning to the caller.
     pub strict: bool,
+    /// Stage the rules as a canary with these terms instead of making them live
+    /// ([`RuleStore::stage_canary`]).
+    pub canary: Option<CanaryTerms>,
 }
 
 /// Publishes `rules` as `tenant`'s next revision: every module checked and uploaded (and
@@ -396,9 +436,68 @@ pub async fn publish(
             .await?
             .map_or(0, |c| c.manifest.revision),
     };
+    if let Some(terms) = options.canary {
+        return Ok(store
+            .stage_canary(tenant, entries, expected, terms, signer)
+            .await?);
+    }
+    if let Some(staged) = store.staged(tenant).await? {
+        return Err(PublishError::CanaryStaged {
+            tenant: tenant.clone(),
+            revision: staged.revision,
+        });
+    }
     Ok(store
         .publish_signed(tenant, entries, expected, signer)
         .await?)
+}
+
+/// Makes the tenant's staged canary live: its rules published as the next revision (the
+/// revision the canary already carries), signed by `signer`, then the canary ended. With
+/// `trusted` keys the canary must be signed by one of them; it must follow the live
+/// revision.
+pub async fn promote(
+    store: &RuleStore,
+    tenant: &TenantId,
+    trusted: Option<&TrustedKeys>,
+    signer: Option<&ManifestSigner>,
+) -> Result<Manifest, PublishError> {
+    let staged = store
+        .staged(tenant)
+        .await?
+        .ok_or_else(|| PublishError::NoCanary(tenant.clone()))?;
+    if let Some(trusted) = trusted {
+        trusted.verify(&staged, tenant.as_str()).map_err(|source| {
+            PublishError::CanarySignature {
+                tenant: tenant.clone(),
+                source,
+            }
+        })?;
+    }
+    let current = store
+        .current(tenant)
+        .await?
+        .ok_or_else(|| PublishError::NoManifest(tenant.clone()))?;
+    if !follows(&staged, &current.manifest) {
+        return Err(PublishError::CanaryStale {
+            tenant: tenant.clone(),
+            canary: staged.revision,
+            live: current.manifest.revision,
+        });
+    }
+    let published = store
+        .publish_signed(tenant, staged.rules, current.manifest.revision, signer)
+        .await?;
+    store.end_canary(tenant).await?;
+    Ok(published)
+}
+
+/// Ends the tenant's staged canary without making it live; the revision it staged, if one
+/// was staged.
+pub async fn abort(store: &RuleStore, tenant: &TenantId) -> Result<Option<u64>, PublishError> {
+    let staged = store.staged(tenant).await?;
+    store.end_canary(tenant).await?;
+    Ok(staged.map(|m| m.revision))
 }
 
 /// Refuses a module whose language needs precompiling ([`Language::needs_precompiling`])
@@ -458,7 +557,11 @@ pub async fn rollback(
                 source,
             })?;
     }
-    Ok(store
+    let published = store
         .rollback_signed(tenant, to, current.manifest.revision, signer)
-        .await?)
+        .await?;
+    // A rollback is the way back to known good rules: a canary staged on the rules rolled
+    // away from ends with it.
+    store.end_canary(tenant).await?;
+    Ok(published)
 }

@@ -11,6 +11,7 @@ use portcullis_engine::rule::{Mode, Origin};
 use serde::Serialize;
 
 use crate::activity::AuditEntry;
+use crate::canary::CanaryRecord;
 use crate::cognito::Unhandled;
 use crate::context::ContextStatus;
 
@@ -102,6 +103,10 @@ pub struct DecisionRecord {
     /// What became of the backend's context envelope, when the sign-in carried one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<ContextStatus>,
+    /// The tenant's canary, while one runs: the candidate revision, which cohort decided,
+    /// and what the other revision would have decided differently.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary: Option<CanaryRecord>,
     /// Why the event was left alone (decision `pass`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unhandled: Option<Unhandled>,

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::data::LoadedRule;
-use crate::manifest::{Manifest, ManifestError, RuleSpec};
+use crate::manifest::{CanaryTerms, Manifest, ManifestError, RuleSpec};
 use crate::store::{Fetched, RuleStore, StoreError, TenantId};
 use crate::trust::{SignatureError, TrustedKeys, manifest_digest};
 use portcullis_engine::artifact::ArtifactKey;
@@ -65,6 +65,27 @@ pub struct RuleSet {
     /// Of the loading: compiling modules or loading precompiled artifacts, summed over
     /// the rules that needed it (zero when every policy was in memory already).
     pub compile: Duration,
+    /// The digest of the revision the manifest names as the one it replaces.
+    pub previous: Option<Sha256>,
+    /// A staged canary's terms (only on a set from [`Registry::canary`]).
+    pub canary: Option<CanaryTerms>,
+}
+
+impl RuleSet {
+    /// Whether this set (a staged canary) is the revision right after `live`: a canary
+    /// staged on another live revision decides for no one.
+    pub fn follows(&self, live: &RuleSet) -> bool {
+        !live.baseline
+            && live.revision.checked_add(1) == Some(self.revision)
+            && self.previous == Some(live.digest)
+    }
+}
+
+/// Which of a tenant's manifests: the live one or a staged canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Slot {
+    Live,
+    Canary,
 }
 
 /// Registry settings.
@@ -170,6 +191,10 @@ pub enum RefreshError {
         /// The baseline's.
         baseline: Box<RefreshError>,
     },
+    /// A manifest in the wrong place: canary terms on the live manifest, or a staged canary
+    /// without them.
+    #[error("{0}")]
+    Misplaced(&'static str),
     /// The invocation's deadline passed before the rules were loaded.
     #[error("the rules could not be loaded before the invocation's deadline")]
     Deadline,
@@ -205,6 +230,8 @@ struct Entry {
     set: Option<Arc<RuleSet>>,
     etag: Option<String>,
     checked: Instant,
+    /// When the store last confirmed `set` (loaded it, or answered that it had not changed).
+    good_at: Instant,
     /// The failure of the last refresh, while it lasts.
     error: Option<Arc<RefreshError>>,
 }
@@ -221,6 +248,14 @@ impl Entry {
     }
 }
 
+/// What a slot held before a refresh: its set (`None`: never loaded), ETag, and when the
+/// store last confirmed it.
+struct Known {
+    set: Option<Option<Arc<RuleSet>>>,
+    etag: Option<String>,
+    good_at: Option<Instant>,
+}
+
 /// Compiled rule sets by tenant.
 #[derive(Debug)]
 pub struct Registry {
@@ -228,7 +263,7 @@ pub struct Registry {
     engine: Arc<Engine>,
     config: RegistryConfig,
     compat: String,
-    tenants: Mutex<HashMap<TenantId, Entry>>,
+    tenants: Mutex<HashMap<(TenantId, Slot), Entry>>,
     /// Policies a blocking compile finished after the invocation that started it gave up
     /// (its deadline passed): kept until a rule set takes them, so a slow compile is done
     /// once, not restarted by every invocation.
@@ -269,69 +304,120 @@ impl Registry {
         self.artifact_refusals.load(Ordering::Relaxed)
     }
 
+    /// How long the oldest rules still serving after a failed refresh have gone without
+    /// the store confirming them (zero when every refresh succeeds): the age of the last
+    /// known good set.
+    pub fn last_known_good_age(&self) -> Duration {
+        self.tenants.lock().map_or(Duration::ZERO, |tenants| {
+            tenants
+                .values()
+                .filter(|e| e.error.is_some() && e.set.is_some())
+                .map(|e| e.good_at.elapsed())
+                .max()
+                .unwrap_or(Duration::ZERO)
+        })
+    }
+
     /// The tenant's rules, revalidated if older than the refresh interval.
     pub async fn get(&self, tenant: &TenantId) -> Lookup {
-        let (known, etag) = {
+        self.slot(tenant, Slot::Live).await
+    }
+
+    /// The tenant's staged canary (`tenants/<tenant>/canary.json`), revalidated like its
+    /// rules: [`Lookup::Missing`] when none is staged. Whether it decides for anyone is the
+    /// caller's to check ([`RuleSet::follows`]).
+    pub async fn canary(&self, tenant: &TenantId) -> Lookup {
+        self.slot(tenant, Slot::Canary).await
+    }
+
+    async fn slot(&self, tenant: &TenantId, slot: Slot) -> Lookup {
+        let key = (tenant.clone(), slot);
+        let (known, etag, good_at) = {
             let Ok(tenants) = self.tenants.lock() else {
                 return Lookup::Failed(Arc::new(RefreshError::Poisoned));
             };
-            match tenants.get(tenant) {
+            match tenants.get(&key) {
                 Some(entry) if entry.checked.elapsed() < self.config.refresh => {
                     return entry.answer();
                 }
-                Some(entry) => (Some(entry.set.clone()), entry.etag.clone()),
-                None => (None, None),
+                Some(entry) => (
+                    Some(entry.set.clone()),
+                    entry.etag.clone(),
+                    Some(entry.good_at),
+                ),
+                None => (None, None, None),
             }
         };
         // The revision a new manifest must move forward from: a baseline set's revision
-        // belongs to another store and says nothing about the primary's.
+        // belongs to another store and says nothing about the primary's. A canary moves
+        // with the live revision, not forward from the canary before it.
         let held = known
             .as_ref()
             .and_then(Option::as_ref)
-            .filter(|s| !s.baseline);
-        match self.store.manifest(tenant, etag.as_deref()).await {
-            Ok(Fetched::NotModified) => self.remember(tenant, known.flatten(), etag, None),
+            .filter(|s| !s.baseline && slot == Slot::Live)
+            .cloned();
+        let fetched = match slot {
+            Slot::Live => self.store.manifest(tenant, etag.as_deref()).await,
+            Slot::Canary => self.store.canary(tenant, etag.as_deref()).await,
+        };
+        let known = Known {
+            set: known,
+            etag,
+            good_at,
+        };
+        match fetched {
+            Ok(Fetched::NotModified) => self.remember(&key, known.set.flatten(), known.etag, None),
             Ok(Fetched::NotFound) => match held {
                 Some(set) => {
                     let error = RefreshError::Vanished { held: set.revision };
-                    self.keep_last_good(tenant, known, etag, error).await
+                    self.keep_last_good(&key, known, error).await
                 }
-                None => self.remember(tenant, None, None, None),
+                None => self.remember(&key, None, None, None),
             },
             Ok(Fetched::Found {
                 bytes,
                 etag: new_etag,
-            }) => match self
-                .load(&self.store, tenant, &bytes, held.map(Arc::as_ref))
-                .await
-            {
+            }) => match self.load(&self.store, &key, &bytes, held.as_deref()).await {
                 Ok(set) => {
-                    tracing::info!(tenant = %tenant, revision = set.revision, rules = set.rules.len(), signed_by = set.signed_by.as_deref(), "rule set loaded");
-                    self.remember(tenant, Some(Arc::new(set)), Some(new_etag), None)
+                    tracing::info!(tenant = %tenant, revision = set.revision, rules = set.rules.len(), signed_by = set.signed_by.as_deref(), canary = set.canary.map(|c| c.percent), "rule set loaded");
+                    self.remember(&key, Some(Arc::new(set)), Some(new_etag), None)
                 }
-                Err(error) => self.keep_last_good(tenant, known, etag, error).await,
+                Err(error) => self.keep_last_good(&key, known, error).await,
             },
-            Err(error) => self.keep_last_good(tenant, known, etag, error.into()).await,
+            Err(error) => self.keep_last_good(&key, known, error.into()).await,
         }
     }
 
-    /// Records what is now known of a tenant (checked now) and answers with it.
+    /// Records what is now known of a tenant's slot (checked now) and answers with it.
     fn remember(
         &self,
-        tenant: &TenantId,
+        key: &(TenantId, Slot),
         set: Option<Arc<RuleSet>>,
         etag: Option<String>,
         error: Option<Arc<RefreshError>>,
+    ) -> Lookup {
+        self.remember_since(key, set, etag, error, Instant::now())
+    }
+
+    /// [`Registry::remember`], the set last confirmed good at `good_at`.
+    fn remember_since(
+        &self,
+        key: &(TenantId, Slot),
+        set: Option<Arc<RuleSet>>,
+        etag: Option<String>,
+        error: Option<Arc<RefreshError>>,
+        good_at: Instant,
     ) -> Lookup {
         let entry = Entry {
             set,
             etag,
             checked: Instant::now(),
+            good_at,
             error,
         };
         let answer = entry.answer();
         if let Ok(mut tenants) = self.tenants.lock() {
-            tenants.insert(tenant.clone(), entry);
+            tenants.insert(key.clone(), entry);
         }
         answer
     }
@@ -341,23 +427,32 @@ impl Registry {
     /// the refresh interval, not on every invocation.
     async fn keep_last_good(
         &self,
-        tenant: &TenantId,
-        known: Option<Option<Arc<RuleSet>>>,
-        etag: Option<String>,
+        key: &(TenantId, Slot),
+        known: Known,
         error: RefreshError,
     ) -> Lookup {
+        let (tenant, slot) = key;
         self.failures.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(tenant = %tenant, store = %self.store.url(), error = %error, "rule refresh failed; keeping the last known good rules");
+        tracing::error!(tenant = %tenant, canary = *slot == Slot::Canary, store = %self.store.url(), error = %error, "rule refresh failed; keeping the last known good rules");
         let error = Arc::new(error);
-        let Some(known) = known else {
-            return self.serve_baseline(tenant, error).await;
-        };
-        self.remember(tenant, known, etag, Some(error))
+        match (known.set, slot) {
+            (Some(set), _) => self.remember_since(
+                key,
+                set,
+                known.etag,
+                Some(error),
+                known.good_at.unwrap_or_else(Instant::now),
+            ),
+            (None, Slot::Live) => self.serve_baseline(key, error).await,
+            // A canary is never served from the baseline: its users get the live rules.
+            (None, Slot::Canary) => Lookup::Failed(error),
+        }
     }
 
     /// Nothing known and the primary failed: serve the baseline store's rules, if any,
     /// until the primary answers again (retried after the refresh interval).
-    async fn serve_baseline(&self, tenant: &TenantId, error: Arc<RefreshError>) -> Lookup {
+    async fn serve_baseline(&self, key: &(TenantId, Slot), error: Arc<RefreshError>) -> Lookup {
+        let tenant = &key.0;
         let Some(baseline) = &self.config.baseline else {
             return Lookup::Failed(error);
         };
@@ -369,7 +464,7 @@ impl Registry {
         };
         let set = match baseline.manifest(tenant, None).await {
             Ok(Fetched::Found { bytes, .. }) => {
-                match self.load(baseline, tenant, &bytes, None).await {
+                match self.load(baseline, key, &bytes, None).await {
                     Ok(mut set) => {
                         set.baseline = true;
                         Some(Arc::new(set))
@@ -382,19 +477,37 @@ impl Registry {
         };
         tracing::warn!(tenant = %tenant, baseline = %baseline.url(), revision = set.as_ref().map(|s| s.revision), "serving baseline rules until the store answers");
         // No ETag: the next refresh reads the primary store in full.
-        self.remember(tenant, set, None, None)
+        self.remember(key, set, None, None)
     }
 
     /// Checks a manifest (signature, tenant, direction) and builds its rule set.
     async fn load(
         &self,
         store: &RuleStore,
-        tenant: &TenantId,
+        (tenant, slot): &(TenantId, Slot),
         bytes: &[u8],
         held: Option<&RuleSet>,
     ) -> Result<RuleSet, RefreshError> {
         let manifest = Manifest::parse(bytes)?;
         let signed_by = self.check(&manifest, tenant, held)?;
+        match (slot, manifest.canary) {
+            (Slot::Live, Some(_)) => {
+                return Err(RefreshError::Misplaced(
+                    "the manifest carries canary terms: a staged canary is not a live manifest",
+                ));
+            }
+            (Slot::Canary, None) => {
+                return Err(RefreshError::Misplaced(
+                    "the staged canary carries no canary terms: it is not a canary",
+                ));
+            }
+            (Slot::Canary, Some(_)) if tenant.as_str() == crate::store::GLOBAL_TENANT => {
+                return Err(RefreshError::Misplaced(
+                    "the global rules cannot be canaried: they decide for every tenant",
+                ));
+            }
+            _ => {}
+        }
         let specs = manifest.validate()?;
         // A budget the deployment cannot give is refused, not silently cut down.
         let most = self.engine.config().max_memory_bytes;
@@ -437,6 +550,8 @@ impl Registry {
             baseline: false,
             loaded_at: Instant::now(),
             compile,
+            previous: manifest.previous.as_deref().and_then(|p| p.parse().ok()),
+            canary: manifest.canary,
         })
     }
 

@@ -312,6 +312,13 @@ pub fn manifest_digest(manifest: &Manifest) -> Sha256 {
     Sha256::of(&out)
 }
 
+/// Whether `candidate` (a staged canary) is the revision right after `live`: one higher, and
+/// naming `live`'s digest as the revision it replaces.
+pub fn follows(candidate: &Manifest, live: &Manifest) -> bool {
+    live.revision.checked_add(1) == Some(candidate.revision)
+        && candidate.previous.as_deref().and_then(|p| p.parse().ok()) == Some(manifest_digest(live))
+}
+
 /// Canonical JSON: object keys sorted, no white space, strings and numbers as
 /// `serde_json` writes them. Independent of how `serde_json` orders maps.
 fn canonical_json(value: &serde_json::Value, out: &mut Vec<u8>) {
@@ -363,6 +370,7 @@ mod tests {
             revision: 2,
             previous: Some(format!("sha256:{}", "b".repeat(64))),
             rules: vec![rule],
+            canary: None,
             signature: None,
         }
     }

@@ -183,6 +183,7 @@ fn function_counters(handler: &Handler) -> FunctionCounters {
         cold_starts: u64::from(before.is_none()),
         refresh_failures: now.0.saturating_sub(failures),
         artifact_refusals: now.1.saturating_sub(refusals),
+        last_known_good_age_s: handler.registry().last_known_good_age().as_secs(),
     }
 }
 

@@ -1,11 +1,11 @@
 //! Rule builders over a real rule store: fixture events, manifest entries, publishing
-//! (signed or not), and a handler assembled the way the Lambda assembles it.
+//! (signed or not), canaries, and a handler assembled the way the Lambda assembles it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_engine::{Engine, EngineConfig, Mode, OnError};
-use portcullis_gate::manifest::{Manifest, RuleEntry};
+use portcullis_gate::manifest::{CanaryTerms, Manifest, RuleEntry};
 use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::store::{RuleStore, TenantId};
 use portcullis_gate::trust::ManifestSigner;
@@ -66,6 +66,25 @@ pub fn publish_signed(
         .unwrap()
         .map_or(0, |c| c.manifest.revision);
     block(store.publish_signed(&tenant, rules, current, signer)).unwrap()
+}
+
+/// Stages `rules` (modules by path) as a canary of `tenant` for `percent` percent of its
+/// users, following its current revision, signed by `signer`.
+pub fn stage_canary(
+    store: &RuleStore,
+    tenant: &str,
+    mut rules: Vec<RuleEntry>,
+    percent: u8,
+    signer: Option<&ManifestSigner>,
+) -> Manifest {
+    for rule in &mut rules {
+        let bytes = std::fs::read(&rule.module).unwrap();
+        rule.module = block(store.put_module(bytes)).unwrap().to_string();
+    }
+    let tenant = TenantId::new(tenant).unwrap();
+    let current = block(store.current(&tenant)).unwrap().unwrap();
+    let terms = CanaryTerms::new(percent).unwrap();
+    block(store.stage_canary(&tenant, rules, current.manifest.revision, terms, signer)).unwrap()
 }
 
 /// A gate over `store` with a small engine, refreshing manifests every `refresh`, ready for

@@ -7,6 +7,7 @@ use crate::Exit;
 pub mod activity;
 pub mod bench;
 pub mod build;
+pub mod canary;
 pub mod context;
 pub mod data;
 pub mod diff;
@@ -40,11 +41,15 @@ pub enum Command {
     Handle(handle::Args),
     /// Publish a tenant's rules: modules by digest, history, conditional manifest update.
     Publish(publish::Args),
-    /// Make an earlier revision's rules current again (as a new revision).
+    /// Make an earlier revision's rules current again (as a new revision); ends a canary.
     Rollback(rollback::Args),
+    /// Make a tenant's canary (`publish --canary`) live for every user.
+    Promote(canary::PromoteArgs),
+    /// End a tenant's canary: its users go back to the live rules.
+    Abort(canary::AbortArgs),
     /// Run recorded events through two rule sets of a tenant and report what decides differently.
     Replay(replay::Args),
-    /// Show each tenant's revision, rules, digests and modes.
+    /// Show each tenant's revision, rules, digests and modes, and its canary.
     Status(status::Args),
     /// Summarise a decision log per tenant and rule (decisions, denies, failures, timing).
     Stats(stats::Args),
@@ -76,6 +81,8 @@ impl Command {
             Command::Handle(args) => handle::run(args),
             Command::Publish(args) => publish::run(args),
             Command::Rollback(args) => rollback::run(args),
+            Command::Promote(args) => canary::promote(args),
+            Command::Abort(args) => canary::abort(args),
             Command::Replay(args) => replay::run(args),
             Command::Status(args) => status::run(args),
             Command::Stats(args) => stats::run(args),

@@ -9,7 +9,8 @@
 //! (`--trusted-keys` or `PORTCULLIS_TRUSTED_KEYS`, as the deployment has them), a publish
 //! without a trusted `--sign-key` is refused before anything is written. An enforced rule
 //! that can deny but runs only in pre-authentication is warned about (`--strict`: refused),
-//! naming the paths to a token that bypass it.
+//! naming the paths to a token that bypass it. `--canary PERCENT` stages the rules for a
+//! share of the tenant's users instead (`portcullis promote`, `portcullis abort`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use anyhow::{Context, Result};
 use portcullis_aws::StoreUrl;
 use portcullis_engine::{CompiledPolicy, Language};
 use portcullis_gate::TenantId;
-use portcullis_gate::manifest::{Manifest, RuleEntry};
+use portcullis_gate::manifest::{CanaryTerms, Manifest, RuleEntry};
 use portcullis_gate::publish::{
     Module, PublishError, PublishOptions, check_compiled, check_precompiling, run_tests,
     with_default_budget,
@@ -71,6 +72,11 @@ pub struct Args {
     /// With --replay: refuse when more than N sign-ins change.
     #[arg(long, requires = "replay")]
     max_changed: Option<usize>,
+    /// Stage the rules as a canary for this percentage of the tenant's users (1–100, a
+    /// stable hash of tenant and user) instead of making them live; the rest get them in
+    /// shadow. `promote` makes them live, `abort` ends the canary.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    canary: Option<u8>,
 }
 
 /// Runs `portcullis publish`.
@@ -95,6 +101,7 @@ pub fn run(args: Args) -> Result<Exit> {
         compile_on_cold_start: args.no_precompile,
         expect_revision: args.expect_revision,
         strict: args.strict,
+        canary: args.canary.map(CanaryTerms::new).transpose()?,
     };
     if !args.strict {
         for bypass in portcullis_gate::publish::bypasses(&manifest.rules) {
@@ -147,7 +154,11 @@ pub fn run(args: Args) -> Result<Exit> {
         options,
     ))?;
     println!(
-        "published {} revision {} ({} rules){}; {}",
+        "{} {} revision {} ({} rules){}; {}",
+        match published.canary {
+            Some(terms) => format!("staged a {}% canary of", terms.percent),
+            None => "published".to_owned(),
+        },
         args.tenant,
         published.revision,
         published.rules.len(),

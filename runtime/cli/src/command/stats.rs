@@ -1,6 +1,7 @@
 //! `portcullis stats`: a decision log summarised per tenant and per rule — the view the
 //! Lambda's metrics give in CloudWatch, from a file: the Lambda's log lines (a CloudWatch
 //! export; lines may carry a timestamp before the JSON) or `portcullis handle --json` output.
+//! A canary's counts (decisions per cohort, disagreements by kind) come from the same lines.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -28,6 +29,79 @@ struct TenantStats {
     deny: u64,
     error: u64,
     pass: u64,
+    /// Per canary revision seen.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    canary: BTreeMap<u64, CanaryStats>,
+}
+
+/// What a canary decided, from the records of the sign-ins it saw.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CanaryStats {
+    /// Sign-ins decided while it ran.
+    pub decisions: u64,
+    /// Of which the candidate decided.
+    pub candidate: u64,
+    /// Sign-ins the two revisions decided differently, in either cohort.
+    pub disagreements: u64,
+    /// Of which: the candidate denies what the live revision allows.
+    pub newly_denied: u64,
+    /// Of which: the candidate allows what the live revision denies.
+    pub newly_allowed: u64,
+    /// Of which: the decision agrees but tokens (claims, scopes, groups) differ.
+    pub tokens: u64,
+}
+
+impl CanaryStats {
+    fn count(&mut self, canary: &Value) {
+        let text = |field: &str| canary.get(field).and_then(Value::as_str);
+        self.decisions += 1;
+        self.candidate += u64::from(text("cohort") == Some("candidate"));
+        let differs: Vec<&str> = canary
+            .get("differs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if differs.is_empty() {
+            return;
+        }
+        self.disagreements += 1;
+        match (text("live"), text("candidate")) {
+            (Some("allow"), Some("deny")) => self.newly_denied += 1,
+            (Some("deny"), Some("allow")) => self.newly_allowed += 1,
+            _ => self.tokens += u64::from(!differs.contains(&"decision")),
+        }
+    }
+
+    /// One line: `N decisions (M by the candidate), D disagreements: …`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} decisions ({} by the candidate), {} disagreements: {} newly denied, {} newly allowed, {} token changes",
+            self.decisions,
+            self.candidate,
+            self.disagreements,
+            self.newly_denied,
+            self.newly_allowed,
+            self.tokens
+        )
+    }
+}
+
+/// The canary counts of `tenant`'s revision `revision` in a decision log's text.
+pub fn canary_stats(text: &str, tenant: &str, revision: u64) -> CanaryStats {
+    let mut stats = CanaryStats::default();
+    for record in text.lines().filter_map(record_of) {
+        if record.get("tenant").and_then(Value::as_str) != Some(tenant) {
+            continue;
+        }
+        if let Some(canary) = record.get("canary")
+            && canary.get("revision").and_then(Value::as_u64) == Some(revision)
+        {
+            stats.count(canary);
+        }
+    }
+    stats
 }
 
 /// Counts for one rule of one tenant.
@@ -70,6 +144,11 @@ pub fn run(args: Args) -> Result<Exit> {
         }
         if decision != "pass" {
             t.decisions += 1;
+        }
+        if let Some(canary) = record.get("canary")
+            && let Some(revision) = canary.get("revision").and_then(Value::as_u64)
+        {
+            t.canary.entry(revision).or_default().count(canary);
         }
         for rule in record
             .get("rules")
@@ -132,6 +211,11 @@ pub fn run(args: Args) -> Result<Exit> {
             "{tenant:<20} {:>9} {:>7} {:>7} {:>7} {:>7}",
             t.decisions, t.allow, t.deny, t.error, t.pass
         );
+    }
+    for (tenant, t) in &tenants {
+        for (revision, c) in &t.canary {
+            println!("{tenant:<20} canary revision {revision}: {}", c.describe());
+        }
     }
     println!();
     println!(

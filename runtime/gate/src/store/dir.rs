@@ -197,6 +197,16 @@ impl ObjectStore for DirStore {
             Ok(keys)
         })
     }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            match std::fs::remove_file(self.path(key)?) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io_err("delete", key, e)),
+            }
+        })
+    }
 }
 
 #[cfg(test)]

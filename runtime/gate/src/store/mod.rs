@@ -4,12 +4,13 @@
 //! ```text
 //! tenants/<tenant>/manifest.json               mutable; carries a revision number
 //! tenants/<tenant>/history/<rev>.json          immutable copy of every published manifest
+//! tenants/<tenant>/canary.json                 a staged canary: the next revision, signed
 //! modules/<sha256>.wasm                        immutable, content-addressed
 //! compiled/<engine-compat>/<sha256>.cwasm      precompiled modules for one engine build
 //! ```
 //!
-//! Backends implement [`ObjectStore`] — get (conditional), put (conditional), list — and
-//! nothing else: [`DirStore`] is the local directory store, the embedded default for
+//! Backends implement [`ObjectStore`] — get (conditional), put (conditional), list,
+//! delete — and nothing else: [`DirStore`] is the local directory store, the embedded default for
 //! development, tests and the demo; the S3 store (`portcullis-aws`) is the production one.
 
 use std::fmt;
@@ -143,4 +144,7 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
 
     /// Every key that starts with `prefix`, in order.
     fn list<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, StoreError>>;
+
+    /// Deletes an object; deleting one that is not there is not an error.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
 }

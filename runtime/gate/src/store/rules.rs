@@ -1,5 +1,6 @@
 //! [`RuleStore`]: the rule layout (manifests, their history, modules and compiled
-//! artifacts) over any [`ObjectStore`], with signed, revision-checked publish and rollback.
+//! artifacts) over any [`ObjectStore`], with signed, revision-checked publish, rollback and
+//! canaries.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use portcullis_engine::digest::Sha256;
 
 use super::{DirStore, Fetched, ObjectStore, PutIf, StoreError};
-use crate::manifest::{Manifest, RuleEntry};
+use crate::manifest::{CanaryTerms, Manifest, RuleEntry};
 use crate::tenant::TenantId;
 use crate::trust::{ManifestSigner, manifest_digest};
 
@@ -50,6 +51,10 @@ impl RuleStore {
         format!("tenants/{tenant}/history/{revision}.json")
     }
 
+    fn canary_key(tenant: &TenantId) -> String {
+        format!("tenants/{tenant}/canary.json")
+    }
+
     fn module_key(digest: &Sha256) -> String {
         format!("modules/{digest}.wasm")
     }
@@ -77,6 +82,69 @@ impl RuleStore {
             })),
             Fetched::NotFound | Fetched::NotModified => Ok(None),
         }
+    }
+
+    /// Reads a tenant's staged canary; with `etag`, answers `NotModified` if it still
+    /// matches.
+    pub async fn canary(
+        &self,
+        tenant: &TenantId,
+        etag: Option<&str>,
+    ) -> Result<Fetched, StoreError> {
+        self.objects.get(&Self::canary_key(tenant), etag).await
+    }
+
+    /// The tenant's staged canary, parsed (`None` when none is staged).
+    pub async fn staged(&self, tenant: &TenantId) -> Result<Option<Manifest>, StoreError> {
+        let key = Self::canary_key(tenant);
+        found(self.objects.get(&key, None).await?)?
+            .map(|bytes| parse_manifest(&key, &bytes))
+            .transpose()
+    }
+
+    /// Stages `rules` as a canary of `tenant` for `terms`: the revision after the current
+    /// one (which must exist and be at `expected`), naming it as `previous`, signed by
+    /// `signer`, replacing any canary staged before. Every module must already be stored.
+    /// The live manifest is not touched: the canary decides for its share of users only
+    /// while the live revision is the one it follows.
+    pub async fn stage_canary(
+        &self,
+        tenant: &TenantId,
+        rules: Vec<RuleEntry>,
+        expected: u64,
+        terms: CanaryTerms,
+        signer: Option<&ManifestSigner>,
+    ) -> Result<Manifest, StoreError> {
+        let current = self.current(tenant).await?;
+        let Some(current) = current.filter(|c| c.manifest.revision == expected) else {
+            return Err(StoreError::Conflict {
+                tenant: tenant.to_string(),
+                expected,
+            });
+        };
+        self.check_modules(&rules).await?;
+        let mut manifest = Manifest {
+            tenant: Some(tenant.to_string()),
+            revision: next_revision(tenant, expected)?,
+            previous: Some(format!("sha256:{}", manifest_digest(&current.manifest))),
+            rules,
+            canary: Some(terms),
+            signature: None,
+        };
+        if let Some(signer) = signer {
+            signer.sign(&mut manifest);
+        }
+        let bytes = manifest_bytes(tenant, &manifest)?;
+        self.objects
+            .put(&Self::canary_key(tenant), bytes, PutIf::Always)
+            .await?;
+        Ok(manifest)
+    }
+
+    /// Ends a tenant's canary (promoted, aborted or overtaken): its users go back to the
+    /// live revision. Ending none is not an error.
+    pub async fn end_canary(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        self.objects.delete(&Self::canary_key(tenant)).await
     }
 
     /// A published revision of a tenant's manifest (`None` if there is no such revision).
@@ -209,21 +277,8 @@ impl RuleStore {
         if revision != expected {
             return Err(conflict());
         }
-        let next = revision
-            .checked_add(1)
-            .ok_or_else(|| StoreError::RevisionOverflow(tenant.to_string()))?;
-        for rule in &rules {
-            let digest = rule
-                .module
-                .parse::<Sha256>()
-                .map_err(|e| StoreError::Corrupt {
-                    key: rule.name.clone(),
-                    message: e.to_string(),
-                })?;
-            if self.module(&digest).await?.is_none() {
-                return Err(StoreError::MissingModule(digest));
-            }
-        }
+        let next = next_revision(tenant, revision)?;
+        self.check_modules(&rules).await?;
         if let Some(current) = &current {
             self.repair_history(tenant, &current.manifest).await?;
         }
@@ -234,6 +289,7 @@ impl RuleStore {
                 .as_ref()
                 .map(|c| format!("sha256:{}", manifest_digest(&c.manifest))),
             rules,
+            canary: None,
             signature: None,
         };
         if let Some(signer) = signer {
@@ -252,6 +308,23 @@ impl RuleStore {
             .put(&Self::history_key(tenant, next), bytes, PutIf::Always)
             .await?;
         Ok(manifest)
+    }
+
+    /// Every module `rules` name must be in the store before a manifest names it.
+    async fn check_modules(&self, rules: &[RuleEntry]) -> Result<(), StoreError> {
+        for rule in rules {
+            let digest = rule
+                .module
+                .parse::<Sha256>()
+                .map_err(|e| StoreError::Corrupt {
+                    key: rule.name.clone(),
+                    message: e.to_string(),
+                })?;
+            if self.module(&digest).await?.is_none() {
+                return Err(StoreError::MissingModule(digest));
+            }
+        }
+        Ok(())
     }
 
     /// Writes `history/<rev>.json` of the current manifest when it is missing (a publish
@@ -313,6 +386,12 @@ fn manifest_bytes(tenant: &TenantId, manifest: &Manifest) -> Result<Vec<u8>, Sto
         key: tenant.to_string(),
         message: e.to_string(),
     })
+}
+
+fn next_revision(tenant: &TenantId, revision: u64) -> Result<u64, StoreError> {
+    revision
+        .checked_add(1)
+        .ok_or_else(|| StoreError::RevisionOverflow(tenant.to_string()))
 }
 
 fn found(fetched: Fetched) -> Result<Option<Vec<u8>>, StoreError> {

@@ -307,6 +307,13 @@ impl portcullis_gate::store::ObjectStore for Stalled {
     ) -> BoxFuture<'a, Result<Vec<String>, portcullis_gate::store::StoreError>> {
         Box::pin(std::future::pending())
     }
+
+    fn delete<'a>(
+        &'a self,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<(), portcullis_gate::store::StoreError>> {
+        Box::pin(std::future::pending())
+    }
 }
 
 #[test]

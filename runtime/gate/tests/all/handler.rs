@@ -242,12 +242,17 @@ fn hot_swap_and_last_known_good() {
     let answer = rt.block_on(h.handle(fixture("pre-auth"), None));
     assert_eq!(answer.record.revision, Some(2));
     assert!(answer.response.is_err());
+    assert_eq!(h.registry().last_known_good_age(), Duration::ZERO);
 
-    // A broken manifest never replaces the last known good set.
+    // A broken manifest never replaces the last known good set, which from then on ages:
+    // the store has not confirmed it since the last good refresh.
     std::fs::write(dir.path().join("tenants/acme/manifest.json"), b"{not json").unwrap();
     let answer = rt.block_on(h.handle(fixture("pre-auth"), None));
     assert_eq!(answer.record.revision, Some(2));
     assert_eq!(h.registry().refresh_failures(), 1);
+    std::thread::sleep(Duration::from_millis(30));
+    let age = h.registry().last_known_good_age();
+    assert!(age >= Duration::from_millis(30), "{age:?}");
 
     // Neither does a module that does not match its digest.
     let bad = Manifest {
@@ -268,6 +273,10 @@ fn hot_swap_and_last_known_good() {
     let answer = rt.block_on(h.handle(fixture("pre-auth"), None));
     assert_eq!(answer.record.revision, Some(2));
     assert_eq!(h.registry().refresh_failures(), 2);
+    assert!(
+        h.registry().last_known_good_age() >= age,
+        "a failed refresh confirms nothing"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 #![expect(clippy::unwrap_used, reason = "tests: a failed step is a failed test")]
 
+mod canary;
 mod context;
 mod degraded;
 mod handler;
