@@ -35,7 +35,7 @@ const fn call(sdk: &'static str, action: &'static str, caller: Caller) -> Call {
 pub const CALLS: &[Call] = &[
     // Manifests (conditional GET), modules, precompiled artifacts.
     call("get_object", "s3:GetObject", Caller::Function),
-    // Write-back of precompiled artifacts (function), publishing (operator).
+    // Write-back of precompiled artifacts and captures (function), publishing (operator).
     call("put_object", "s3:PutObject", Caller::Function),
     call("list_objects_v2", "s3:ListBucket", Caller::Operator),
     // Ending a canary (promote, abort, rollback).
@@ -61,7 +61,9 @@ pub const CALLS: &[Call] = &[
 
 /// Actions the function needs without calling them: without `s3:ListBucket`, S3 answers
 /// a read of a missing key (a tenant with no manifest) with 403 instead of 404.
-pub const FUNCTION_EXTRA: &[&str] = &["s3:ListBucket"];
+/// And with SSE-KMS, S3 asks KMS for a data key on the function's behalf when it writes a
+/// capture (`kms:GenerateDataKey` on the capture key).
+pub const FUNCTION_EXTRA: &[&str] = &["s3:ListBucket", "kms:GenerateDataKey"];
 
 /// The actions the function is granted: exactly its calls plus [`FUNCTION_EXTRA`].
 pub fn function_actions() -> Vec<&'static str> {

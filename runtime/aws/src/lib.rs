@@ -1,6 +1,7 @@
 //! Portcullis on AWS: the S3 rule store ([`s3::S3Objects`]), DynamoDB for rule data
 //! ([`dynamo::DynamoData`]), sign-in activity and audit ([`dynamo::DynamoRecorder`]), and
-//! the artifact key from Secrets Manager ([`keys::KeySource`]).
+//! the artifact key from Secrets Manager ([`keys::KeySource`]), and captures for replay
+//! encrypted with KMS ([`s3::S3Capture`]).
 //! Each implements a trait of the engine, which itself knows nothing of AWS.
 //!
 //! Clients are built from the usual AWS environment (region, credentials,
@@ -14,6 +15,7 @@ pub mod s3;
 use std::sync::Arc;
 use std::time::Duration;
 
+use portcullis_gate::capture::{CaptureSink, StoreCapture};
 use portcullis_gate::store::{DirStore, RuleStore};
 
 /// The AWS configuration from the environment.
@@ -91,6 +93,30 @@ impl StoreUrl {
             ))),
         }
     }
+}
+
+impl StoreUrl {
+    /// Where captures for replay go in this store: a directory store's `capture/`, or S3
+    /// under the prefix encrypted with `kms_key` ([`s3::S3Capture`]).
+    pub fn capture_sink(
+        &self,
+        aws: &aws_config::SdkConfig,
+        timeout: Duration,
+        kms_key: Option<String>,
+    ) -> Arc<dyn CaptureSink> {
+        match self {
+            StoreUrl::Dir(path) => dir_capture(path),
+            StoreUrl::S3 { bucket, prefix } => Arc::new(s3::S3Capture::new(
+                s3::S3Objects::new(s3::client(aws), bucket, prefix, timeout),
+                kms_key,
+            )),
+        }
+    }
+}
+
+/// Captures for replay in a directory store's `capture/`.
+pub fn dir_capture(path: &std::path::Path) -> Arc<dyn CaptureSink> {
+    Arc::new(StoreCapture(Arc::new(DirStore::new(path))))
 }
 
 #[cfg(test)]

@@ -2,13 +2,16 @@
 //! conditional (`If-None-Match`; S3's 304 reaches the SDK as an unhandled service error with
 //! raw status 304, and is answered as `NotModified`), writes are conditional (`If-Match`,
 //! `If-None-Match: *`; a 412 or 409 is `PreconditionFailed`), and every operation is bounded
-//! by a timeout.
+//! by a timeout. [`S3Capture`] writes captures for replay encrypted with a KMS key.
 
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+use portcullis_gate::backend::BackendError;
+use portcullis_gate::capture::CaptureSink;
 use portcullis_gate::store::{
     BoxFuture, Fetched, MAX_OBJECT_BYTES, ObjectStore, PutIf, StoreError,
 };
@@ -205,5 +208,48 @@ impl ObjectStore for S3Objects {
                 .map(drop)
                 .map_err(|e| failed("delete", &full, e))
         }))
+    }
+}
+
+/// Captures for replay in S3 (`<prefix>/capture/…`), each object encrypted with a KMS key
+/// (SSE-KMS): reading one takes `kms:Decrypt` on that key as well as the object.
+#[derive(Debug, Clone)]
+pub struct S3Capture {
+    objects: S3Objects,
+    kms_key: Option<String>,
+}
+
+impl S3Capture {
+    /// Captures under `objects`' prefix, encrypted with `kms_key` (the bucket's default KMS
+    /// key when `None`).
+    pub fn new(objects: S3Objects, kms_key: Option<String>) -> S3Capture {
+        S3Capture { objects, kms_key }
+    }
+}
+
+impl CaptureSink for S3Capture {
+    fn put<'a>(&'a self, key: &'a str, bytes: Vec<u8>) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let full = self.objects.key(key);
+            let client = &self.objects.client;
+            let request = client
+                .put_object()
+                .bucket(&self.objects.bucket)
+                .key(&full)
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .set_ssekms_key_id(self.kms_key.clone())
+                .body(ByteStream::from(bytes));
+            match tokio::time::timeout(self.objects.timeout, request.send()).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => Err(BackendError::Call {
+                    operation: "s3 PutObject (capture)",
+                    source: Box::new(error),
+                }),
+                Err(_) => Err(BackendError::Timeout {
+                    operation: "s3 PutObject (capture)",
+                    after: self.objects.timeout,
+                }),
+            }
+        })
     }
 }

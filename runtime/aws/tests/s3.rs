@@ -1,7 +1,8 @@
 //! The S3 rule store against a real S3-compatible server (moto): layout, conditional reads
 //! and writes, publish conflicts, rollback, and a registry that keeps its last known good
 //! rules through every fault — digest mismatch, truncated module, invalid manifest, S3
-//! stopped, S3 slower than the timeout — plus precompiled artifacts.
+//! stopped, S3 slower than the timeout — plus precompiled artifacts, deletes (a canary's
+//! end) and captures for replay encrypted with the capture key.
 #![expect(
     clippy::unwrap_used,
     clippy::panic,
@@ -12,10 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_artifacts as art;
-use portcullis_aws::s3::{S3Objects, client};
+use portcullis_aws::s3::{S3Capture, S3Objects, client};
 use portcullis_engine::{
     ArtifactError, ArtifactKey, Engine, EngineConfig, LoadError, Mode, OnError, Sha256,
 };
+use portcullis_gate::capture::CaptureSink;
 use portcullis_gate::manifest::RuleEntry;
 use portcullis_gate::registry::{Lookup, RefreshError, Registry, RegistryConfig};
 use portcullis_gate::store::{Fetched, ObjectStore, PutIf, RuleStore, StoreError, TenantId};
@@ -544,4 +546,41 @@ async fn the_artifact_key_comes_from_secrets_manager() {
             .await,
         Err(KeyLoadError::Secret { .. })
     ));
+}
+
+#[tokio::test]
+async fn captures_are_encrypted_with_the_capture_key_and_deletes_end_canaries() {
+    let s3 = s3().await;
+    // A canary ends with a delete; deleting what is not there is not an error.
+    let key = "tenants/acme/canary.json";
+    s3.objects
+        .put(key, b"{}".to_vec(), PutIf::Always)
+        .await
+        .unwrap();
+    s3.objects.delete(key).await.unwrap();
+    assert_eq!(s3.objects.get(key, None).await.unwrap(), Fetched::NotFound);
+    s3.objects.delete(key).await.unwrap();
+
+    let arn = "arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+    let raw = client(&s3.moto.sdk_config().await);
+    let sink = S3Capture::new(
+        S3Objects::new(raw.clone(), "rules", "prod", Duration::from_secs(2)),
+        Some(arn.to_owned()),
+    );
+    let capture = "capture/acme/2026-12-02/1-abc.json";
+    sink.put(capture, b"{\"portcullis_capture\": 1}".to_vec())
+        .await
+        .unwrap();
+    let head = raw
+        .head_object()
+        .bucket("rules")
+        .key(format!("prod/{capture}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+    );
+    assert_eq!(head.ssekms_key_id(), Some(arn));
 }

@@ -367,3 +367,86 @@ fn a_canary_is_staged_watched_promoted_and_aborted() {
     );
     assert!(!status(&[]).contains("canary"));
 }
+
+/// Captures the Lambda wrote (a `capture/` tree) replay at their own host time with the
+/// trusted context their rules saw: the cafe address the backend vouched for opens to
+/// revision 2; a capture without one stays blocked.
+#[test]
+fn replay_decides_captures_with_their_trusted_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).to_str().unwrap().to_owned();
+    let store = path("store");
+    std::fs::write(path("v1.json"), globex(&["192.168.0.0/16"], &["engineer"])).unwrap();
+    std::fs::write(
+        path("v2.json"),
+        globex(&["192.168.0.0/16", "203.0.113.0/24"], &["engineer"]),
+    )
+    .unwrap();
+    for file in ["v1.json", "v2.json"] {
+        let args = [
+            "publish",
+            "--store",
+            &store,
+            "--tenant",
+            "globex",
+            "--manifest",
+            &path(file),
+        ];
+        assert!(run(&args).status.success());
+    }
+    let day = dir.path().join("capture/globex/2026-01-05");
+    std::fs::create_dir_all(&day).unwrap();
+    let capture = |id: &str, trusted: Value| {
+        json!({
+            "portcullis_capture": 1, "decision_id": id, "tenant": "globex", "revision": 1,
+            "decision": "deny", "at_ms": 1767596400000i64, "expires_at_ms": 1768201200000i64,
+            "trusted": trusted,
+            "event": {
+                "version": "1", "triggerSource": "PreAuthentication_Authentication",
+                "region": "us-east-1", "userPoolId": "us-east-1_Acme0001",
+                "callerContext": {"clientId": "acmewebclient0001"},
+                "request": {"userAttributes": {"custom:tenant_id": "globex"},
+                            "validationData": {}, "userNotFound": false},
+                "response": {}
+            }
+        })
+    };
+    let vouched = json!({"ip": "203.0.113.9", "issued_at_ms": 1767596400000i64, "fields": {}});
+    std::fs::write(
+        day.join("1-cafe.json"),
+        capture("cafe", vouched).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        day.join("2-bare.json"),
+        capture("bare", Value::Null).to_string(),
+    )
+    .unwrap();
+    let out = run(&[
+        "replay",
+        "--json",
+        "--store",
+        &store,
+        "--tenant",
+        "globex",
+        "--from",
+        "1",
+        "--to",
+        "2",
+        "--events",
+        &path("capture"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            json!({"event": "1-cafe.json", "decision": "deny → allow"}),
+            json!({"events": 2, "changed": 1, "newly_denied": 0, "newly_allowed": 1,
+                   "token_changes": 0, "claims": {}}),
+        ]
+    );
+}

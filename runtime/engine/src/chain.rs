@@ -24,6 +24,7 @@ use crate::budget::Budget;
 use crate::contract::{DataItem, GroupOverride, Trigger};
 use crate::namespace::{GlobalMarks, TokenPolicy};
 use crate::outcome::{Evaluation, Failure, InvalidOutput, Outcome};
+use crate::reads::Reads;
 pub use crate::request::{RuleInput, SignIn};
 pub use crate::rule::{FAIL_CLOSED_MESSAGE, Mode, OnError, Origin, Rule, RuleKey, RuleName};
 use crate::sandbox::Engine;
@@ -268,6 +269,7 @@ fn skipped(failure: Failure) -> Evaluation {
         peak_memory: 0,
         logs: Vec::new(),
         logs_dropped: 0,
+        reads: Reads::default(),
     }
 }
 

@@ -11,7 +11,7 @@
 //! [`ChainOutcome`] goes back to the caller.
 //!
 //! Leaves first: [`contract`] (generated from the WIT file), [`digest`], [`budget`],
-//! [`invalid`], [`language`]; then [`request`], [`verdict`], [`outcome`], [`namespace`]; then
+//! [`invalid`], [`language`], [`reads`]; then [`request`], [`verdict`], [`outcome`], [`namespace`]; then
 //! [`sandbox`] and [`rule`]; [`chain`] on top.
 
 pub mod budget;
@@ -22,6 +22,7 @@ pub mod invalid;
 pub mod language;
 pub mod namespace;
 pub mod outcome;
+pub mod reads;
 pub mod request;
 pub mod rule;
 pub mod sandbox;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::contract::Level;
 pub use crate::invalid::InvalidOutput;
+use crate::reads::Reads;
 use crate::verdict::Verdict;
 
 /// How one rule evaluation ended.
@@ -138,4 +139,6 @@ pub struct Evaluation {
     pub logs: Vec<LogLine>,
     /// Log lines dropped over the cap.
     pub logs_dropped: usize,
+    /// What the rule read of the sign-in.
+    pub reads: Reads,
 }

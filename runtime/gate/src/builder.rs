@@ -6,9 +6,11 @@ use std::sync::Arc;
 use portcullis_engine::sandbox::{Engine, EngineConfig, LoadError};
 
 use crate::activity::Recorder;
+use crate::capture::{CaptureConfig, CaptureSink};
 use crate::config::HandlerConfig;
 use crate::context::{ContextConfig, ContextKeys, ContextVerifier};
 use crate::data::DataSource;
+use crate::handler::Capture;
 use crate::handler::Handler;
 use crate::registry::{Registry, RegistryConfig};
 use crate::store::RuleStore;
@@ -24,6 +26,7 @@ pub struct GateBuilder {
     data: Option<Arc<dyn DataSource>>,
     recorder: Option<Arc<dyn Recorder>>,
     context: Option<ContextVerifier>,
+    capture: Option<Capture>,
 }
 
 impl Handler {
@@ -37,6 +40,7 @@ impl Handler {
             data: None,
             recorder: None,
             context: None,
+            capture: None,
         }
     }
 }
@@ -80,6 +84,13 @@ impl GateBuilder {
         self
     }
 
+    /// A sample of the tenants' sign-ins in `config` is written to `sink` for replay (each
+    /// cut down to what its rules read).
+    pub fn capture(mut self, config: CaptureConfig, sink: Arc<dyn CaptureSink>) -> Self {
+        self.capture = Some(Capture { config, sink });
+        self
+    }
+
     /// The handler. Fails only when a default engine cannot be set up.
     pub fn build(self) -> Result<Handler, LoadError> {
         let engine = match self.engine {
@@ -96,6 +107,7 @@ impl GateBuilder {
             context: self.context.unwrap_or_else(|| {
                 ContextVerifier::new(ContextKeys::default(), ContextConfig::default())
             }),
+            capture: self.capture,
         })
     }
 }

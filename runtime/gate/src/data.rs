@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use portcullis_engine::chain::{DataSet, Origin, Rule};
 use portcullis_engine::contract::{DataItem, SignIn};
+use portcullis_engine::reads::{Field, Reads};
 
 use crate::backend::{BackendError, BoxFuture};
 use crate::tenant::TenantId;
@@ -223,6 +224,20 @@ impl KeyTemplate {
             parts.push(Part::Text(rest.to_owned()));
         }
         Ok(KeyTemplate { parts })
+    }
+
+    /// Notes in `reads` what of the sign-in this template resolves from (a capture keeps it).
+    pub fn note_reads(&self, reads: &mut Reads) {
+        for part in &self.parts {
+            match part {
+                Part::Sub => reads.attributes.note("sub"),
+                Part::Attr(name) => reads.attributes.note(name),
+                Part::Username => reads.field(Field::UserName),
+                Part::ClientId => reads.field(Field::ClientId),
+                Part::UserPoolId => reads.field(Field::UserPoolId),
+                Part::Text(_) | Part::Tenant => {}
+            }
+        }
     }
 
     /// The key for this request, or `None` when a placeholder has no value. Values from the

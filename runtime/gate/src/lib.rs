@@ -21,6 +21,7 @@ pub mod activity;
 pub mod backend;
 pub mod builder;
 pub mod canary;
+pub mod capture;
 pub mod cases;
 pub mod cognito;
 pub mod config;

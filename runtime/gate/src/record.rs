@@ -107,6 +107,9 @@ pub struct DecisionRecord {
     /// and what the other revision would have decided differently.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryRecord>,
+    /// Whether this sign-in was captured for replay ([`crate::capture`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub captured: bool,
     /// Why the event was left alone (decision `pass`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unhandled: Option<Unhandled>,

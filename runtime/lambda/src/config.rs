@@ -26,6 +26,9 @@
 //! | `PORTCULLIS_ACTIVITY_TABLE` | none | DynamoDB table of sign-in activity (and audit) |
 //! | `PORTCULLIS_AUDIT_DAYS` | `0` | keep audit entries this many days (`0`: no audit) |
 //! | `PORTCULLIS_ACTIVITY_LOCATION_DAYS` | `0` | keep each user's last trusted IP and country (from the backend's signed context) this many days after their last sign-in (`0`: not kept) |
+//! | `PORTCULLIS_CAPTURE` | none | capture for replay: `acme=0.05,globex=1` (tenant = share of its sign-ins), each cut down to what its rules read, written under `capture/` in the store |
+//! | `PORTCULLIS_CAPTURE_DAYS` | `7` | how long captures are kept (the bucket's lifecycle rule deletes them; each states its expiry) |
+//! | `PORTCULLIS_CAPTURE_KMS_KEY` | none | the KMS key captures are encrypted with in S3 (SSE-KMS; the bucket's default KMS key when unset) |
 //! | `PORTCULLIS_TENANT_FROM` | `attribute:custom:tenant_id` | `user-pool`, `client-id` or `attribute:NAME` |
 //! | `PORTCULLIS_REFRESH_SECS` | `10` | how old a manifest may get before it is revalidated |
 //! | `PORTCULLIS_FAIL_MODE` | `closed` | Portcullis failures: `open` or `closed` |
@@ -38,6 +41,7 @@ use std::time::Duration;
 
 use portcullis_aws::StoreUrl;
 use portcullis_aws::keys::KeySource;
+use portcullis_gate::capture::CaptureConfig;
 use portcullis_gate::context::ContextConfig;
 use portcullis_gate::store::TenantId;
 use portcullis_gate::trust::TrustedKeys;
@@ -82,6 +86,10 @@ pub struct Config {
     pub audit: Option<Duration>,
     /// How long the last trusted location is kept (`None`: not kept).
     pub location: Option<Duration>,
+    /// Which tenants' sign-ins are captured for replay (`None`: none).
+    pub capture: Option<CaptureConfig>,
+    /// The KMS key captures are encrypted with in S3.
+    pub capture_kms_key: Option<String>,
     /// The handler's settings.
     pub handler: HandlerConfig,
 }
@@ -238,6 +246,20 @@ impl Config {
             activity_table: table("PORTCULLIS_ACTIVITY_TABLE"),
             audit: days("PORTCULLIS_AUDIT_DAYS", audit_days)?,
             location: days("PORTCULLIS_ACTIVITY_LOCATION_DAYS", location_days)?,
+            capture: match table("PORTCULLIS_CAPTURE") {
+                None => None,
+                Some(spec) => {
+                    let days = parse(&get, "PORTCULLIS_CAPTURE_DAYS", 7u64)?;
+                    let retention = Duration::from_secs(days.saturating_mul(86_400));
+                    Some(
+                        CaptureConfig::parse(&spec, retention).map_err(|e| ConfigError {
+                            variable: "PORTCULLIS_CAPTURE",
+                            problem: e.to_string(),
+                        })?,
+                    )
+                }
+            },
+            capture_kms_key: table("PORTCULLIS_CAPTURE_KMS_KEY"),
             handler,
         })
     }

@@ -145,6 +145,21 @@ async fn build(
             artifact_key,
         })
         .context(ContextVerifier::new(context_keys, config.context));
+    if let Some(capture) = config.capture {
+        let sink = match &config.store {
+            StoreUrl::Dir(path) => portcullis_aws::dir_capture(path),
+            StoreUrl::S3 { .. } => config.store.capture_sink(
+                aws.get_or_init(portcullis_aws::sdk_config).await,
+                config.store_timeout,
+                config.capture_kms_key,
+            ),
+        };
+        tracing::info!(
+            tenants = capture.rates.len(),
+            "capturing sign-ins for replay"
+        );
+        gate = gate.capture(capture, sink);
+    }
     if config.data_table.is_some() || config.activity_table.is_some() {
         let dynamo =
             portcullis_aws::dynamo::client(aws.get_or_init(portcullis_aws::sdk_config).await);

@@ -1,6 +1,6 @@
 //! Each evaluation's store state and every call a policy can make into the host: the
-//! `request` resource's read-only methods over the lent [`SignIn`] and the rule's own
-//! [`RuleInput`], and the bounded `log`.
+//! `request` resource's read-only methods over the lent [`SignIn`] (noting what the rule
+//! reads) and the rule's own [`RuleInput`], and the bounded `log`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,6 +11,7 @@ use crate::budget::Limiter;
 use crate::contract::portcullis::policy::{host, types};
 use crate::contract::{DataItem, LentRequest, Level, TokenSource, Trigger, TrustedContext};
 use crate::outcome::LogLine;
+use crate::reads::{Field, Names, Reads};
 use crate::request::{NO_SIGN_IN, RuleInput, SignIn};
 
 /// Log lines a rule may write per evaluation; more are dropped and counted.
@@ -33,6 +34,8 @@ pub struct HostState {
     pub(super) logs: Vec<LogLine>,
     /// Log lines over [`MAX_LOG_LINES`], dropped.
     pub(super) logs_dropped: usize,
+    /// What the rule read of the sign-in.
+    pub(super) reads: Reads,
 }
 
 impl HostState {
@@ -50,11 +53,18 @@ impl HostState {
             deadline,
             logs: Vec::new(),
             logs_dropped: 0,
+            reads: Reads::default(),
         }
     }
 
     fn read(&self) -> &SignIn {
         self.sign_in.as_deref().unwrap_or(&NO_SIGN_IN)
+    }
+
+    /// The sign-in, noting that the rule read `field` of it.
+    fn read_field(&mut self, field: Field) -> &SignIn {
+        self.reads.field(field);
+        self.read()
     }
 }
 
@@ -99,47 +109,51 @@ impl types::HostRequest for HostState {
     }
 
     fn user_pool_id(&mut self, _: Resource<LentRequest>) -> String {
-        self.read().user_pool_id.clone()
+        self.read_field(Field::UserPoolId).user_pool_id.clone()
     }
 
     fn client_id(&mut self, _: Resource<LentRequest>) -> Option<String> {
-        self.read().client_id.clone()
+        self.read_field(Field::ClientId).client_id.clone()
     }
 
     fn user_name(&mut self, _: Resource<LentRequest>) -> Option<String> {
-        self.read().user_name.clone()
+        self.read_field(Field::UserName).user_name.clone()
     }
 
     fn user_attribute(&mut self, _: Resource<LentRequest>, name: String) -> Option<String> {
+        self.reads.attributes.note(&name);
         lookup(&self.read().user_attributes, &name)
     }
 
     fn user_attributes(&mut self, _: Resource<LentRequest>) -> Vec<(String, String)> {
+        self.reads.attributes = Names::All;
         self.read().user_attributes.clone()
     }
 
     fn client_metadata_value(&mut self, _: Resource<LentRequest>, key: String) -> Option<String> {
+        self.reads.client_metadata.note(&key);
         lookup(&self.read().client_metadata, &key)
     }
 
     fn client_metadata(&mut self, _: Resource<LentRequest>) -> Vec<(String, String)> {
+        self.reads.client_metadata = Names::All;
         self.read().client_metadata.clone()
     }
 
     fn user_not_found(&mut self, _: Resource<LentRequest>) -> bool {
-        self.read().user_not_found
+        self.read_field(Field::UserNotFound).user_not_found
     }
 
     fn new_device_used(&mut self, _: Resource<LentRequest>) -> Option<bool> {
-        self.read().new_device_used
+        self.read_field(Field::NewDeviceUsed).new_device_used
     }
 
     fn groups(&mut self, _: Resource<LentRequest>) -> Vec<String> {
-        self.read().groups.clone()
+        self.read_field(Field::Groups).groups.clone()
     }
 
     fn scopes(&mut self, _: Resource<LentRequest>) -> Vec<String> {
-        self.read().scopes.clone()
+        self.read_field(Field::Scopes).scopes.clone()
     }
 
     fn config(&mut self, _: Resource<LentRequest>) -> String {
@@ -167,15 +181,15 @@ impl types::HostRequest for HostState {
     }
 
     fn federated(&mut self, _: Resource<LentRequest>) -> bool {
-        self.read().federated
+        self.read_field(Field::Federated).federated
     }
 
     fn first_federated(&mut self, _: Resource<LentRequest>) -> bool {
-        self.read().first_federated
+        self.read_field(Field::Federated).first_federated
     }
 
     fn trusted_context(&mut self, _: Resource<LentRequest>) -> Option<TrustedContext> {
-        self.read().trusted.clone()
+        self.read_field(Field::TrustedContext).trusted.clone()
     }
 
     fn drop(&mut self, _: Resource<LentRequest>) -> wasmtime::Result<()> {

@@ -495,6 +495,7 @@ impl Engine {
             peak_memory: run.peak_memory,
             logs: run.logs,
             logs_dropped: run.logs_dropped,
+            reads: run.reads,
         }
     }
 

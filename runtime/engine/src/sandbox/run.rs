@@ -12,6 +12,7 @@ use super::{CompiledPolicy, Engine, ticker};
 use crate::budget::{Budget, Limiter};
 use crate::invalid::InvalidOutput;
 use crate::outcome::{Failure, LogLine};
+use crate::reads::Reads;
 use crate::request::{RuleInput, SignIn};
 
 /// The most a rule may hand the host in one call (a log line) or in its verdict, in
@@ -27,6 +28,7 @@ pub(super) struct Run<R> {
     pub(super) peak_memory: usize,
     pub(super) logs: Vec<LogLine>,
     pub(super) logs_dropped: usize,
+    pub(super) reads: Reads,
 }
 
 /// What the guest handed the host could not be read (over [`MAX_HOST_TRANSFER`], or
@@ -76,6 +78,7 @@ impl Engine {
             peak_memory: state.limiter.peak_memory,
             logs: state.logs,
             logs_dropped: state.logs_dropped,
+            reads: state.reads,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! tenants/<tenant>/canary.json                 a staged canary: the next revision, signed
 //! modules/<sha256>.wasm                        immutable, content-addressed
 //! compiled/<engine-compat>/<sha256>.cwasm      precompiled modules for one engine build
+//! capture/<tenant>/<day>/<time>-<id>.json      sampled sign-ins for replay (crate::capture)
 //! ```
 //!
 //! Backends implement [`ObjectStore`] — get (conditional), put (conditional), list,

@@ -4,6 +4,7 @@
 #![expect(clippy::unwrap_used, reason = "tests: a failed step is a failed test")]
 
 mod canary;
+mod capture;
 mod context;
 mod degraded;
 mod handler;

@@ -206,3 +206,65 @@ fn a_bad_configuration_stops_the_function_at_start() {
         + &String::from_utf8_lossy(&output.stderr);
     assert!(text.contains("PORTCULLIS_STORE"), "{text}");
 }
+
+/// `PORTCULLIS_CAPTURE` through the real runtime API: a listed tenant's sign-ins are written
+/// under `capture/` in the store, cut down to what the rules read, and a replay of each
+/// decides as the function did.
+#[test]
+fn captures_for_replay_through_the_lambda_runtime_api() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let lambda = Lambda::start(
+        Path::new(env!("CARGO_BIN_EXE_bootstrap")),
+        &[
+            (
+                "PORTCULLIS_STORE",
+                format!("file://{}", dir.path().display()),
+            ),
+            ("PORTCULLIS_CAPTURE", "acme=1".to_owned()),
+            ("PORTCULLIS_CAPTURE_DAYS", "3".to_owned()),
+        ],
+    );
+    for event in ["pre-auth", "pre-auth-suspended", "token-v2"] {
+        lambda.invoke(&fixture(event));
+    }
+    let decisions = lambda.decisions();
+    assert!(
+        decisions.iter().all(|d| d["fields"]["captured"] == true),
+        "{decisions:#?}"
+    );
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    for day in std::fs::read_dir(dir.path().join("capture/acme")).unwrap() {
+        for file in std::fs::read_dir(day.unwrap().path()).unwrap() {
+            files.push(file.unwrap().path());
+        }
+    }
+    assert_eq!(files.len(), 3);
+    let replay = portcullis_testkit::rules::handler(
+        &RuleStore::dir(dir.path()),
+        portcullis_gate::HandlerConfig::default(),
+        std::time::Duration::from_secs(60),
+    );
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for unread in ["+15555550100", "10.20.30.40", "4f8e6c1a", "\"ada\""] {
+            assert!(!text.contains(unread), "`{unread}` captured: {text}");
+        }
+        let captured: portcullis_gate::capture::Captured = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            captured.expires_at_ms - captured.at_ms,
+            3 * 86_400_000,
+            "{text}"
+        );
+        let live = decisions
+            .iter()
+            .find(|d| d["fields"]["decision_id"] == captured.decision_id.as_str())
+            .unwrap();
+        let again = portcullis_testkit::rules::block(replay.replay(&captured));
+        assert_eq!(
+            again.record.decision.as_str(),
+            live["fields"]["decision"],
+            "{text}"
+        );
+    }
+}

@@ -5,6 +5,9 @@
 //! decision, deny message, ID/access claims added, changed or removed, scopes, groups,
 //! rule failures. Exit codes make it a CI gate (`--fail-on`, `--max-changed`).
 //!
+//! The events are Cognito events, or captures the Lambda wrote (`PORTCULLIS_CAPTURE`): each
+//! capture decides at its own host time with the trusted context its rules saw.
+//!
 //! Each side is laid out in a scratch directory store (its manifests and the modules they
 //! name), so nothing is written to the real store and neither side sees the other.
 
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use portcullis_aws::StoreUrl;
 use portcullis_gate::backend::{BackendError, BoxFuture};
+use portcullis_gate::capture::Captured;
 use portcullis_gate::data::DataSource;
 use portcullis_gate::manifest::{Manifest, RuleEntry};
 use portcullis_gate::store::RuleStore;
@@ -57,7 +61,8 @@ pub struct Args {
     /// The candidate as a manifest file not yet published (`module` may be a .wasm path).
     #[arg(long)]
     manifest: Option<PathBuf>,
-    /// The events: a directory of Cognito events (`*.json`) or one event file.
+    /// The events: a directory of Cognito events or captures (`*.json`, subdirectories
+    /// included: a `capture/` tree copied from the store) or one file.
     #[arg(long)]
     events: PathBuf,
     /// The host time both sides decide at, in milliseconds since the Unix epoch (default:
@@ -258,8 +263,21 @@ impl Replay<'_> {
         for path in &files {
             let event: Value = serde_json::from_slice(&input::read(path)?)
                 .with_context(|| format!("`{}` is not JSON", path.display()))?;
-            let a = self.runtime.block_on(before.handle(event.clone(), None));
-            let b = self.runtime.block_on(after.handle(event, None));
+            // A capture decides at its own host time, with the trusted context it had.
+            let (a, b) = match Captured::of(&event) {
+                None => (
+                    self.runtime.block_on(before.handle(event.clone(), None)),
+                    self.runtime.block_on(after.handle(event, None)),
+                ),
+                Some(captured) => {
+                    let captured = captured
+                        .with_context(|| format!("`{}` is not a valid capture", path.display()))?;
+                    (
+                        self.runtime.block_on(before.replay(&captured)),
+                        self.runtime.block_on(after.replay(&captured)),
+                    )
+                }
+            };
             let mut change = compare(&a, &b);
             if !change.is_empty() {
                 change.event = path
@@ -423,16 +441,27 @@ async fn copy(
     Ok(())
 }
 
-/// The events: every `*.json` in a directory (sorted), or one file.
+/// The events: every `*.json` under a directory, its subdirectories included (a capture
+/// tree, `capture/<tenant>/<day>/`), sorted; or one file.
 fn event_files(path: &Path) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+        for entry in
+            std::fs::read_dir(dir).with_context(|| format!("reading `{}`", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(&path, files)?;
+            } else if path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+        Ok(())
+    }
     if path.is_file() {
         return Ok(vec![path.to_owned()]);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .with_context(|| format!("reading `{}`", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    let mut files = Vec::new();
+    walk(path, &mut files)?;
     files.sort();
     if files.is_empty() {
         bail!("no events (*.json) in `{}`", path.display());

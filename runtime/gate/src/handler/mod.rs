@@ -23,20 +23,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use portcullis_engine::chain::{ChainOutcome, Decision, evaluate_rules_with};
-use portcullis_engine::contract::{CLIENT_CREDENTIALS_SOURCE, SignIn, Trigger};
+use portcullis_engine::contract::{CLIENT_CREDENTIALS_SOURCE, SignIn, Trigger, TrustedContext};
 use portcullis_engine::sandbox::Engine;
 use serde_json::Value;
 
-use crate::activity::{Location, Recorder, SignInActivity};
+use crate::activity::Recorder;
 use crate::canary::{self, CanaryRecord, Cohort};
+use crate::capture::{self, CaptureConfig, CaptureSink, Captured};
 use crate::cognito::{self, Event, EventKind, TokenVersion};
 use crate::config::{COGNITO_WAITS, FailMode, HandlerConfig};
 use crate::context::ContextVerifier;
 use crate::data::{DataSource, LoadedRule, prefetch};
 use crate::record::{Decided, DecisionRecord, micros};
-use crate::registry::{Lookup, RefreshError, Registry, RuleSet};
+use crate::registry::Registry;
 use crate::resolve::resolve_tenant;
 use crate::tenant::TenantId;
+
+mod effects;
+mod lookup;
+
+use lookup::{candidate_of, rules_of};
 
 /// The client-safe message when Portcullis itself fails closed.
 pub const UNAVAILABLE_MESSAGE: &str = portcullis_engine::rule::FAIL_CLOSED_MESSAGE;
@@ -59,6 +65,22 @@ pub struct Handler {
     pub(crate) data: Option<Arc<dyn DataSource>>,
     pub(crate) recorder: Option<Arc<dyn Recorder>>,
     pub(crate) context: ContextVerifier,
+    pub(crate) capture: Option<Capture>,
+}
+
+/// Capture for replay: which sign-ins, and where they go.
+#[derive(Debug)]
+pub(crate) struct Capture {
+    pub(crate) config: CaptureConfig,
+    pub(crate) sink: Arc<dyn CaptureSink>,
+}
+
+/// What a replay of a captured sign-in fixes: the host time and the trusted context the
+/// rules saw then (its envelope was verified and removed before it was captured).
+#[derive(Debug, Default)]
+struct Replayed {
+    at_ms: Option<i64>,
+    trusted: Option<TrustedContext>,
 }
 
 impl Handler {
@@ -69,21 +91,51 @@ impl Handler {
 
     /// Handles one event. `deadline` is the invocation's own deadline, if any.
     pub async fn handle(&self, event: Value, deadline: Option<Instant>) -> Answer {
+        self.run(event, deadline, None).await
+    }
+
+    /// Decides a captured sign-in again ([`crate::capture`]): at the host time it was
+    /// decided, with the trusted context its rules saw then. Nothing is recorded or
+    /// captured.
+    pub async fn replay(&self, captured: &Captured) -> Answer {
+        let replayed = Replayed {
+            at_ms: Some(captured.at_ms),
+            trusted: captured.trusted_context(),
+        };
+        self.run(captured.event.clone(), None, Some(replayed)).await
+    }
+
+    async fn run(
+        &self,
+        event: Value,
+        deadline: Option<Instant>,
+        replayed: Option<Replayed>,
+    ) -> Answer {
         let start = Instant::now();
+        let mut captured = None;
         let answer_by = self.answer_by(start, deadline);
         let (mut record, response, user) = match Event::parse(event) {
             Ok(event) => {
                 let mut record = DecisionRecord::new(event.sign_in.trigger_source.clone());
                 // Only when there is an audit. The typed name of an unknown user is often a
                 // mistyped password: never stored.
-                let user = self
-                    .recorder
-                    .as_ref()
-                    .map(|_| match event.sign_in.user_not_found {
-                        true => String::new(),
-                        false => event.sign_in.user_name.clone().unwrap_or_default(),
-                    });
-                let response = self.decide(event, start, answer_by, &mut record).await;
+                let user =
+                    self.recorder
+                        .as_ref()
+                        .filter(|_| replayed.is_none())
+                        .map(|_| match event.sign_in.user_not_found {
+                            true => String::new(),
+                            false => event.sign_in.user_name.clone().unwrap_or_default(),
+                        });
+                let response = self
+                    .decide(
+                        event,
+                        start,
+                        answer_by,
+                        &mut record,
+                        (replayed, &mut captured),
+                    )
+                    .await;
                 (record, response, user)
             }
             Err((error, raw)) => {
@@ -92,17 +144,26 @@ impl Handler {
                 record.problems.push(error.to_string());
                 // Post-auth is known from the raw `triggerSource` alone, and never fails.
                 let trigger = source.and_then(Trigger::from_source);
-                let user = self.recorder.as_ref().map(|_| {
-                    let unknown = raw.pointer("/request/userNotFound") == Some(&Value::Bool(true));
-                    let name = raw.get("userName").and_then(Value::as_str);
-                    name.filter(|_| !unknown).unwrap_or("").to_owned()
-                });
+                let user = self
+                    .recorder
+                    .as_ref()
+                    .filter(|_| replayed.is_none())
+                    .map(|_| {
+                        let unknown =
+                            raw.pointer("/request/userNotFound") == Some(&Value::Bool(true));
+                        let name = raw.get("userName").and_then(Value::as_str);
+                        name.filter(|_| !unknown).unwrap_or("").to_owned()
+                    });
                 let response = self.fail(raw, trigger, None, &mut record);
                 (record, response, user)
             }
         };
         if let Some(user) = user {
             self.audit(&mut record, &user, answer_by).await;
+        }
+        if let Some(mut captured) = captured {
+            captured.decision = record.decision.as_str().to_owned();
+            self.write_capture(captured, answer_by, &mut record).await;
         }
         record.duration_us = micros(start.elapsed());
         Answer { response, record }
@@ -119,24 +180,6 @@ impl Handler {
         }
     }
 
-    /// A registry lookup bounded by the invocation's deadline.
-    async fn lookup(&self, tenant: &TenantId, answer_by: Instant) -> Lookup {
-        let until = tokio::time::Instant::from_std(answer_by);
-        match tokio::time::timeout_at(until, self.registry.get(tenant)).await {
-            Ok(lookup) => lookup,
-            Err(_) => Lookup::Failed(Arc::new(RefreshError::Deadline)),
-        }
-    }
-
-    /// A canary lookup bounded by the invocation's deadline.
-    async fn lookup_canary(&self, tenant: &TenantId, answer_by: Instant) -> Lookup {
-        let until = tokio::time::Instant::from_std(answer_by);
-        match tokio::time::timeout_at(until, self.registry.canary(tenant)).await {
-            Ok(lookup) => lookup,
-            Err(_) => Lookup::Failed(Arc::new(RefreshError::Deadline)),
-        }
-    }
-
     /// The decision for a parsed event, and its answer.
     async fn decide(
         &self,
@@ -144,6 +187,7 @@ impl Handler {
         start: Instant,
         answer_by: Instant,
         record: &mut DecisionRecord,
+        (replayed, captured): (Option<Replayed>, &mut Option<Captured>),
     ) -> Result<Value, String> {
         let Event {
             raw,
@@ -277,8 +321,16 @@ impl Handler {
             }
         }
 
-        let now = self.config.clock_ms.unwrap_or_else(now_ms);
+        let replaying = replayed.is_some();
+        let (now, trusted) = match replayed {
+            Some(replayed) => (replayed.at_ms, replayed.trusted),
+            None => (None, None),
+        };
+        let now = now.or(self.config.clock_ms).unwrap_or_else(now_ms);
         record.context = self.context.apply(&mut sign_in, tenant.as_ref(), now);
+        if let Some(trusted) = trusted {
+            sign_in.trusted = Some(trusted);
+        }
         cognito::stamp(&mut sign_in, tenant_name, now);
         let sign_in = Arc::new(sign_in);
         let rules: Vec<&LoadedRule> = sets().flat_map(|set| set.rules.iter()).collect();
@@ -324,11 +376,12 @@ impl Handler {
             &self.config.tokens,
         );
         record.chain(&outcome);
+        let mut other = None;
         if let (Some(beside_data), Some((percent, cohort)), Some(candidate)) =
             (beside_data, cohort, &candidate)
         {
             // The other revision, for the record only: never part of the answer.
-            let other = evaluate_rules_with(
+            let beside = evaluate_rules_with(
                 beside_rules.iter().map(|loaded| &loaded.rule),
                 &self.engine,
                 Arc::clone(&sign_in),
@@ -337,8 +390,8 @@ impl Handler {
                 &self.config.tokens,
             );
             let (live, candidate_outcome) = match cohort {
-                Cohort::Candidate => (&other, &outcome),
-                Cohort::Live => (&outcome, &other),
+                Cohort::Candidate => (&beside, &outcome),
+                Cohort::Live => (&outcome, &beside),
             };
             record.canary = Some(CanaryRecord::new(
                 candidate.revision,
@@ -346,6 +399,28 @@ impl Handler {
                 cohort,
                 live,
                 candidate_outcome,
+            ));
+            other = Some(beside);
+        }
+        if let (Some(capture), Some(tenant)) = (&self.capture, &tenant)
+            && !replaying
+            && capture.config.sampled(tenant, &record.decision_id)
+        {
+            let reads = capture::decided_from(
+                [Some(&outcome), other.as_ref()].into_iter().flatten(),
+                rules.iter().chain(&beside_rules).copied(),
+                &self.config.tenant_from,
+                record.canary.is_some(),
+                &raw,
+            );
+            *captured = Some(Captured::new(
+                record,
+                tenant,
+                now,
+                capture.config.retention,
+                &raw,
+                &reads,
+                sign_in.trusted.as_ref(),
             ));
         }
         if tenant_failed
@@ -395,65 +470,6 @@ impl Handler {
         }
     }
 
-    /// Records a post-authentication sign-in (bounded by the deadline, never fatal).
-    async fn activity(
-        &self,
-        tenant: &TenantId,
-        sign_in: &SignIn,
-        answer_by: Instant,
-        record: &mut DecisionRecord,
-    ) {
-        let (Some(recorder), Some(user)) = (&self.recorder, &sign_in.user_name) else {
-            return;
-        };
-        let activity = SignInActivity {
-            tenant: tenant.clone(),
-            user: user.clone(),
-            new_device: sign_in.new_device_used.unwrap_or(false),
-            at_ms: sign_in.now_unix_ms,
-            location: Location::of(sign_in.trusted.as_ref()),
-        };
-        match self.record_time(answer_by) {
-            None => record
-                .problems
-                .push("activity: skipped, the invocation's deadline has passed".to_owned()),
-            Some(time) => match tokio::time::timeout(time, recorder.sign_in(&activity)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => record.problems.push(format!("activity: {error}")),
-                Err(_) => record.problems.push("activity: timed out".to_owned()),
-            },
-        }
-    }
-
-    /// How long a record write may take: what is left before the deadline, at most
-    /// `record_timeout`; `None` once the deadline has passed (the write is skipped).
-    fn record_time(&self, answer_by: Instant) -> Option<Duration> {
-        let left = answer_by.saturating_duration_since(Instant::now());
-        (!left.is_zero()).then(|| left.min(self.config.record_timeout))
-    }
-
-    /// Writes the decision's audit entries (bounded, never fatal).
-    async fn audit(&self, record: &mut DecisionRecord, user: &str, answer_by: Instant) {
-        let Some(recorder) = &self.recorder else {
-            return;
-        };
-        let entries = record.audit_entries(user, now_ms());
-        if entries.is_empty() {
-            return;
-        }
-        let Some(time) = self.record_time(answer_by) else {
-            record
-                .problems
-                .push("audit: skipped, the invocation's deadline has passed".to_owned());
-            return;
-        };
-        match tokio::time::timeout(time, recorder.audit(&entries)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(error = %error, "audit write failed"),
-            Err(_) => tracing::warn!("audit write timed out"),
-        }
-    }
-
     /// The fail mode for `tenant` (its override, else the deployment's).
     fn fail_mode(&self, tenant: Option<&TenantId>) -> FailMode {
         tenant
@@ -500,67 +516,7 @@ fn dropped_changes(
     None
 }
 
-/// The canary that decides for its share of users: one that is staged, loaded and follows
-/// the live rules `live`. A canary that cannot be loaded, or that follows another revision,
-/// decides for no one (noted in the record): its users get the live rules.
-fn candidate_of(
-    lookup: Lookup,
-    live: Option<&Arc<RuleSet>>,
-    record: &mut DecisionRecord,
-) -> Option<Arc<RuleSet>> {
-    let candidate = match lookup {
-        Lookup::Found(set) => set,
-        Lookup::Missing => return None,
-        Lookup::Stale { known, error } => {
-            record.problems.push(format!(
-                "canary: refresh refused, keeping the last known canary: {error}"
-            ));
-            known?
-        }
-        Lookup::Failed(error) => {
-            record.problems.push(format!(
-                "canary: {error}; the live rules decide for every user"
-            ));
-            return None;
-        }
-    };
-    match live {
-        Some(live) if candidate.follows(live) => Some(candidate),
-        _ => {
-            record.problems.push(format!(
-                "canary revision {} does not follow the live revision {}: ignored (promote, abort or stage it again)",
-                candidate.revision,
-                live.map_or_else(|| "(none)".to_owned(), |l| l.revision.to_string()),
-            ));
-            None
-        }
-    }
-}
-
-/// The rules a lookup gives, noting a stale or failed refresh in the record; `Err` when
-/// no rules could be loaded at all (the fail mode decides).
-fn rules_of(
-    lookup: Lookup,
-    which: &str,
-    record: &mut DecisionRecord,
-) -> Result<Option<Arc<RuleSet>>, ()> {
-    match lookup {
-        Lookup::Found(set) => Ok(Some(set)),
-        Lookup::Missing => Ok(None),
-        Lookup::Stale { known, error } => {
-            record.problems.push(format!(
-                "{which} rules: refresh refused, keeping the last known good rules: {error}"
-            ));
-            Ok(known)
-        }
-        Lookup::Failed(error) => {
-            record.problems.push(format!("{which} rules: {error}"));
-            Err(())
-        }
-    }
-}
-
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -1,0 +1,91 @@
+//! The handler's view of the registry: lookups bounded by the invocation's deadline, and
+//! what a lookup means for a decision (stale or failed rules noted in the record; a canary
+//! that decides only while it follows the live rules).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Handler;
+use crate::record::DecisionRecord;
+use crate::registry::{Lookup, RefreshError, RuleSet};
+use crate::tenant::TenantId;
+
+impl Handler {
+    /// A registry lookup bounded by the invocation's deadline.
+    pub(super) async fn lookup(&self, tenant: &TenantId, answer_by: Instant) -> Lookup {
+        let until = tokio::time::Instant::from_std(answer_by);
+        match tokio::time::timeout_at(until, self.registry.get(tenant)).await {
+            Ok(lookup) => lookup,
+            Err(_) => Lookup::Failed(Arc::new(RefreshError::Deadline)),
+        }
+    }
+
+    /// A canary lookup bounded by the invocation's deadline.
+    pub(super) async fn lookup_canary(&self, tenant: &TenantId, answer_by: Instant) -> Lookup {
+        let until = tokio::time::Instant::from_std(answer_by);
+        match tokio::time::timeout_at(until, self.registry.canary(tenant)).await {
+            Ok(lookup) => lookup,
+            Err(_) => Lookup::Failed(Arc::new(RefreshError::Deadline)),
+        }
+    }
+}
+
+/// The canary that decides for its share of users: one that is staged, loaded and follows
+/// the live rules `live`. A canary that cannot be loaded, or that follows another revision,
+/// decides for no one (noted in the record): its users get the live rules.
+pub(super) fn candidate_of(
+    lookup: Lookup,
+    live: Option<&Arc<RuleSet>>,
+    record: &mut DecisionRecord,
+) -> Option<Arc<RuleSet>> {
+    let candidate = match lookup {
+        Lookup::Found(set) => set,
+        Lookup::Missing => return None,
+        Lookup::Stale { known, error } => {
+            record.problems.push(format!(
+                "canary: refresh refused, keeping the last known canary: {error}"
+            ));
+            known?
+        }
+        Lookup::Failed(error) => {
+            record.problems.push(format!(
+                "canary: {error}; the live rules decide for every user"
+            ));
+            return None;
+        }
+    };
+    match live {
+        Some(live) if candidate.follows(live) => Some(candidate),
+        _ => {
+            record.problems.push(format!(
+                "canary revision {} does not follow the live revision {}: ignored (promote, abort or stage it again)",
+                candidate.revision,
+                live.map_or_else(|| "(none)".to_owned(), |l| l.revision.to_string()),
+            ));
+            None
+        }
+    }
+}
+
+/// The rules a lookup gives, noting a stale or failed refresh in the record; `Err` when
+/// no rules could be loaded at all (the fail mode decides).
+pub(super) fn rules_of(
+    lookup: Lookup,
+    which: &str,
+    record: &mut DecisionRecord,
+) -> Result<Option<Arc<RuleSet>>, ()> {
+    match lookup {
+        Lookup::Found(set) => Ok(Some(set)),
+        Lookup::Missing => Ok(None),
+        Lookup::Stale { known, error } => {
+            record.problems.push(format!(
+                "{which} rules: refresh refused, keeping the last known good rules: {error}"
+            ));
+            Ok(known)
+        }
+        Lookup::Failed(error) => {
+            record.problems.push(format!("{which} rules: {error}"));
+            Err(())
+        }
+    }
+}
