@@ -56,7 +56,7 @@ pub struct RuleSet {
     pub tenant: TenantId,
     /// The manifest revision.
     pub revision: u64,
-    /// The digest of the manifest ([`manifest_digest`]).
+    /// The digest of the manifest ([`crate::trust::manifest_digest`]).
     pub digest: Sha256,
     /// The key that signed the manifest, when signatures are verified.
     pub signed_by: Option<String>,
