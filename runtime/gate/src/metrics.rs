@@ -4,12 +4,12 @@
 //! Per invocation (dimensions `Tenant`, and none): `Decisions`, `Allows`, `Denies`,
 //! `Errors`, `FailOpen`, `FailClosed`, `Passes`, `CanaryDecisions` (decided by a canary's
 //! candidate), `CanaryDisagreements` (live and candidate decide differently),
-//! `ContextRefusals`, `DataFetchFailures`, `DurationMs`. Per rule (dimensions `Tenant`+`Rule`, and `Tenant`+`Rule`+`Outcome` for
-//! each failure kind):
-//! `Evaluations`, `Denies`, `Failures`, `ShadowDisagreements`, `DurationMs`. Per function
+//! `ContextRefusals`, `DataFetchFailures`, `DurationMs`. Per rule (dimensions
+//! `Tenant`+`Rule`, and `Tenant`+`Rule`+`Outcome` for each failure kind): `Evaluations`,
+//! `Denies`, `Failures`, `ShadowDisagreements`, `DurationMs`. Per function
 //! (no dimension), from [`FunctionCounters`]: `ColdStarts`, `RefreshFailures`,
-//! `ArtifactRefusals`, `LastKnownGoodAge` (seconds). Tenant `-` is a sign-in without a tenant. No user, attribute or claim
-//! value is ever a dimension.
+//! `ArtifactRefusals`, `LastKnownGoodAge` (seconds). Tenant `-` is a sign-in without a
+//! tenant. No user, attribute or claim value is ever a dimension.
 
 use serde_json::{Map, Value, json};
 

@@ -38,8 +38,10 @@ fn assert_valid_emf(doc: &Value) {
         for m in metrics {
             let name = m["Name"].as_str().unwrap();
             assert!(doc[name].is_number(), "metric `{name}` is a number: {doc}");
+            // CloudWatch's standard units (the ones a time or a count can take).
             assert!(
-                ["Count", "Milliseconds"].contains(&m["Unit"].as_str().unwrap()),
+                ["Count", "Milliseconds", "Seconds", "Microseconds", "None"]
+                    .contains(&m["Unit"].as_str().unwrap()),
                 "{m}"
             );
         }
@@ -141,6 +143,11 @@ fn a_scripted_sequence_of_sign_ins_adds_up_in_valid_emf() {
     assert_eq!(sum("acme", "strict-email", "ShadowDisagreements"), 2);
     assert_eq!(sum("acme", "claims", "Evaluations"), 1);
     assert_eq!(sum("", "", "ColdStarts"), 1);
+    // No canary runs and every refresh succeeded: the gauges say so.
+    assert_eq!(sum("acme", "", "CanaryDecisions"), 0);
+    assert_eq!(sum("acme", "", "CanaryDisagreements"), 0);
+    let function = docs.iter().find(|d| d.get("ColdStarts").is_some()).unwrap();
+    assert_eq!(function["LastKnownGoodAge"], 0);
     // The decision id is on the invocation's document, and differs per decision.
     let ids: std::collections::BTreeSet<&str> = docs
         .iter()
