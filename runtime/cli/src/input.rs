@@ -80,9 +80,16 @@ impl Keys {
 
 /// The engine for one command (a small instance pool: commands run one rule at a time).
 pub fn engine() -> Result<portcullis_engine::Engine> {
+    engine_with_slots(2)
+}
+
+/// An engine whose pools hold `concurrent` instances (and twice as many memories). A pool
+/// slot keeps the memory image of the last module that used it: with fewer slots than the
+/// modules a command keeps running, each instance maps its module's image in again.
+pub fn engine_with_slots(concurrent: u32) -> Result<portcullis_engine::Engine> {
     Ok(portcullis_engine::Engine::new(
         portcullis_engine::EngineConfig {
-            max_concurrent: 2,
+            max_concurrent: concurrent,
             ..portcullis_engine::EngineConfig::default()
         },
     )?)

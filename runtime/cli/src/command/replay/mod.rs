@@ -23,7 +23,7 @@ use portcullis_gate::data::DataSource;
 use portcullis_gate::manifest::{Manifest, RuleEntry};
 use portcullis_gate::store::RuleStore;
 use portcullis_gate::trust::TrustedKeys;
-use portcullis_gate::{Handler, HandlerConfig, TenantFrom, TenantId};
+use portcullis_gate::{Answer, Handler, HandlerConfig, TenantFrom, TenantId};
 use serde_json::{Value, json};
 
 use crate::{Exit, input};
@@ -234,7 +234,14 @@ impl Replay<'_> {
             None => None,
         };
         let scratch = tempfile::tempdir().context("a scratch directory")?;
-        let engine = Arc::new(input::engine()?);
+        // Both sides' rules run turn about: a slot per module keeps each module's memory
+        // image mapped (with two slots, every instance would map its image in again).
+        let modules = baseline.rules.len()
+            + candidate.rules.len()
+            + global.as_ref().map_or(0, |g| g.rules.len());
+        let engine = Arc::new(input::engine_with_slots(
+            u32::try_from(modules).unwrap_or(u32::MAX).clamp(2, 64),
+        )?);
         let config = HandlerConfig {
             tenant_from: self.tenant_from.clone(),
             clock_ms: Some(self.now_ms),
@@ -264,20 +271,15 @@ impl Replay<'_> {
             let event: Value = serde_json::from_slice(&input::read(path)?)
                 .with_context(|| format!("`{}` is not JSON", path.display()))?;
             // A capture decides at its own host time, with the trusted context it had.
-            let (a, b) = match Captured::of(&event) {
-                None => (
-                    self.runtime.block_on(before.handle(event.clone(), None)),
-                    self.runtime.block_on(after.handle(event, None)),
-                ),
-                Some(captured) => {
-                    let captured = captured
-                        .with_context(|| format!("`{}` is not a valid capture", path.display()))?;
-                    (
-                        self.runtime.block_on(before.replay(&captured)),
-                        self.runtime.block_on(after.replay(&captured)),
-                    )
-                }
-            };
+            let input =
+                match Captured::of(&event) {
+                    None => Input::Event(event),
+                    Some(captured) => Input::Captured(Box::new(captured.with_context(|| {
+                        format!("`{}` is not a valid capture", path.display())
+                    })?)),
+                };
+            let a = self.runtime.block_on(decide(&before, input.clone()));
+            let b = self.runtime.block_on(decide(&after, input));
             let mut change = compare(&a, &b);
             if !change.is_empty() {
                 change.event = path
@@ -290,6 +292,21 @@ impl Replay<'_> {
             events: files.len(),
             changes,
         })
+    }
+}
+
+/// One replayed input: a Cognito event, or a capture.
+#[derive(Clone)]
+enum Input {
+    Event(Value),
+    Captured(Box<Captured>),
+}
+
+/// `handler`'s answer to `input` (a capture at its own host time and trusted context).
+async fn decide(handler: &Handler, input: Input) -> Answer {
+    match input {
+        Input::Event(event) => handler.handle(event, None).await,
+        Input::Captured(captured) => handler.replay(&captured).await,
     }
 }
 
