@@ -430,7 +430,9 @@ impl Handler {
         {
             return Err(UNAVAILABLE_MESSAGE.to_owned());
         }
+        // A replay decides again; it never records a sign-in that already happened.
         if kind == EventKind::PostAuthentication
+            && !replaying
             && let Some(tenant) = &tenant
         {
             self.activity(tenant, &sign_in, answer_by, record).await;

@@ -203,6 +203,63 @@ fn captures_keep_what_rules_read_and_replay_to_the_live_decisions() {
     assert_eq!(trusted.event["request"]["validationData"], json!({}));
 }
 
+/// Counts what a recorder is asked to write.
+#[derive(Debug, Default)]
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl portcullis_gate::activity::Recorder for Counting {
+    fn sign_in<'a>(
+        &'a self,
+        _: &'a portcullis_gate::activity::SignInActivity,
+    ) -> portcullis_gate::backend::BoxFuture<'a, Result<(), portcullis_gate::backend::BackendError>>
+    {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn audit<'a>(
+        &'a self,
+        entries: &'a [portcullis_gate::activity::AuditEntry],
+    ) -> portcullis_gate::backend::BoxFuture<'a, Result<(), portcullis_gate::backend::BackendError>>
+    {
+        self.0
+            .fetch_add(entries.len(), std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[test]
+fn a_replay_records_no_activity_or_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = store(dir.path());
+    let capture_dir = dir.path().join("captures");
+    let recorded = Arc::new(Counting::default());
+    let live = gate(&rules, HandlerConfig::default(), Duration::from_secs(60))
+        .recorder(recorded.clone())
+        .capture(
+            CaptureConfig::parse("acme=1", WEEK).unwrap(),
+            Arc::new(StoreCapture(Arc::new(DirStore::new(&capture_dir)))),
+        )
+        .build()
+        .unwrap();
+    handle(&live, fixture("post-auth"));
+    handle(&live, fixture("pre-auth-suspended"));
+    let written = recorded.0.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(written >= 2, "the live sign-ins were recorded: {written}");
+    let mut replayed = captures(&capture_dir);
+    // And a capture that kept the user name (as one does when a rule reads it).
+    let mut named = replayed[0].clone();
+    named.event = fixture("post-auth");
+    replayed.push(named);
+    for capture in &replayed {
+        portcullis_testkit::rules::block(live.replay(capture));
+    }
+    assert_eq!(
+        recorded.0.load(std::sync::atomic::Ordering::Relaxed),
+        written
+    );
+}
+
 #[test]
 fn only_listed_tenants_are_captured_at_their_rate() {
     let dir = tempfile::tempdir().unwrap();
