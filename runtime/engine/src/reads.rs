@@ -39,11 +39,14 @@ pub enum Names {
 }
 
 impl Names {
-    /// Notes that `name` was read.
-    pub fn note(&mut self, name: &str) {
+    /// Notes that `name` was read (taking the name the rule passed: no copy on the
+    /// evaluation path).
+    pub fn note(&mut self, name: impl AsRef<str> + Into<String>) {
         match self {
-            Names::None => *self = Names::Some(vec![name.to_owned()]),
-            Names::Some(names) if !names.iter().any(|n| n == name) => names.push(name.to_owned()),
+            Names::None => *self = Names::Some(vec![name.into()]),
+            Names::Some(names) if !names.iter().any(|n| n == name.as_ref()) => {
+                names.push(name.into())
+            }
             Names::Some(_) | Names::All => {}
         }
     }
@@ -62,7 +65,7 @@ impl Names {
         match other {
             Names::None => {}
             Names::All => *self = Names::All,
-            Names::Some(names) => names.iter().for_each(|n| self.note(n)),
+            Names::Some(names) => names.iter().for_each(|n| self.note(n.as_str())),
         }
     }
 }

@@ -57,10 +57,7 @@ pub fn publish_signed(
     mut rules: Vec<RuleEntry>,
     signer: Option<&ManifestSigner>,
 ) -> Manifest {
-    for rule in &mut rules {
-        let bytes = std::fs::read(&rule.module).unwrap();
-        rule.module = block(store.put_module(bytes)).unwrap().to_string();
-    }
+    store_modules(store, &mut rules);
     let tenant = TenantId::new(tenant).unwrap();
     let current = block(store.current(&tenant))
         .unwrap()
@@ -77,14 +74,19 @@ pub fn stage_canary(
     percent: u8,
     signer: Option<&ManifestSigner>,
 ) -> Manifest {
-    for rule in &mut rules {
-        let bytes = std::fs::read(&rule.module).unwrap();
-        rule.module = block(store.put_module(bytes)).unwrap().to_string();
-    }
+    store_modules(store, &mut rules);
     let tenant = TenantId::new(tenant).unwrap();
     let current = block(store.current(&tenant)).unwrap().unwrap();
     let terms = CanaryTerms::new(percent).unwrap();
     block(store.stage_canary(&tenant, rules, current.manifest.revision, terms, signer)).unwrap()
+}
+
+/// Stores the modules `rules` name by path, and names them by digest instead.
+fn store_modules(store: &RuleStore, rules: &mut [RuleEntry]) {
+    for rule in rules {
+        let bytes = std::fs::read(&rule.module).unwrap();
+        rule.module = block(store.put_module(bytes)).unwrap().to_string();
+    }
 }
 
 /// A gate over `store` with a small engine, refreshing manifests every `refresh`, ready for

@@ -121,8 +121,9 @@ impl types::HostRequest for HostState {
     }
 
     fn user_attribute(&mut self, _: Resource<LentRequest>, name: String) -> Option<String> {
-        self.reads.attributes.note(&name);
-        lookup(&self.read().user_attributes, &name)
+        let value = lookup(&self.read().user_attributes, &name);
+        self.reads.attributes.note(name);
+        value
     }
 
     fn user_attributes(&mut self, _: Resource<LentRequest>) -> Vec<(String, String)> {
@@ -131,8 +132,9 @@ impl types::HostRequest for HostState {
     }
 
     fn client_metadata_value(&mut self, _: Resource<LentRequest>, key: String) -> Option<String> {
-        self.reads.client_metadata.note(&key);
-        lookup(&self.read().client_metadata, &key)
+        let value = lookup(&self.read().client_metadata, &key);
+        self.reads.client_metadata.note(key);
+        value
     }
 
     fn client_metadata(&mut self, _: Resource<LentRequest>) -> Vec<(String, String)> {
