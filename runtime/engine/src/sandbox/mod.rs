@@ -52,6 +52,7 @@
 //! [`Engine::artifact`] to get a policy in and out, [`Engine::evaluate`] and
 //! [`Engine::describe`] to run it.
 
+mod admission;
 pub mod artifact;
 mod exports;
 pub mod host;
@@ -70,6 +71,7 @@ use crate::digest::Sha256;
 use crate::outcome::{Evaluation, Failure, Outcome};
 use crate::request::{RuleInput, SignIn};
 use crate::verdict::Verdict;
+use admission::Need;
 use artifact::{ArtifactError, ArtifactKey, Placement};
 use exports::Exports;
 use host::HostState;
@@ -170,6 +172,8 @@ pub struct CompiledPolicy {
     digest: Sha256,
     size: usize,
     placement: Placement,
+    /// What one instance takes from its pool.
+    need: Need,
     pre: InstancePre<HostState>,
     exports: Exports,
 }
@@ -400,10 +404,16 @@ impl Engine {
             .instantiate_pre(component)
             .map_err(|e| LoadError::Contract(format!("{e:#}")))?;
         let exports = Exports::find(component)?;
+        let need = Need::of(component);
+        self.pool(placement)
+            .admission
+            .fits(need)
+            .map_err(|e| LoadError::Invalid(e.to_string()))?;
         let policy = CompiledPolicy {
             digest,
             size,
             placement,
+            need,
             pre,
             exports,
         };

@@ -4,6 +4,7 @@
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::admission::Admission;
 use super::artifact::Placement;
 use super::host::HostState;
 use super::{EngineConfig, LoadError};
@@ -21,6 +22,8 @@ pub(super) struct Pool {
     pub(super) wasm: wasmtime::Engine,
     /// The contract's host calls, linked.
     pub(super) linker: Linker<HostState>,
+    /// What the pool has free, and the wait for it.
+    pub(super) admission: Admission,
 }
 
 impl Pool {
@@ -42,8 +45,10 @@ impl Pool {
             .relaxed_simd_deterministic(true)
             .max_wasm_stack(512 << 10);
         let n = config.max_concurrent.max(1);
+        let admission = Admission::new(n, n * 2, n * 8);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(n)
+            // Every component may take its most: admission counts only the rest.
             .total_core_instances(n * budget::MAX_INSTANCES as u32)
             .total_memories(n * 2)
             .total_tables(n * 8)
@@ -64,7 +69,11 @@ impl Pool {
         let mut linker = Linker::new(&wasm);
         contract::Policy::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(setup)?;
-        Ok(Pool { wasm, linker })
+        Ok(Pool {
+            wasm,
+            linker,
+            admission,
+        })
     }
 }
 

@@ -31,6 +31,21 @@ pub(super) struct Run<R> {
     pub(super) reads: Reads,
 }
 
+impl<R> Run<R> {
+    /// A run that never started.
+    fn refused(failure: Failure, start: Instant) -> Self {
+        Run {
+            result: Err(failure),
+            fuel_used: 0,
+            duration: start.elapsed(),
+            peak_memory: 0,
+            logs: Vec::new(),
+            logs_dropped: 0,
+            reads: Reads::default(),
+        }
+    }
+}
+
 /// What the guest handed the host could not be read (over [`MAX_HOST_TRANSFER`], or
 /// malformed).
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +64,16 @@ impl Engine {
     ) -> Run<R> {
         let _active = self.ticker.enter();
         let start = Instant::now();
+        let deadline = start + budget.timeout;
+        // Dropped after the store, which returns the instance to the pool.
+        let _ticket = match self
+            .pool(policy.placement)
+            .admission
+            .admit(policy.need, deadline)
+        {
+            Ok(ticket) => ticket,
+            Err(refused) => return Run::refused(Failure::Host(refused.to_string()), start),
+        };
         let memory_limit = budget.memory_bytes.min(self.config.max_memory_bytes);
         let mut store = Store::new(
             policy.pre.engine(),
@@ -56,12 +81,16 @@ impl Engine {
                 sign_in.cloned(),
                 input,
                 Limiter::new(memory_limit),
-                start + budget.timeout,
+                deadline,
             ),
         );
         store.limiter(|state| &mut state.limiter);
         store.set_hostcall_fuel(MAX_HOST_TRANSFER);
-        ticker::arm_deadline(&mut store, budget.timeout);
+        // What is left of the budget after any wait for a place in the pool.
+        ticker::arm_deadline(
+            &mut store,
+            deadline.saturating_duration_since(Instant::now()),
+        );
         let result = store
             .set_fuel(budget.fuel)
             .and_then(|()| policy.pre.instantiate(&mut store))

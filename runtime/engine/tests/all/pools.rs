@@ -82,3 +82,52 @@ fn a_large_memory_policy_answers_alike_in_both_pools_and_precompiled() {
         }
     }
 }
+
+/// `bytes` with a custom section naming `n` appended: a distinct component (its own digest,
+/// its own compile) that behaves exactly like the original.
+fn distinct(bytes: &[u8], n: usize) -> Vec<u8> {
+    let name = b"portcullis-test";
+    let payload = n.to_le_bytes();
+    let size = 1 + name.len() + payload.len();
+    let mut out = bytes.to_vec();
+    out.push(0);
+    out.push(u8::try_from(size).expect("short section"));
+    out.push(u8::try_from(name.len()).expect("short name"));
+    out.extend_from_slice(name);
+    out.extend_from_slice(&payload);
+    out
+}
+
+#[test]
+fn more_rules_at_once_than_the_pool_holds_wait_for_a_place_instead_of_failing() {
+    // A pool of one: loading checks each new component in an instance, so eight distinct
+    // components compiled on eight threads contend for it, and so do their evaluations.
+    let engine = Engine::new(EngineConfig {
+        max_concurrent: 1,
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let bytes = std::fs::read(art::SUSPENDED_USERS).expect("artifact");
+    let req = request(Trigger::PreAuthentication);
+    std::thread::scope(|threads| {
+        let running: Vec<_> = (0..8)
+            .map(|n| {
+                let (engine, bytes, req) = (&engine, &bytes, &req);
+                threads.spawn(move || {
+                    let policy = engine
+                        .load(&distinct(bytes, n))
+                        .unwrap_or_else(|e| panic!("loading copy {n}: {e}"));
+                    (0..20)
+                        .map(|_| evaluate(engine, &policy, req, &budget()).outcome)
+                        .find_map(|outcome| match outcome {
+                            Outcome::Verdict(_) => None,
+                            Outcome::Failed(failure) => Some(failure.to_string()),
+                        })
+                })
+            })
+            .collect();
+        for (n, thread) in running.into_iter().enumerate() {
+            assert_eq!(thread.join().expect("thread"), None, "copy {n}");
+        }
+    });
+}
