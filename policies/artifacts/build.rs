@@ -29,6 +29,8 @@ const POLICIES: &[&str] = &[
     "tenant-claims",
     "new-device",
     "subscription",
+    "lockout",
+    "velocity",
 ];
 /// Hand-written core modules (`policies/adversarial/NAME.core.wat`), wrapped with the
 /// contract's WIT like a compiled policy.

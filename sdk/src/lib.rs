@@ -46,7 +46,7 @@ mod request;
 pub mod testing;
 mod verdict;
 
-pub use request::{DataError, Request};
+pub use request::{Counter, DataError, Request};
 pub use serde_json::{Value, json};
 pub use verdict::Verdict;
 

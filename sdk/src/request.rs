@@ -35,6 +35,18 @@ pub(crate) struct Fields {
     pub data: Vec<DataItem>,
 }
 
+/// A counter the host keeps for the rule (declared in its manifest entry), as of this
+/// sign-in: the host counts after the decision, so an attempt does not see itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+pub struct Counter {
+    /// Counts in the current window (0 when the window is over or nothing was counted).
+    pub count: u64,
+    /// The window, in seconds.
+    pub window_s: u64,
+    /// When the current window ends, in milliseconds since the Unix epoch (`None` at 0).
+    pub resets_at_ms: Option<i64>,
+}
+
 /// A prefetched data item that is present but not of the expected shape.
 #[derive(Debug)]
 pub struct DataError {
@@ -204,6 +216,13 @@ impl Request {
                     source,
                 }),
         }
+    }
+
+    /// The counter `name` the rule declared in its manifest entry (`"counters"`): how many
+    /// times it was counted in its current window. `Ok(None)` when the host has no count
+    /// for this sign-in (its key has no value, e.g. no verified `{trusted:ip}`).
+    pub fn counter(&self, name: &str) -> Result<Option<Counter>, DataError> {
+        self.data_as(name)
     }
 
     /// All the data items the rule declared and the host found.

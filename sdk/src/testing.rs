@@ -68,6 +68,12 @@ pub struct RequestBuilder {
 }
 
 impl RequestBuilder {
+    /// Sets the Cognito user name.
+    pub fn user_name(mut self, name: &str) -> Self {
+        self.request.sign_in.user_name = Some(name.to_owned());
+        self
+    }
+
     /// Sets the tenant.
     pub fn tenant(mut self, tenant: &str) -> Self {
         self.request.sign_in.tenant = tenant.to_owned();
@@ -138,6 +144,16 @@ impl RequestBuilder {
             value: value.to_string(),
         });
         self
+    }
+
+    /// Sets the counter `name` to `count` in a window of `window_s` seconds ending at
+    /// `resets_at_ms` (as the host hands a declared counter to the rule).
+    pub fn counter(self, name: &str, count: u64, window_s: u64, resets_at_ms: i64) -> Self {
+        let resets_at_ms = (count > 0).then_some(resets_at_ms);
+        self.data(
+            name,
+            serde_json::json!({"count": count, "window_s": window_s, "resets_at_ms": resets_at_ms}),
+        )
     }
 
     /// Adds a group.

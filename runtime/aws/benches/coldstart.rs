@@ -117,6 +117,7 @@ async fn seed(store: &RuleStore, engine: Option<&Engine>, keys: &Keys) {
             mode: Mode::Enforce,
             config,
             data: Default::default(),
+            counters: Default::default(),
         });
     }
     store

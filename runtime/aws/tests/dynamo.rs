@@ -44,6 +44,7 @@ fn rule(
             .iter()
             .map(|(a, t)| (a.to_string(), t.to_string()))
             .collect(),
+        counters: Default::default(),
     }
 }
 

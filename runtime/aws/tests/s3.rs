@@ -36,6 +36,7 @@ fn entry(name: &str, module: &str) -> RuleEntry {
         mode: Mode::Enforce,
         config: serde_json::Value::Null,
         data: Default::default(),
+        counters: Default::default(),
     }
 }
 

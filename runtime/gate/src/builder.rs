@@ -10,6 +10,7 @@ use crate::capture::{CaptureConfig, CaptureSink};
 use crate::config::HandlerConfig;
 use crate::context::{ContextConfig, ContextKeys, ContextVerifier};
 use crate::data::DataSource;
+use crate::data::counters::CounterStore;
 use crate::handler::Capture;
 use crate::handler::Handler;
 use crate::registry::{Registry, RegistryConfig};
@@ -24,6 +25,7 @@ pub struct GateBuilder {
     registry: RegistryConfig,
     config: HandlerConfig,
     data: Option<Arc<dyn DataSource>>,
+    counters: Option<Arc<dyn CounterStore>>,
     recorder: Option<Arc<dyn Recorder>>,
     context: Option<ContextVerifier>,
     capture: Option<Capture>,
@@ -38,6 +40,7 @@ impl Handler {
             registry: RegistryConfig::default(),
             config: HandlerConfig::default(),
             data: None,
+            counters: None,
             recorder: None,
             context: None,
             capture: None,
@@ -68,6 +71,12 @@ impl GateBuilder {
     /// Rules' declared data is fetched from `source`.
     pub fn data(mut self, source: Arc<dyn DataSource>) -> Self {
         self.data = Some(source);
+        self
+    }
+
+    /// Rules' declared counters are kept in `store`.
+    pub fn counters(mut self, store: Arc<dyn CounterStore>) -> Self {
+        self.counters = Some(store);
         self
     }
 
@@ -103,6 +112,7 @@ impl GateBuilder {
             registry,
             config: self.config,
             data: self.data,
+            counters: self.counters,
             recorder: self.recorder,
             context: self.context.unwrap_or_else(|| {
                 ContextVerifier::new(ContextKeys::default(), ContextConfig::default())

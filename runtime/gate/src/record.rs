@@ -14,6 +14,7 @@ use crate::activity::AuditEntry;
 use crate::canary::CanaryRecord;
 use crate::cognito::Unhandled;
 use crate::context::ContextStatus;
+use crate::data::counters::Applied;
 
 /// What the gate decided for one invocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -107,6 +108,9 @@ pub struct DecisionRecord {
     /// and what the other revision would have decided differently.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryRecord>,
+    /// What became of the counter changes the sign-in implied ([`crate::data::counters`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counters: Option<Applied>,
     /// Whether this sign-in was captured for replay ([`crate::capture`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub captured: bool,

@@ -33,6 +33,7 @@ pub fn entry(name: &str, path: &str, triggers: &[&str], config: Value) -> RuleEn
         mode: Mode::Enforce,
         config,
         data: Default::default(),
+        counters: Default::default(),
     }
 }
 

@@ -224,6 +224,18 @@ class Request:
         except ValueError as error:
             raise PolicyError(f"data item `{key}` is malformed: {error}") from error
 
+    def counter(self, name: str) -> Optional[int]:
+        """How many times the counter ``name`` (declared in the rule's manifest entry) was
+        counted in its current window, or ``None`` when the host has no count for this
+        sign-in (its key has no value). The host counts after the decision."""
+        item = self.data(name)
+        if item is None:
+            return None
+        count = item.get("count") if isinstance(item, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise PolicyError(f"counter `{name}` is malformed")
+        return count
+
     def now_ms(self) -> int:
         """The current time in milliseconds since the Unix epoch, supplied by the host."""
         return self._source.now_unix_ms()

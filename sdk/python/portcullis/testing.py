@@ -117,6 +117,15 @@ class RequestBuilder:
         self.sign_in.tenant = tenant
         return self
 
+    def user_name(self, name: str) -> "RequestBuilder":
+        self.sign_in.user_name = name
+        return self
+
+    def trusted_ip(self, ip: str) -> "RequestBuilder":
+        """A verified context envelope carrying the end user's IP address."""
+        self.sign_in.trusted = _types.TrustedContext(ip, None, None, self.sign_in.now_unix_ms, [])
+        return self
+
     def attr(self, name: str, value: str) -> "RequestBuilder":
         self.sign_in.user_attributes.append((name, value))
         return self
@@ -132,6 +141,10 @@ class RequestBuilder:
     def data(self, key: str, value: Any) -> "RequestBuilder":
         self.items[key] = json.dumps(value)
         return self
+
+    def counter(self, name: str, count: int, window_s: int = 900) -> "RequestBuilder":
+        """Sets the counter ``name`` as the host hands a declared counter to the rule."""
+        return self.data(name, {"count": count, "window_s": window_s, "resets_at_ms": None})
 
     def group(self, group: str) -> "RequestBuilder":
         self.sign_in.groups.append(group)

@@ -9,10 +9,48 @@ use portcullis_engine::contract::SignIn;
 use super::{Handler, now_ms};
 use crate::activity::{Location, SignInActivity};
 use crate::capture::Captured;
+use crate::data::LoadedRule;
+use crate::data::counters::{self, Applying, LATE_AFTER};
 use crate::record::DecisionRecord;
 use crate::tenant::TenantId;
 
 impl Handler {
+    /// Applies the counter changes the trigger implies for the deciding rules (bounded by
+    /// the deadline, never fatal).
+    pub(super) async fn count(
+        &self,
+        tenant: &TenantId,
+        rules: &[&LoadedRule],
+        sign_in: &SignIn,
+        (start, answer_by): (Instant, Instant),
+        raw: &serde_json::Value,
+        record: &mut DecisionRecord,
+    ) {
+        let Some(store) = &self.counters else {
+            return;
+        };
+        let changes = counters::changes(rules, sign_in);
+        if changes.is_empty() {
+            return;
+        }
+        let applying = Applying {
+            now_ms: sign_in.now_unix_ms,
+            event: event_digest(raw),
+            late: start.elapsed() > LATE_AFTER,
+        };
+        let Some(time) = self.record_time(answer_by) else {
+            record
+                .problems
+                .push("counters: skipped, the invocation's deadline has passed".to_owned());
+            return;
+        };
+        match tokio::time::timeout(time, store.apply(tenant, &changes, &applying, time)).await {
+            Ok(Ok(applied)) => record.counters = Some(applied),
+            Ok(Err(error)) => record.problems.push(format!("counters: {error}")),
+            Err(_) => record.problems.push("counters: timed out".to_owned()),
+        }
+    }
+
     /// Records a post-authentication sign-in (bounded by the deadline, never fatal).
     pub(super) async fn activity(
         &self,
@@ -98,4 +136,11 @@ impl Handler {
             Err(_) => tracing::warn!("audit write timed out"),
         }
     }
+}
+
+/// The sha256 of the event as received, hex: how Cognito's retry of it is known.
+fn event_digest(raw: &serde_json::Value) -> String {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(raw).unwrap_or_default();
+    hex::encode(sha2::Sha256::digest(&bytes))
 }

@@ -3,9 +3,13 @@
 //! that decides only while it follows the live rules).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use portcullis_engine::chain::DataSet;
+use portcullis_engine::contract::SignIn;
 
 use super::Handler;
+use crate::data::{LoadedRule, counters, prefetch};
 use crate::record::DecisionRecord;
 use crate::registry::{Lookup, RefreshError, RuleSet};
 use crate::tenant::TenantId;
@@ -18,6 +22,24 @@ impl Handler {
             Ok(lookup) => lookup,
             Err(_) => Lookup::Failed(Arc::new(RefreshError::Deadline)),
         }
+    }
+
+    /// The data and counters `rules` declared for the sign-in, fetched at the same time
+    /// (one round trip) and handed to each rule together.
+    pub(super) async fn fetch(
+        &self,
+        tenant: Option<&TenantId>,
+        rules: &[&LoadedRule],
+        sign_in: &SignIn,
+        timeout: Duration,
+    ) -> DataSet {
+        let (mut data, counted) = futures_util::future::join(
+            prefetch(self.data.as_deref(), tenant, rules, sign_in, timeout),
+            counters::read(self.counters.as_deref(), tenant, rules, sign_in, timeout),
+        )
+        .await;
+        counters::merge(&mut data, counted);
+        data
     }
 
     /// A canary lookup bounded by the invocation's deadline.

@@ -33,7 +33,8 @@ use crate::capture::{self, CaptureConfig, CaptureSink, Captured};
 use crate::cognito::{self, Event, EventKind, TokenVersion};
 use crate::config::{COGNITO_WAITS, FailMode, HandlerConfig};
 use crate::context::ContextVerifier;
-use crate::data::{DataSource, LoadedRule, prefetch};
+use crate::data::counters::CounterStore;
+use crate::data::{DataSource, LoadedRule};
 use crate::record::{Decided, DecisionRecord, micros};
 use crate::registry::Registry;
 use crate::resolve::resolve_tenant;
@@ -63,6 +64,7 @@ pub struct Handler {
     pub(crate) registry: Registry,
     pub(crate) config: HandlerConfig,
     pub(crate) data: Option<Arc<dyn DataSource>>,
+    pub(crate) counters: Option<Arc<dyn CounterStore>>,
     pub(crate) recorder: Option<Arc<dyn Recorder>>,
     pub(crate) context: ContextVerifier,
     pub(crate) capture: Option<Capture>,
@@ -347,15 +349,7 @@ impl Handler {
             .config
             .data_timeout
             .min(chain_deadline.saturating_duration_since(Instant::now()) / 2);
-        let fetch = |rules| {
-            prefetch(
-                self.data.as_deref(),
-                tenant.as_ref(),
-                rules,
-                &sign_in,
-                data_timeout,
-            )
-        };
+        let fetch = |rules| self.fetch(tenant.as_ref(), rules, &sign_in, data_timeout);
         let (data, beside_data) = futures_util::future::join(
             fetch(&rules),
             futures_util::future::OptionFuture::from(beside.as_ref().map(|_| fetch(&beside_rules))),
@@ -430,7 +424,12 @@ impl Handler {
         {
             return Err(UNAVAILABLE_MESSAGE.to_owned());
         }
-        // A replay decides again; it never records a sign-in that already happened.
+        // A replay decides again; it never counts or records a sign-in that already
+        // happened.
+        if !replaying && let Some(tenant) = &tenant {
+            self.count(tenant, &rules, &sign_in, (start, answer_by), &raw, record)
+                .await;
+        }
         if kind == EventKind::PostAuthentication
             && !replaying
             && let Some(tenant) = &tenant

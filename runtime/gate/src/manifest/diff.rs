@@ -112,6 +112,7 @@ mod tests {
             mode: Mode::Enforce,
             config: serde_json::Value::Null,
             data: BTreeMap::new(),
+            counters: BTreeMap::new(),
         };
         let old = Manifest {
             tenant: None,

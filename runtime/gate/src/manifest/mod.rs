@@ -41,10 +41,13 @@ use portcullis_engine::digest::{BadDigest, Sha256};
 use portcullis_engine::rule::{BadRuleName, Mode, OnError, Origin, Rule, RuleName};
 use portcullis_engine::sandbox::CompiledPolicy;
 
-use crate::data::{KeyTemplate, LoadedRule, TemplateError};
+use crate::data::counters::MAX_COUNTERS_PER_MANIFEST;
+use crate::data::{CounterSpec, KeyTemplate, LoadedRule, TemplateError};
 
+mod counters;
 mod diff;
 
+pub use counters::{CounterEntry, CounterProblem};
 pub use diff::{RuleChange, diff};
 
 /// Most rules one manifest may hold.
@@ -169,6 +172,11 @@ pub struct RuleEntry {
     /// Data items the rule needs: alias → key template such as `user#{sub}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, String>,
+    /// Counters the host keeps for the rule (`crate::data::counters`): name → key
+    /// template, window and the triggers that count and reset it. The rule reads each as
+    /// the data item of its name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<String, CounterEntry>,
 }
 
 /// A validated rule, ready to be paired with its compiled module.
@@ -190,6 +198,8 @@ pub struct RuleSpec {
     pub config: String,
     /// Data aliases and their parsed key templates.
     pub data: Vec<(String, KeyTemplate)>,
+    /// Counters.
+    pub counters: Vec<CounterSpec>,
 }
 
 impl RuleSpec {
@@ -207,6 +217,7 @@ impl RuleSpec {
                 config: Arc::from(self.config),
             },
             data: self.data,
+            counters: self.counters,
         }
     }
 }
@@ -223,6 +234,9 @@ pub enum ManifestError {
     /// More data aliases than one chain's fetch may ask for.
     #[error("manifest declares {0} data items, over the limit of {MAX_DATA_PER_MANIFEST}")]
     TooMuchData(usize),
+    /// More counters than one chain may read and change.
+    #[error("manifest declares {0} counters, over the limit of {MAX_COUNTERS_PER_MANIFEST}")]
+    TooManyCounters(usize),
     /// A canary's percentage outside 1 to 100.
     #[error("canary percent must be 1 to 100, not {0}")]
     CanaryPercent(u8),
@@ -274,6 +288,14 @@ pub enum RuleProblem {
     /// A data alias that is empty or too long.
     #[error("data alias `{0}` must be 1 to 64 characters")]
     BadAlias(String),
+    /// A counter that cannot be used.
+    #[error("counter `{name}`: {problem}")]
+    Counter {
+        /// The counter's name.
+        name: String,
+        /// Why.
+        problem: CounterProblem,
+    },
     /// A data key template that cannot be used.
     #[error("data `{alias}`: {source}")]
     Template {
@@ -302,6 +324,10 @@ impl Manifest {
         let aliases: usize = self.rules.iter().map(|r| r.data.len()).sum();
         if aliases > MAX_DATA_PER_MANIFEST {
             return Err(ManifestError::TooMuchData(aliases));
+        }
+        let counters: usize = self.rules.iter().map(|r| r.counters.len()).sum();
+        if counters > MAX_COUNTERS_PER_MANIFEST {
+            return Err(ManifestError::TooManyCounters(counters));
         }
         let mut seen = std::collections::HashSet::new();
         let mut specs = Vec::with_capacity(self.rules.len());
@@ -376,6 +402,7 @@ impl RuleEntry {
                 })?;
             data.push((alias.clone(), template));
         }
+        let counters = counters::validate(self.counters.iter(), &data)?;
         Ok(RuleSpec {
             name,
             module,
@@ -389,6 +416,7 @@ impl RuleEntry {
             mode: self.mode,
             config,
             data,
+            counters,
         })
     }
 }

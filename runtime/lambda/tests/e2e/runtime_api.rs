@@ -28,6 +28,7 @@ pub fn entry(name: &str, path: &str, trigger: &str, on_error: OnError, config: V
         mode: Mode::Enforce,
         config,
         data: Default::default(),
+        counters: Default::default(),
     }
 }
 
