@@ -85,7 +85,9 @@ impl Policy for Lockout {
         if user.is_some_and(|u| config.allow_users.contains(&u)) {
             return Ok(Verdict::allow());
         }
-        let ip = request.trusted_ip().and_then(|ip| ip.parse::<IpAddr>().ok());
+        let ip = request
+            .trusted_ip()
+            .and_then(|ip| ip.parse::<IpAddr>().ok());
         if ip.is_some_and(|ip| config.allow_ips.iter().any(|net| net.contains(&ip))) {
             return Ok(Verdict::allow());
         }

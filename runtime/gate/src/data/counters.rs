@@ -29,9 +29,11 @@
 //! - **Retries.** Cognito retries a trigger whose answer did not arrive within 5 s. An
 //!   invocation that applies its changes late ([`LATE_AFTER`] after it started: Cognito may
 //!   already have given up on it) marks each counter with the event's digest; the same
-//!   event within [`RETRY_WINDOW_MS`] does not count again. Identical events answered in
-//!   time count every time: a client that repeats the same attempt is attempting again,
-//!   and skipping identical events would let a brute force hide its attempts.
+//!   event within [`RETRY_WINDOW_MS`] does not count again, and once one such retry is
+//!   answered in time (Cognito retries no more) the mark is gone. Identical events
+//!   answered in time count every time: a client that repeats the same attempt is
+//!   attempting again, and skipping identical events would let a brute force hide its
+//!   attempts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -179,6 +181,11 @@ pub fn step(
         Some(mut stored) if stored.window.count_at(now, change.window_ms) > 0 => {
             let retried = matches!(&stored.late, Some((event, until)) if *event == applying.event && now < *until);
             if retried {
+                // Answered in time, this retry is the last: the next identical event is a
+                // new attempt.
+                if !applying.late {
+                    stored.late = None;
+                }
                 return (Some(stored), false);
             }
             stored.window.count = stored.window.count.saturating_add(1);
@@ -461,6 +468,17 @@ mod tests {
     fn a_retry_of_a_late_change_counts_once_and_only_within_the_retry_window() {
         let (stored, counted) = run(&[(0, "e", true), (600, "e", false), (700, "other", false)]);
         assert_eq!(counted, [true, false, true]);
+        assert_eq!(stored.unwrap().window.count, 2);
+        // A late retry keeps the mark; the prompt one after it clears it; the next identical
+        // event is a new attempt.
+        let steps = [
+            (0, "e", true),
+            (1, "e", true),
+            (2, "e", false),
+            (3, "e", false),
+        ];
+        let (stored, counted) = run(&steps);
+        assert_eq!(counted, [true, false, false, true]);
         assert_eq!(stored.unwrap().window.count, 2);
         // A new window is new: its first change always counts.
         let mut long = add(60_000);

@@ -220,6 +220,33 @@ mod tests {
     }
 
     #[test]
+    fn trusted_placeholders_read_only_the_verified_context() {
+        let mut r = crate::cognito::Event::from_value(serde_json::json!({
+            "triggerSource": "PreAuthentication_Authentication", "userPoolId": "p", "userName": "ada",
+            "request": {"userAttributes": {}, "validationData": {"ip": "6.6.6.6"}}
+        }))
+        .unwrap()
+        .sign_in;
+        let t = KeyTemplate::parse("ip#{trusted:ip}#{trusted:site}").unwrap();
+        // The client's own `ip` is not a trusted one: no key, nothing read or counted.
+        assert_eq!(t.resolve(&r), Ok(None));
+        r.trusted = Some(portcullis_engine::contract::TrustedContext {
+            ip: Some("10.0.0.1".into()),
+            user_agent: None,
+            device_id: None,
+            issued_at_ms: 0,
+            fields: vec![("site".into(), "hq/1".into())],
+        });
+        assert_eq!(
+            t.resolve(&r).unwrap().as_deref(),
+            Some("ip#10.0.0.1#hq%2F1")
+        );
+        let mut reads = Reads::default();
+        t.note_reads(&mut reads);
+        assert!(reads.has(Field::TrustedContext));
+    }
+
+    #[test]
     fn refuses_bad_templates() {
         for bad in [
             "",

@@ -6,6 +6,7 @@
 mod canary;
 mod capture;
 mod context;
+mod counters;
 mod degraded;
 mod handler;
 mod isolation;
