@@ -46,6 +46,7 @@ pub const CALLS: &[Call] = &[
         "secretsmanager:GetSecretValue",
         Caller::Function,
     ),
+    // Rule data and counters (reads), activity and counters (writes).
     call("batch_get_item", "dynamodb:BatchGetItem", Caller::Function),
     call("update_item", "dynamodb:UpdateItem", Caller::Function),
     call(
@@ -53,9 +54,11 @@ pub const CALLS: &[Call] = &[
         "dynamodb:BatchWriteItem",
         Caller::Function,
     ),
-    call("put_item", "dynamodb:PutItem", Caller::Operator),
+    // A counter's new window and reset (function, on the counter table only); writing
+    // and deleting rule data (operator).
+    call("put_item", "dynamodb:PutItem", Caller::Function),
     call("get_item", "dynamodb:GetItem", Caller::Operator),
-    call("delete_item", "dynamodb:DeleteItem", Caller::Operator),
+    call("delete_item", "dynamodb:DeleteItem", Caller::Function),
     call("query", "dynamodb:Query", Caller::Operator),
 ];
 

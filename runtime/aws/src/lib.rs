@@ -7,6 +7,7 @@
 //! Clients are built from the usual AWS environment (region, credentials,
 //! `AWS_ENDPOINT_URL` for local servers) by [`sdk_config`].
 
+pub mod counters;
 pub mod dynamo;
 pub mod iam;
 pub mod keys;

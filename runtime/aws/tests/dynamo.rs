@@ -1,6 +1,7 @@
 //! DynamoDB against a real DynamoDB-compatible server (moto): rule data prefetched in one
 //! round trip and scoped to the tenant, activity counted right under retries, audit
-//! entries, and an outage that each rule's `on_error` handles while post-auth succeeds.
+//! entries, an outage that each rule's `on_error` handles while post-auth succeeds, and
+//! rule counters.
 #![expect(clippy::unwrap_used, reason = "tests: a failed step is a failed test")]
 
 use std::sync::Arc;
@@ -382,4 +383,167 @@ async fn a_rule_failing_open_lets_the_sign_in_through_an_outage() {
     let answer = s.handler.handle(event, None).await;
     assert!(answer.response.is_ok(), "{:?}", answer.record);
     assert_eq!(answer.record.rules[0].outcome, "data_unavailable");
+}
+
+mod counters {
+    //! Rule counters in the counter table: windows, resets, a late invocation's retry, and
+    //! tenants apart; the lockout example through the handler.
+
+    use portcullis_aws::counters::DynamoCounters;
+    use portcullis_gate::data::counters::{
+        Applied, Applying, Change, ChangeKind, CounterStore, RETRY_WINDOW_MS,
+    };
+    use portcullis_gate::manifest::CounterEntry;
+
+    use super::*;
+
+    const T0: i64 = 1_767_268_800_000;
+    const WINDOW: i64 = 60_000;
+
+    fn add(id: &str) -> Change {
+        Change {
+            id: id.into(),
+            kind: ChangeKind::Add,
+            window_ms: WINDOW,
+        }
+    }
+
+    fn at(now_ms: i64, event: &str, late: bool) -> Applying {
+        Applying {
+            now_ms,
+            event: event.into(),
+            late,
+        }
+    }
+
+    async fn count(store: &DynamoCounters, tenant: &str, id: &str, now: i64) -> u64 {
+        let tenant = TenantId::new(tenant).unwrap();
+        let ids = [id.to_owned()];
+        let read = store
+            .read(&tenant, &ids, Duration::from_secs(5))
+            .await
+            .unwrap();
+        read.get(id).map_or(0, |w| w.count_at(now, WINDOW))
+    }
+
+    async fn apply(store: &DynamoCounters, tenant: &str, change: Change, a: Applying) -> Applied {
+        let tenant = TenantId::new(tenant).unwrap();
+        store
+            .apply(&tenant, &[change], &a, Duration::from_secs(5))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn windows_resets_retries_and_tenants_apart() {
+        let moto = Moto::start();
+        moto.counter_table("counters").await;
+        let store = DynamoCounters::new(client(&moto.sdk_config().await), "counters");
+        let id = "tenant#lockout#attempts#user#ada";
+        for i in 0..3 {
+            let did = apply(&store, "acme", add(id), at(T0 + i, &format!("e{i}"), false)).await;
+            assert_eq!(did.applied, 1);
+        }
+        assert_eq!(count(&store, "acme", id, T0 + 10).await, 3);
+        // Another tenant's counter of the same id is its own.
+        assert_eq!(count(&store, "globex", id, T0 + 10).await, 0);
+        // Identical events answered in time count every time.
+        apply(&store, "acme", add(id), at(T0 + 20, "same", false)).await;
+        apply(&store, "acme", add(id), at(T0 + 21, "same", false)).await;
+        assert_eq!(count(&store, "acme", id, T0 + 30).await, 5);
+        // A late invocation marks the counter; Cognito's retry of that event does not
+        // count; the one after it does.
+        let late = apply(&store, "acme", add(id), at(T0 + 40, "slow", true)).await;
+        assert_eq!(late.applied, 1);
+        let retry = apply(&store, "acme", add(id), at(T0 + 5_040, "slow", false)).await;
+        assert_eq!((retry.applied, retry.repeated), (0, 1));
+        let next = apply(&store, "acme", add(id), at(T0 + 5_050, "slow", false)).await;
+        assert_eq!(next.applied, 1);
+        assert_eq!(count(&store, "acme", id, T0 + 5_060).await, 7);
+        // The window is over: the count is 0 and the next addition starts a new one.
+        assert_eq!(count(&store, "acme", id, T0 + WINDOW).await, 0);
+        apply(&store, "acme", add(id), at(T0 + WINDOW, "e", false)).await;
+        assert_eq!(count(&store, "acme", id, T0 + WINDOW + 1).await, 1);
+        // A late change's mark expires with the retry window.
+        let other = "tenant#lockout#attempts#user#grace";
+        apply(&store, "acme", add(other), at(T0, "g", true)).await;
+        let after = apply(
+            &store,
+            "acme",
+            add(other),
+            at(T0 + RETRY_WINDOW_MS, "g", false),
+        )
+        .await;
+        assert_eq!(after.applied, 1);
+        // A reset.
+        let reset = Change {
+            kind: ChangeKind::Reset,
+            ..add(id)
+        };
+        apply(&store, "acme", reset, at(T0 + WINDOW + 2, "r", false)).await;
+        assert_eq!(count(&store, "acme", id, T0 + WINDOW + 3).await, 0);
+    }
+
+    #[tokio::test]
+    async fn the_lockout_example_blocks_past_its_limit_and_a_success_resets_it() {
+        let moto = Moto::start();
+        moto.counter_table("counters").await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = RuleStore::dir(dir.path());
+        let mut lockout = RuleEntry {
+            config: json!({"max_attempts": 2}),
+            ..rule(
+                "lockout",
+                art::LOCKOUT,
+                "pre-authentication",
+                OnError::Deny,
+                &[],
+            )
+        };
+        lockout.counters.insert(
+            "attempts".into(),
+            CounterEntry {
+                key: "user#{username}".into(),
+                window_s: 900,
+                count_on: None,
+                reset_on: None,
+            },
+        );
+        publish(&store, "acme", vec![lockout]).await;
+        let counters = DynamoCounters::new(client(&moto.sdk_config().await), "counters");
+        let handler = Handler::builder(store)
+            .engine(Arc::new(
+                Engine::new(EngineConfig {
+                    max_concurrent: 2,
+                    ..EngineConfig::default()
+                })
+                .unwrap(),
+            ))
+            .config(HandlerConfig {
+                data_timeout: Duration::from_secs(2),
+                record_timeout: Duration::from_secs(2),
+                ..HandlerConfig::default()
+            })
+            .counters(Arc::new(counters))
+            .build()
+            .unwrap();
+        let loaded = handler.registry().get(&acme()).await;
+        assert!(matches!(
+            loaded,
+            portcullis_gate::registry::Lookup::Found(_)
+        ));
+        let attempt = || handler.handle(fixture("pre-auth"), None);
+        assert!(attempt().await.response.is_ok());
+        assert!(attempt().await.response.is_ok());
+        let third = attempt().await;
+        assert_eq!(
+            third.response,
+            Err("Too many failed sign-in attempts. Try again later".to_owned()),
+            "{:?}",
+            third.record
+        );
+        let success = handler.handle(fixture("post-auth"), None).await;
+        assert_eq!(success.record.counters.map(|c| c.applied), Some(1));
+        assert!(attempt().await.response.is_ok());
+    }
 }

@@ -73,6 +73,7 @@ fn every_sdk_call_is_in_the_table() {
     let mut found = sdk_calls(include_str!("../src/s3.rs"));
     found.extend(sdk_calls(include_str!("../src/dynamo.rs")));
     found.extend(sdk_calls(include_str!("../src/keys.rs")));
+    found.extend(sdk_calls(include_str!("../src/counters.rs")));
     let table: BTreeSet<String> = CALLS.iter().map(|c| c.sdk.to_owned()).collect();
     assert_eq!(
         found, table,
@@ -92,12 +93,17 @@ fn the_function_gets_exactly_the_actions_it_uses() {
         .collect();
     let mut granted = BTreeSet::new();
     let mut resources: BTreeMap<String, String> = BTreeMap::new();
+    let mut statements_of: BTreeMap<String, usize> = BTreeMap::new();
     for s in &statements {
         assert_eq!(s["Effect"], "Allow");
         let resource = serde_json::to_string(&s["Resource"]).unwrap();
         for action in list(&s["Action"]) {
             assert!(!action.contains('*'), "wildcard action {action}");
-            resources.insert(action.clone(), resource.clone());
+            resources
+                .entry(action.clone())
+                .or_default()
+                .push_str(&resource);
+            *statements_of.entry(action.clone()).or_default() += 1;
             granted.insert(action);
         }
     }
@@ -112,6 +118,16 @@ fn the_function_gets_exactly_the_actions_it_uses() {
     assert!(resources["dynamodb:UpdateItem"].contains("ActivityTable"));
     assert!(resources["dynamodb:BatchWriteItem"].contains("ActivityTable"));
     assert!(!resources["dynamodb:BatchGetItem"].contains("ActivityTable"));
+    // Counters: read and written on the counter table; new windows and resets nowhere else.
+    for action in ["BatchGetItem", "UpdateItem", "PutItem", "DeleteItem"] {
+        let action = format!("dynamodb:{action}");
+        assert!(resources[&action].contains("CounterTable"), "{action}");
+    }
+    for action in ["dynamodb:PutItem", "dynamodb:DeleteItem"] {
+        assert_eq!(statements_of[action], 1, "{action}");
+        assert!(!resources[action].contains("DataTable"), "{action}");
+        assert!(!resources[action].contains("ActivityTable"), "{action}");
+    }
     assert!(resources["secretsmanager:GetSecretValue"].contains("ArtifactKeySecret"));
 }
 

@@ -213,7 +213,8 @@ pub fn decided_from<'a>(
         }
     }
     for rule in rules {
-        for (_, template) in &rule.data {
+        let counters = rule.counters.iter().map(|c| &c.key);
+        for template in rule.data.iter().map(|(_, t)| t).chain(counters) {
             template.note_reads(&mut reads);
         }
     }

@@ -24,6 +24,7 @@
 //! | `PORTCULLIS_DATA_TIMEOUT_MS` | `500` | the longest the data prefetch may take |
 //! | `PORTCULLIS_DATA_CACHE_SECS` | `5` | how long fetched data items are reused |
 //! | `PORTCULLIS_ACTIVITY_TABLE` | none | DynamoDB table of sign-in activity (and audit) |
+//! | `PORTCULLIS_COUNTER_TABLE` | none | DynamoDB table of rule counters (lockout, velocity); without it, rules that declare counters fail with data-unavailable |
 //! | `PORTCULLIS_AUDIT_DAYS` | `0` | keep audit entries this many days (`0`: no audit) |
 //! | `PORTCULLIS_ACTIVITY_LOCATION_DAYS` | `0` | keep each user's last trusted IP and country (from the backend's signed context) this many days after their last sign-in (`0`: not kept) |
 //! | `PORTCULLIS_CAPTURE` | none | capture for replay: `acme=0.05,globex=1` (tenant = share of its sign-ins), each cut down to what its rules read, written under `capture/` in the store |
@@ -82,6 +83,8 @@ pub struct Config {
     pub data_cache: Duration,
     /// The activity table.
     pub activity_table: Option<String>,
+    /// The counter table.
+    pub counter_table: Option<String>,
     /// Audit retention (`None`: no audit).
     pub audit: Option<Duration>,
     /// How long the last trusted location is kept (`None`: not kept).
@@ -244,6 +247,7 @@ impl Config {
             data_table: table("PORTCULLIS_DATA_TABLE"),
             data_cache: Duration::from_secs(parse(&get, "PORTCULLIS_DATA_CACHE_SECS", 5u64)?),
             activity_table: table("PORTCULLIS_ACTIVITY_TABLE"),
+            counter_table: table("PORTCULLIS_COUNTER_TABLE"),
             audit: days("PORTCULLIS_AUDIT_DAYS", audit_days)?,
             location: days("PORTCULLIS_ACTIVITY_LOCATION_DAYS", location_days)?,
             capture: match table("PORTCULLIS_CAPTURE") {

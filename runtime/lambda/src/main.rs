@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use portcullis_aws::StoreUrl;
+use portcullis_aws::counters::DynamoCounters;
 use portcullis_aws::dynamo::{DynamoData, DynamoRecorder};
 use portcullis_engine::{Engine, EngineConfig};
 use portcullis_gate::Handler;
@@ -160,7 +161,10 @@ async fn build(
         );
         gate = gate.capture(capture, sink);
     }
-    if config.data_table.is_some() || config.activity_table.is_some() {
+    if config.data_table.is_some()
+        || config.activity_table.is_some()
+        || config.counter_table.is_some()
+    {
         let dynamo =
             portcullis_aws::dynamo::client(aws.get_or_init(portcullis_aws::sdk_config).await);
         if let Some(table) = &config.data_table {
@@ -169,6 +173,9 @@ async fn build(
                 table,
                 config.data_cache,
             )));
+        }
+        if let Some(table) = &config.counter_table {
+            gate = gate.counters(Arc::new(DynamoCounters::new(dynamo.clone(), table)));
         }
         if let Some(table) = &config.activity_table {
             let mut recorder = DynamoRecorder::new(dynamo, table, config.audit);

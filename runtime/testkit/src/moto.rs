@@ -119,47 +119,46 @@ impl Moto {
 
     /// Creates the data and activity tables as `deploy/template.yaml` defines them.
     pub async fn tables(&self, data: &str, activity: &str) {
+        self.table(data, "tenant", "key").await;
+        self.table(activity, "pk", "sk").await;
+    }
+
+    /// Creates the counter table as `deploy/template.yaml` defines it.
+    pub async fn counter_table(&self, name: &str) {
+        self.table(name, "tenant", "id").await;
+    }
+
+    /// Creates a table with string `hash` and `range` keys.
+    async fn table(&self, table: &str, hash: &str, range: &str) {
         use aws_sdk_dynamodb::types::{
             AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
         };
         let client = portcullis_aws::dynamo::client(&self.sdk_config().await);
-        for (table, hash, range) in [(data, "tenant", "key"), (activity, "pk", "sk")] {
-            client
-                .create_table()
-                .table_name(table)
-                .billing_mode(BillingMode::PayPerRequest)
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name(hash)
-                        .attribute_type(ScalarAttributeType::S)
-                        .build()
-                        .unwrap(),
-                )
-                .attribute_definitions(
-                    AttributeDefinition::builder()
-                        .attribute_name(range)
-                        .attribute_type(ScalarAttributeType::S)
-                        .build()
-                        .unwrap(),
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(hash)
-                        .key_type(KeyType::Hash)
-                        .build()
-                        .unwrap(),
-                )
-                .key_schema(
-                    KeySchemaElement::builder()
-                        .attribute_name(range)
-                        .key_type(KeyType::Range)
-                        .build()
-                        .unwrap(),
-                )
-                .send()
-                .await
-                .unwrap();
-        }
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap()
+        };
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .unwrap()
+        };
+        client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute(hash))
+            .attribute_definitions(attribute(range))
+            .key_schema(key(hash, KeyType::Hash))
+            .key_schema(key(range, KeyType::Range))
+            .send()
+            .await
+            .unwrap();
     }
 
     /// Stops the server (an outage).
