@@ -23,6 +23,7 @@ import json
 import sys
 from typing import Any, Callable, Iterable, List, Optional
 
+from wit_world.imports import host as _host
 from wit_world.imports import types as _types
 
 Trigger = _types.Trigger
@@ -283,10 +284,8 @@ def log(level: "_types.Level", message: str) -> None:
     """Writes a line to the decision log (bounded by the host). Never log attribute values.
     Natively (no host to call), the line goes to standard error."""
     try:
-        from wit_world.imports import host
-
-        host.log(level, message)
-    except Exception:  # natively the generated import has no runtime behind it
+        _host.log(level, message)
+    except NotImplementedError:  # natively the generated import has no runtime behind it
         print(f"[{level.name}] {message}", file=sys.stderr)
 
 

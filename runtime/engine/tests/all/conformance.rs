@@ -312,3 +312,70 @@ fn each_components_language_is_read_from_its_bytes() {
         );
     }
 }
+
+#[test]
+fn lockout_in_rust_and_python_decides_alike() {
+    let attempt = |count: Option<u64>, config: &str| {
+        let mut r = request(Trigger::PreAuthentication);
+        r.sign_in.user_name = Some("ada".into());
+        r.sign_in.trusted = Some(portcullis_engine::contract::TrustedContext {
+            ip: Some("10.1.2.3".into()),
+            user_agent: None,
+            device_id: None,
+            issued_at_ms: 0,
+            fields: Vec::new(),
+        });
+        r.config = config.into();
+        r.data = count
+            .map(|count| DataItem {
+                key: "attempts".into(),
+                value: format!(r#"{{"count": {count}, "window_s": 900, "resets_at_ms": 1}}"#),
+            })
+            .into_iter()
+            .collect();
+        r
+    };
+    let cases = [
+        ("no count yet", attempt(None, "null")),
+        ("under the limit", attempt(Some(4), "null")),
+        ("at the limit", attempt(Some(5), "null")),
+        ("a lower limit", attempt(Some(2), r#"{"max_attempts": 2}"#)),
+        (
+            "an allowed user",
+            attempt(Some(9), r#"{"allow_users": ["ada"]}"#),
+        ),
+        (
+            "an allowed network",
+            attempt(Some(9), r#"{"allow_ips": ["10.0.0.0/8"]}"#),
+        ),
+        (
+            "another network",
+            attempt(Some(9), r#"{"allow_ips": ["192.168.0.0/16"]}"#),
+        ),
+        ("notify only", attempt(Some(9), r#"{"action": "notify"}"#)),
+        ("a bad limit", attempt(Some(1), r#"{"max_attempts": 0}"#)),
+    ];
+    let py = python("lockout");
+    let kinds: Vec<&str> = cases
+        .iter()
+        .map(|(name, r)| {
+            let expected = decided(art::LOCKOUT, r);
+            assert_eq!(expected, decided(&py, r), "lockout, {name}: Python");
+            expected.0
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "allow",
+            "allow",
+            "deny",
+            "deny",
+            "allow",
+            "allow",
+            "deny",
+            "allow",
+            "policy_error"
+        ]
+    );
+}

@@ -1,7 +1,10 @@
 //! Declared counters through the handler: the lockout and velocity examples block at their
 //! limits and let users in after the window or a success, a late invocation's retry counts
 //! once, and counters never cross tenants, origins or rules.
-#![expect(clippy::indexing_slicing, reason = "tests: a missing field is a failed test")]
+#![expect(
+    clippy::indexing_slicing,
+    reason = "tests: a missing field is a failed test"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
