@@ -118,6 +118,7 @@ async fn seed(store: &RuleStore, engine: Option<&Engine>, keys: &Keys) {
             config,
             data: Default::default(),
             counters: Default::default(),
+            lookups: Default::default(),
         });
     }
     store

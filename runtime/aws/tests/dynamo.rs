@@ -46,6 +46,7 @@ fn rule(
             .map(|(a, t)| (a.to_string(), t.to_string()))
             .collect(),
         counters: Default::default(),
+        lookups: Default::default(),
     }
 }
 

@@ -37,6 +37,7 @@ fn entry(name: &str, module: &str) -> RuleEntry {
         config: serde_json::Value::Null,
         data: Default::default(),
         counters: Default::default(),
+        lookups: Default::default(),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::config::HandlerConfig;
 use crate::context::{ContextConfig, ContextKeys, ContextVerifier};
 use crate::data::DataSource;
 use crate::data::counters::CounterStore;
+use crate::data::lookups::Lookups;
 use crate::handler::Capture;
 use crate::handler::Handler;
 use crate::registry::{Registry, RegistryConfig};
@@ -26,6 +27,7 @@ pub struct GateBuilder {
     config: HandlerConfig,
     data: Option<Arc<dyn DataSource>>,
     counters: Option<Arc<dyn CounterStore>>,
+    lookups: Option<Arc<Lookups>>,
     recorder: Option<Arc<dyn Recorder>>,
     context: Option<ContextVerifier>,
     capture: Option<Capture>,
@@ -41,6 +43,7 @@ impl Handler {
             config: HandlerConfig::default(),
             data: None,
             counters: None,
+            lookups: None,
             recorder: None,
             context: None,
             capture: None,
@@ -80,6 +83,13 @@ impl GateBuilder {
         self
     }
 
+    /// Rules' declared HTTP lookups are made by `lookups` (its client, secrets and
+    /// allow-listed origins).
+    pub fn lookups(mut self, lookups: Lookups) -> Self {
+        self.lookups = Some(Arc::new(lookups));
+        self
+    }
+
     /// Sign-in activity and audit entries go to `recorder`.
     pub fn recorder(mut self, recorder: Arc<dyn Recorder>) -> Self {
         self.recorder = Some(recorder);
@@ -113,6 +123,7 @@ impl GateBuilder {
             config: self.config,
             data: self.data,
             counters: self.counters,
+            lookups: self.lookups,
             recorder: self.recorder,
             context: self.context.unwrap_or_else(|| {
                 ContextVerifier::new(ContextKeys::default(), ContextConfig::default())

@@ -34,6 +34,7 @@ pub fn entry(name: &str, path: &str, triggers: &[&str], config: Value) -> RuleEn
         config,
         data: Default::default(),
         counters: Default::default(),
+        lookups: Default::default(),
     }
 }
 

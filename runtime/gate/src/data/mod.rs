@@ -26,6 +26,7 @@ use crate::backend::{BackendError, BoxFuture};
 use crate::tenant::TenantId;
 
 pub mod counters;
+pub mod lookups;
 mod template;
 
 pub use counters::CounterSpec;
@@ -54,6 +55,8 @@ pub struct LoadedRule {
     pub data: Vec<(String, KeyTemplate)>,
     /// Its declared counters ([`counters`]).
     pub counters: Vec<CounterSpec>,
+    /// Its declared HTTP lookups ([`lookups`]).
+    pub lookups: Vec<lookups::LookupSpec>,
 }
 
 /// Data keys one fetch (one origin's rules in one chain) may ask for: DynamoDB's

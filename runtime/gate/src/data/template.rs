@@ -31,7 +31,12 @@ pub const MAX_KEY: usize = 512;
 impl KeyTemplate {
     /// Parses a template, refusing unknown placeholders and unbalanced braces.
     pub fn parse(template: &str) -> Result<KeyTemplate, TemplateError> {
-        if template.is_empty() || template.len() > MAX_KEY {
+        Self::parse_within(template, MAX_KEY)
+    }
+
+    /// Parses a template of at most `max` bytes.
+    pub(super) fn parse_within(template: &str, max: usize) -> Result<KeyTemplate, TemplateError> {
+        if template.is_empty() || template.len() > max {
             return Err(TemplateError::Length);
         }
         let unbalanced = || TemplateError::Unbalanced(template.to_owned());
@@ -91,6 +96,17 @@ impl KeyTemplate {
     /// `%XX`), so a value can never reach another item by carrying the key's separators.
     /// A key over [`MAX_KEY`] bytes is an error, never "absent".
     pub fn resolve(&self, request: &SignIn) -> Result<Option<String>, KeyTooLong> {
+        self.resolve_with(request, MAX_KEY, escape_into)
+    }
+
+    /// The text for this request with each value escaped by `escape`, or `None` when a
+    /// placeholder has no value; over `max` bytes is an error.
+    pub(super) fn resolve_with(
+        &self,
+        request: &SignIn,
+        max: usize,
+        escape: fn(&str, &mut String),
+    ) -> Result<Option<String>, KeyTooLong> {
         let attr = |name: &str| {
             request
                 .user_attributes
@@ -127,12 +143,12 @@ impl KeyTemplate {
             let Some(value) = value else {
                 return Ok(None);
             };
-            escape_into(value, &mut key);
-            if key.len() > MAX_KEY {
+            escape(value, &mut key);
+            if key.len() > max {
                 return Err(KeyTooLong);
             }
         }
-        if key.len() > MAX_KEY {
+        if key.len() > max {
             return Err(KeyTooLong);
         }
         Ok(Some(key))

@@ -1,6 +1,7 @@
-//! The handler's view of the registry: lookups bounded by the invocation's deadline, and
-//! what a lookup means for a decision (stale or failed rules noted in the record; a canary
-//! that decides only while it follows the live rules).
+//! What the handler looks up before a chain runs, bounded by the invocation's deadline:
+//! rule sets in the registry, and what a registry lookup means for a decision (stale or
+//! failed rules noted in the record; a canary that decides only while it follows the live
+//! rules); then the rules' data, counters and HTTP lookups, all at once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use portcullis_engine::chain::DataSet;
 use portcullis_engine::contract::SignIn;
 
 use super::Handler;
-use crate::data::{LoadedRule, counters, prefetch};
+use crate::data::{LoadedRule, counters, lookups, prefetch};
 use crate::record::DecisionRecord;
 use crate::registry::{Lookup, RefreshError, RuleSet};
 use crate::tenant::TenantId;
@@ -24,8 +25,9 @@ impl Handler {
         }
     }
 
-    /// The data and counters `rules` declared for the sign-in, fetched at the same time
-    /// (one round trip) and handed to each rule together.
+    /// The data, counters and HTTP lookups `rules` declared for the sign-in, fetched at
+    /// the same time (one round trip: the slowest of them) and handed to each rule
+    /// together.
     pub(super) async fn fetch(
         &self,
         tenant: Option<&TenantId>,
@@ -33,12 +35,14 @@ impl Handler {
         sign_in: &SignIn,
         timeout: Duration,
     ) -> DataSet {
-        let (mut data, counted) = futures_util::future::join(
+        let (mut data, counted, looked_up) = futures_util::future::join3(
             prefetch(self.data.as_deref(), tenant, rules, sign_in, timeout),
             counters::read(self.counters.as_deref(), tenant, rules, sign_in, timeout),
+            lookups::read(self.lookups.as_deref(), tenant, rules, sign_in, timeout),
         )
         .await;
         counters::merge(&mut data, counted);
+        counters::merge(&mut data, looked_up);
         data
     }
 

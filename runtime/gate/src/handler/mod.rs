@@ -34,6 +34,7 @@ use crate::cognito::{self, Event, EventKind, TokenVersion};
 use crate::config::{COGNITO_WAITS, FailMode, HandlerConfig};
 use crate::context::ContextVerifier;
 use crate::data::counters::CounterStore;
+use crate::data::lookups::Lookups;
 use crate::data::{DataSource, LoadedRule};
 use crate::record::{Decided, DecisionRecord, micros};
 use crate::registry::Registry;
@@ -65,6 +66,7 @@ pub struct Handler {
     pub(crate) config: HandlerConfig,
     pub(crate) data: Option<Arc<dyn DataSource>>,
     pub(crate) counters: Option<Arc<dyn CounterStore>>,
+    pub(crate) lookups: Option<Arc<Lookups>>,
     pub(crate) recorder: Option<Arc<dyn Recorder>>,
     pub(crate) context: ContextVerifier,
     pub(crate) capture: Option<Capture>,

@@ -113,6 +113,7 @@ mod tests {
             config: serde_json::Value::Null,
             data: BTreeMap::new(),
             counters: BTreeMap::new(),
+            lookups: BTreeMap::new(),
         };
         let old = Manifest {
             tenant: None,

@@ -42,13 +42,16 @@ use portcullis_engine::rule::{BadRuleName, Mode, OnError, Origin, Rule, RuleName
 use portcullis_engine::sandbox::CompiledPolicy;
 
 use crate::data::counters::MAX_COUNTERS_PER_MANIFEST;
+use crate::data::lookups::{LookupSpec, MAX_LOOKUPS_PER_MANIFEST};
 use crate::data::{CounterSpec, KeyTemplate, LoadedRule, TemplateError};
 
 mod counters;
 mod diff;
+mod lookups;
 
 pub use counters::{CounterEntry, CounterProblem};
 pub use diff::{RuleChange, diff};
+pub use lookups::LookupEntry;
 
 /// Most rules one manifest may hold.
 pub const MAX_RULES: usize = 64;
@@ -177,6 +180,11 @@ pub struct RuleEntry {
     /// the data item of its name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub counters: BTreeMap<String, CounterEntry>,
+    /// HTTP lookups the host makes for the rule (`crate::data::lookups`): name → URL,
+    /// headers, timeout, size cap, cache. The rule reads each answer as the data item of
+    /// its name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lookups: BTreeMap<String, LookupEntry>,
 }
 
 /// A validated rule, ready to be paired with its compiled module.
@@ -200,6 +208,8 @@ pub struct RuleSpec {
     pub data: Vec<(String, KeyTemplate)>,
     /// Counters.
     pub counters: Vec<CounterSpec>,
+    /// HTTP lookups.
+    pub lookups: Vec<LookupSpec>,
 }
 
 impl RuleSpec {
@@ -218,6 +228,7 @@ impl RuleSpec {
             },
             data: self.data,
             counters: self.counters,
+            lookups: self.lookups,
         }
     }
 }
@@ -237,6 +248,9 @@ pub enum ManifestError {
     /// More counters than one chain may read and change.
     #[error("manifest declares {0} counters, over the limit of {MAX_COUNTERS_PER_MANIFEST}")]
     TooManyCounters(usize),
+    /// More lookups than one chain may make.
+    #[error("manifest declares {0} lookups, over the limit of {MAX_LOOKUPS_PER_MANIFEST}")]
+    TooManyLookups(usize),
     /// A canary's percentage outside 1 to 100.
     #[error("canary percent must be 1 to 100, not {0}")]
     CanaryPercent(u8),
@@ -296,6 +310,14 @@ pub enum RuleProblem {
         /// Why.
         problem: CounterProblem,
     },
+    /// A lookup that cannot be used.
+    #[error("lookup `{name}`: {problem}")]
+    Lookup {
+        /// The lookup's name.
+        name: String,
+        /// Why.
+        problem: String,
+    },
     /// A data key template that cannot be used.
     #[error("data `{alias}`: {source}")]
     Template {
@@ -328,6 +350,10 @@ impl Manifest {
         let counters: usize = self.rules.iter().map(|r| r.counters.len()).sum();
         if counters > MAX_COUNTERS_PER_MANIFEST {
             return Err(ManifestError::TooManyCounters(counters));
+        }
+        let lookups: usize = self.rules.iter().map(|r| r.lookups.len()).sum();
+        if lookups > MAX_LOOKUPS_PER_MANIFEST {
+            return Err(ManifestError::TooManyLookups(lookups));
         }
         let mut seen = std::collections::HashSet::new();
         let mut specs = Vec::with_capacity(self.rules.len());
@@ -403,6 +429,12 @@ impl RuleEntry {
             data.push((alias.clone(), template));
         }
         let counters = counters::validate(self.counters.iter(), &data)?;
+        let taken: Vec<&str> = data
+            .iter()
+            .map(|(alias, _)| alias.as_str())
+            .chain(counters.iter().map(|c| c.name.as_str()))
+            .collect();
+        let lookups = lookups::validate(self.lookups.iter(), &taken)?;
         Ok(RuleSpec {
             name,
             module,
@@ -417,6 +449,7 @@ impl RuleEntry {
             config,
             data,
             counters,
+            lookups,
         })
     }
 }

@@ -29,6 +29,7 @@ pub fn entry(name: &str, path: &str, trigger: &str, on_error: OnError, config: V
         config,
         data: Default::default(),
         counters: Default::default(),
+        lookups: Default::default(),
     }
 }
 
