@@ -31,6 +31,7 @@ const POLICIES: &[&str] = &[
     "subscription",
     "lockout",
     "velocity",
+    "risk-api",
 ];
 /// Hand-written core modules (`policies/adversarial/NAME.core.wat`), wrapped with the
 /// contract's WIT like a compiled policy.

@@ -9,9 +9,11 @@
 
 pub mod counters;
 pub mod dynamo;
+pub mod http;
 pub mod iam;
 pub mod keys;
 pub mod s3;
+pub mod secrets;
 
 use std::sync::Arc;
 use std::time::Duration;

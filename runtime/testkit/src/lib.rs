@@ -1,6 +1,7 @@
 //! What Portcullis's tests share (dev-only, never shipped): a real S3/DynamoDB server
 //! ([`moto`]), the real Lambda runtime API around `bootstrap` ([`lambda`]), rule builders
-//! over a real store ([`rules`]) and hand-built sign-ins ([`sign_in`]).
+//! over a real store ([`rules`]), hand-built sign-ins ([`sign_in`]) and a loopback HTTP
+//! server for lookups ([`http`]).
 
 #![expect(
     clippy::unwrap_used,
@@ -9,6 +10,7 @@
     reason = "test support: a failed set-up is a failed test"
 )]
 
+pub mod http;
 pub mod lambda;
 pub mod moto;
 pub mod rules;

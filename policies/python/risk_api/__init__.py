@@ -1,0 +1,1 @@
+"""A Portcullis policy (componentize-py builds `app.py` as the module `app`)."""
