@@ -30,6 +30,11 @@ impl ManagedSecrets {
         }
     }
 
+    /// Secrets through a client for `config`.
+    pub fn from_config(config: &aws_config::SdkConfig, prefix: &str) -> Self {
+        Self::new(Client::new(config), prefix)
+    }
+
     /// The secret id of `name` for `owner`.
     pub fn id(&self, owner: &TenantId, name: &str) -> String {
         format!("{}{owner}/{name}", self.prefix)

@@ -24,6 +24,8 @@
 //! | `PORTCULLIS_DATA_TIMEOUT_MS` | `500` | the longest the data prefetch may take |
 //! | `PORTCULLIS_DATA_CACHE_SECS` | `5` | how long fetched data items are reused |
 //! | `PORTCULLIS_ACTIVITY_TABLE` | none | DynamoDB table of sign-in activity (and audit) |
+//! | `PORTCULLIS_LOOKUP_ORIGINS` | none | origins rules' HTTP lookups may call, per owner: `acme=https://risk.example.com\|https://fraud.example.com;_global=https://…`; without it no lookup is made (rules that declare one fail with data-unavailable, or run without it when it falls back) |
+//! | `PORTCULLIS_SECRET_PREFIX` | `portcullis/` | lookups' `{secret:NAME}` of owner `acme` is the Secrets Manager secret `<prefix>acme/NAME` |
 //! | `PORTCULLIS_COUNTER_TABLE` | none | DynamoDB table of rule counters (lockout, velocity); without it, rules that declare counters fail with data-unavailable |
 //! | `PORTCULLIS_AUDIT_DAYS` | `0` | keep audit entries this many days (`0`: no audit) |
 //! | `PORTCULLIS_ACTIVITY_LOCATION_DAYS` | `0` | keep each user's last trusted IP and country (from the backend's signed context) this many days after their last sign-in (`0`: not kept) |
@@ -44,6 +46,7 @@ use portcullis_aws::StoreUrl;
 use portcullis_aws::keys::KeySource;
 use portcullis_gate::capture::CaptureConfig;
 use portcullis_gate::context::ContextConfig;
+use portcullis_gate::data::lookups::Origins;
 use portcullis_gate::store::TenantId;
 use portcullis_gate::trust::TrustedKeys;
 use portcullis_gate::{FailMode, HandlerConfig};
@@ -85,6 +88,10 @@ pub struct Config {
     pub activity_table: Option<String>,
     /// The counter table.
     pub counter_table: Option<String>,
+    /// The origins lookups may call, per owner (`None`: no lookups).
+    pub lookup_origins: Option<Origins>,
+    /// The Secrets Manager name prefix of lookups' secrets.
+    pub secret_prefix: String,
     /// Audit retention (`None`: no audit).
     pub audit: Option<Duration>,
     /// How long the last trusted location is kept (`None`: not kept).
@@ -248,6 +255,15 @@ impl Config {
             data_cache: Duration::from_secs(parse(&get, "PORTCULLIS_DATA_CACHE_SECS", 5u64)?),
             activity_table: table("PORTCULLIS_ACTIVITY_TABLE"),
             counter_table: table("PORTCULLIS_COUNTER_TABLE"),
+            lookup_origins: table("PORTCULLIS_LOOKUP_ORIGINS")
+                .map(|text| Origins::parse(&text))
+                .transpose()
+                .map_err(|problem| ConfigError {
+                    variable: "PORTCULLIS_LOOKUP_ORIGINS",
+                    problem,
+                })?,
+            secret_prefix: table("PORTCULLIS_SECRET_PREFIX")
+                .unwrap_or_else(|| portcullis_aws::secrets::DEFAULT_PREFIX.to_owned()),
             audit: days("PORTCULLIS_AUDIT_DAYS", audit_days)?,
             location: days("PORTCULLIS_ACTIVITY_LOCATION_DAYS", location_days)?,
             capture: match table("PORTCULLIS_CAPTURE") {

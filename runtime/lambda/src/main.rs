@@ -13,6 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use portcullis_aws::StoreUrl;
 use portcullis_aws::counters::DynamoCounters;
+use portcullis_aws::http::HyperClient;
+use portcullis_aws::secrets::ManagedSecrets;
+use portcullis_gate::data::lookups::Lookups;
 use portcullis_aws::dynamo::{DynamoData, DynamoRecorder};
 use portcullis_engine::{Engine, EngineConfig};
 use portcullis_gate::Handler;
@@ -160,6 +163,25 @@ async fn build(
             "capturing sign-ins for replay"
         );
         gate = gate.capture(capture, sink);
+    }
+    // Without a client, rules' lookups fail (their `on_error` or fallback decides): never
+    // the whole function.
+    match (&config.lookup_origins, HyperClient::new()) {
+        (None, _) => {}
+        (Some(_), Err(error)) => {
+            tracing::error!(error = %error, "no HTTP client for rules' lookups");
+        }
+        (Some(origins), Ok(client)) => {
+            let secrets = ManagedSecrets::from_config(
+                aws.get_or_init(portcullis_aws::sdk_config).await,
+                &config.secret_prefix,
+            );
+            gate = gate.lookups(Lookups::new(
+                Arc::new(client),
+                Some(Arc::new(secrets)),
+                origins.clone(),
+            ));
+        }
     }
     if config.data_table.is_some()
         || config.activity_table.is_some()
