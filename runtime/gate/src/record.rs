@@ -137,6 +137,14 @@ pub struct DecisionRecord {
     pub compile_us: u64,
     /// Of which: running the chain.
     pub rules_us: u64,
+    /// Of which: fetching what the rules declared (data, counters, HTTP lookups: all at
+    /// once); absent when they declared nothing.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub prefetch_us: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl DecisionRecord {

@@ -352,11 +352,18 @@ impl Handler {
             .data_timeout
             .min(chain_deadline.saturating_duration_since(Instant::now()) / 2);
         let fetch = |rules| self.fetch(tenant.as_ref(), rules, &sign_in, data_timeout);
+        let prefetching = Instant::now();
         let (data, beside_data) = futures_util::future::join(
             fetch(&rules),
             futures_util::future::OptionFuture::from(beside.as_ref().map(|_| fetch(&beside_rules))),
         )
         .await;
+        let declared = |r: &&LoadedRule| {
+            !(r.data.is_empty() && r.counters.is_empty() && r.lookups.is_empty())
+        };
+        if rules.iter().chain(&beside_rules).any(declared) {
+            record.prefetch_us = micros(prefetching.elapsed()).max(1);
+        }
         let mut failed: Vec<&String> = data.failed.values().collect();
         failed.sort();
         failed.dedup();
