@@ -112,6 +112,12 @@ export declare class Request {
   config<T = Record<string, Json>>(): T;
   /** The prefetched data item `key` as JSON, or undefined when the host found none. */
   data<T = Json>(key: string): T | undefined;
+  /**
+   * How many times the counter `name` (declared in the rule's manifest entry under
+   * `counters`) was counted in its current window; undefined when the host has no count
+   * for this sign-in. The host counts after the decision.
+   */
+  counter(name: string): number | undefined;
   /** The current time in milliseconds since the Unix epoch, supplied by the host. */
   now(): number;
   /** Which path to a token (`none` outside pre token generation). */

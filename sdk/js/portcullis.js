@@ -153,6 +153,16 @@ export class Request {
       throw new PolicyError(`data item \`${key}\` is malformed: ${error.message}`);
     }
   }
+  /** How many times the counter `name` (declared in the rule's manifest entry) was counted
+   * in its current window, or undefined when the host has no count for this sign-in (its
+   * key has no value). The host counts after the decision. */
+  counter(name) {
+    const item = this.data(name);
+    if (item === undefined) return undefined;
+    const count = item !== null && typeof item === "object" ? item.count : undefined;
+    if (!Number.isInteger(count) || count < 0) throw new PolicyError(`counter \`${name}\` is malformed`);
+    return count;
+  }
   /** The current time in milliseconds since the Unix epoch, supplied by the host. */
   now() {
     return Number(this.source.nowUnixMs());

@@ -17,6 +17,10 @@ export declare class RequestBuilder {
   config(config: Json): this;
   /** A prefetched data item. */
   data(key: string, value: Json): this;
+  /** A declared counter's count in its window (`window_s` default 900). */
+  counter(name: string, count: number, windowS?: number): this;
+  /** The Cognito user name. */
+  userName(name: string): this;
   /** A group the user belongs to. */
   group(group: string): this;
   /** The user does not exist (pre-auth with PreventUserExistenceErrors). */

@@ -69,6 +69,10 @@ export class RequestBuilder {
   clientMeta(key, value) { this.signIn.clientMetadata.push([key, value]); return this; }
   config(config) { this.configText = JSON.stringify(config); return this; }
   data(key, value) { this.items.set(key, JSON.stringify(value)); return this; }
+  /** Sets the counter `name` as the host hands a declared counter to the rule. */
+  counter(name, count, windowS = 900) { return this.data(name, { count, window_s: windowS, resets_at_ms: null }); }
+  /** Sets the Cognito user name. */
+  userName(name) { this.signIn.userName = name; return this; }
   group(group) { this.signIn.groups.push(group); return this; }
   userNotFound() { this.signIn.userNotFound = true; return this; }
   now(unixMs) { this.signIn.nowUnixMs = unixMs; return this; }
