@@ -56,14 +56,21 @@ fn lookup(origin: &str) -> LookupEntry {
 
 /// One rule declaring `what` of: data items, counters, lookup a, lookup b.
 fn rule(data: bool, counters: bool, a: Option<&str>, b: Option<&str>) -> RuleEntry {
-    let mut rule = entry("allow", art::ALLOW_ALL, &["pre-authentication"], Value::Null);
+    let mut rule = entry(
+        "allow",
+        art::ALLOW_ALL,
+        &["pre-authentication"],
+        Value::Null,
+    );
     if data {
         rule.data.insert("user".into(), "user#{sub}".into());
         rule.data.insert("tenant".into(), "tenant#{tenant}".into());
     }
     if counters {
-        rule.counters.insert("attempts".into(), counter("user#{sub}"));
-        rule.counters.insert("client".into(), counter("client#{client_id}"));
+        rule.counters
+            .insert("attempts".into(), counter("user#{sub}"));
+        rule.counters
+            .insert("client".into(), counter("client#{client_id}"));
     }
     if let Some(origin) = a {
         rule.lookups.insert("risk".into(), lookup(origin));
@@ -99,9 +106,18 @@ fn main() {
     let kinds: [(&str, RuleEntry); 5] = [
         ("dynamodb items (2)", rule(true, false, None, None)),
         ("counters (2)", rule(false, true, None, None)),
-        ("lookup, 20 ms server", rule(false, false, Some(&a.origin()), None)),
-        ("lookup, 40 ms server", rule(false, false, None, Some(&b.origin()))),
-        ("all of them", rule(true, true, Some(&a.origin()), Some(&b.origin()))),
+        (
+            "lookup, 20 ms server",
+            rule(false, false, Some(&a.origin()), None),
+        ),
+        (
+            "lookup, 40 ms server",
+            rule(false, false, None, Some(&b.origin())),
+        ),
+        (
+            "all of them",
+            rule(true, true, Some(&a.origin()), Some(&b.origin())),
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     let store = RuleStore::dir(dir.path());
@@ -150,7 +166,11 @@ fn main() {
         for (i, sample) in samples.iter_mut().enumerate() {
             let answer = rt.block_on(handler.handle(for_tenant(i), None));
             assert!(answer.response.is_ok(), "{:?}", answer.record);
-            assert!(answer.record.problems.is_empty(), "{:?}", answer.record.problems);
+            assert!(
+                answer.record.problems.is_empty(),
+                "{:?}",
+                answer.record.problems
+            );
             // The first rounds load the rules and open the connections.
             if round >= 10 {
                 sample.push(answer.record.prefetch_us);
@@ -167,7 +187,11 @@ fn main() {
     println!("prefetch, warm, {ROUNDS} interleaved rounds (decision record `prefetch_us`)");
     println!("{:<24} {:>12} {:>12}", "declared", "median µs", "p99 µs");
     for ((name, _), s) in kinds.iter().zip(&samples) {
-        println!("{name:<24} {:>12} {:>12}", percentile(s, 0.5), percentile(s, 0.99));
+        println!(
+            "{name:<24} {:>12} {:>12}",
+            percentile(s, 0.5),
+            percentile(s, 0.99)
+        );
     }
     let parts = &medians[..4];
     let sum: u64 = parts.iter().sum();

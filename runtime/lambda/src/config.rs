@@ -412,6 +412,25 @@ mod tests {
         assert!(config(&[("PORTCULLIS_STORE", "ftp://x")]).is_err());
         assert!(config(&[("PORTCULLIS_TENANT_FROM", "attribute:")]).is_err());
         assert!(config(&[("PORTCULLIS_AUDIT_DAYS", &u64::MAX.to_string())]).is_err());
+        // Lookup origins: origins only, per tenant; a path or no tenant is refused.
+        for bad in [
+            "https://risk.example.com",
+            "acme=https://risk.example.com/v1",
+        ] {
+            let e = config(&[("PORTCULLIS_LOOKUP_ORIGINS", bad)]).unwrap_err();
+            assert!(
+                e.to_string().starts_with("PORTCULLIS_LOOKUP_ORIGINS"),
+                "{e}"
+            );
+        }
+        let c = config(&[("PORTCULLIS_LOOKUP_ORIGINS", "acme=https://risk.example.com")]).unwrap();
+        let acme = TenantId::new("acme").unwrap();
+        assert!(
+            c.lookup_origins
+                .unwrap()
+                .allows(&acme, "https://risk.example.com")
+        );
+        assert_eq!(c.secret_prefix, "portcullis/");
     }
 
     #[test]

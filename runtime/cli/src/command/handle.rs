@@ -100,7 +100,13 @@ pub fn run(args: Args) -> Result<Exit> {
             Duration::ZERO,
         )));
     }
-    let handler = gate.build()?;
+    // Counters last as long as this command: a rule that declares them runs, and its
+    // counts start at zero.
+    let handler = gate
+        .counters(Arc::new(
+            portcullis_gate::data::counters::MemoryCounters::new(),
+        ))
+        .build()?;
     let trigger = event
         .get("triggerSource")
         .and_then(|t| t.as_str())

@@ -358,9 +358,8 @@ impl Handler {
             futures_util::future::OptionFuture::from(beside.as_ref().map(|_| fetch(&beside_rules))),
         )
         .await;
-        let declared = |r: &&LoadedRule| {
-            !(r.data.is_empty() && r.counters.is_empty() && r.lookups.is_empty())
-        };
+        let declared =
+            |r: &&LoadedRule| !(r.data.is_empty() && r.counters.is_empty() && r.lookups.is_empty());
         if rules.iter().chain(&beside_rules).any(declared) {
             record.prefetch_us = micros(prefetching.elapsed()).max(1);
         }
