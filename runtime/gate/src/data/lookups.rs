@@ -221,8 +221,13 @@ pub fn origin_of(url: &str) -> Option<String> {
     valid.then(|| format!("{scheme}://{}", authority.to_ascii_lowercase()))
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
+/// Percent-encodes everything but RFC 3986's unreserved characters; a value that is all
+/// dots (`.`, `..`) is encoded whole, so it can never be a path's dot segment.
 pub(super) fn escape_url(value: &str, out: &mut String) {
+    if !value.is_empty() && value.bytes().all(|b| b == b'.') {
+        out.push_str(&"%2E".repeat(value.len()));
+        return;
+    }
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
@@ -501,6 +506,11 @@ mod tests {
         let mut out = String::new();
         escape_url("a b&c=d/e?#@ü", &mut out);
         assert_eq!(out, "a%20b%26c%3Dd%2Fe%3F%23%40%C3%BC");
+        for (dots, escaped) in [("..", "%2E%2E"), (".", "%2E"), ("a.b", "a.b")] {
+            let mut out = String::new();
+            escape_url(dots, &mut out);
+            assert_eq!(out, escaped);
+        }
         let mut out = String::new();
         escape_json("say \"hi\"\n", &mut out);
         assert_eq!(out, "say \\\"hi\\\"\\n");

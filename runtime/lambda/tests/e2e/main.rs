@@ -2,3 +2,4 @@
 #![expect(clippy::unwrap_used, reason = "tests: a failed step is a failed test")]
 
 mod runtime_api;
+mod world;

@@ -12,7 +12,7 @@ use portcullis_testkit::lambda::{Invoked, Lambda};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/events");
 
-fn fixture(name: &str) -> Value {
+pub fn fixture(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(format!("{FIXTURES}/{name}.json")).unwrap()).unwrap()
 }
 
