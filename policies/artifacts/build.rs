@@ -46,6 +46,7 @@ const ADVERSARIAL: &[&str] = &[
     "leak-probe",
     "request-echo",
     "token-forger",
+    "counter-asker",
 ];
 
 fn main() -> Result<()> {

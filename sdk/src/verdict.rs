@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::__RawVerdict;
+use crate::bindings::portcullis::policy::host::CounterChange;
 use crate::bindings::portcullis::policy::types::{Claim, Decision, GroupOverride};
 
 /// What a policy decides for one sign-in, built fluently:
@@ -19,6 +20,7 @@ use crate::bindings::portcullis::policy::types::{Claim, Decision, GroupOverride}
 #[derive(Clone, Debug)]
 pub struct Verdict {
     raw: __RawVerdict,
+    counts: Vec<(String, CounterChange)>,
 }
 
 impl Verdict {
@@ -46,7 +48,40 @@ impl Verdict {
                 scopes_suppress: Vec::new(),
                 groups: None,
             },
+            counts: Vec::new(),
         }
+    }
+
+    /// Asks the host to add `by` (1 to 1000) to the counter `name` after the decision —
+    /// one the rule's manifest entry declares under `counters` — besides what the trigger
+    /// implies. Applied only if this verdict is (an enforced rule); at most 16 requests.
+    ///
+    /// ```
+    /// use portcullis_sdk::Verdict;
+    /// let v = Verdict::deny("Locked").count("attempts", 2).reset("ip");
+    /// assert_eq!(v.counter_changes(), [("attempts", Some(2)), ("ip", None)]);
+    /// ```
+    pub fn count(mut self, name: impl Into<String>, by: u32) -> Self {
+        self.counts.push((name.into(), CounterChange::Add(by)));
+        self
+    }
+
+    /// Asks the host to reset the counter `name` after the decision (as [`Verdict::count`]).
+    pub fn reset(mut self, name: impl Into<String>) -> Self {
+        self.counts.push((name.into(), CounterChange::Reset));
+        self
+    }
+
+    /// The counter changes asked for, in order: `(name, Some(by))` adds, `(name, None)`
+    /// resets.
+    pub fn counter_changes(&self) -> Vec<(&str, Option<u32>)> {
+        self.counts
+            .iter()
+            .map(|(name, change)| match change {
+                CounterChange::Add(by) => (name.as_str(), Some(*by)),
+                CounterChange::Reset => (name.as_str(), None),
+            })
+            .collect()
     }
 
     /// Adds or overrides an ID-token claim. Any JSON value; V1 events receive non-string
@@ -153,8 +188,13 @@ impl Verdict {
         })
     }
 
-    /// The contract's representation.
+    /// The contract's representation. In a component, the counter changes are handed to
+    /// the host first (`count`); natively they are dropped.
     pub fn into_raw(self) -> __RawVerdict {
+        #[cfg(target_arch = "wasm32")]
+        for (name, change) in &self.counts {
+            crate::bindings::portcullis::policy::host::count(name, *change);
+        }
         self.raw
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! Every change is one conditional write, applying
 //! [`step`](portcullis_gate::data::counters::step) atomically: an addition within the
-//! window is `ADD n :one` on the condition that the window is still open and the item does
+//! window is `ADD n :added` on the condition that the window is still open and the item does
 //! not carry this event's retry mark; otherwise a new window is put on the condition that
 //! there is none open. Two invocations counting at once both count: the conditions make
 //! one of them take the other path. A reset is a delete. Reads are one consistent
@@ -154,6 +154,10 @@ impl DynamoCounters {
         applying: &Applying,
     ) -> Result<bool, BackendError> {
         let key = Self::key(tenant, &change.id);
+        let added = match change.kind {
+            ChangeKind::Add(n) => n,
+            ChangeKind::Reset => 0,
+        };
         if change.kind == ChangeKind::Reset {
             self.client
                 .delete_item()
@@ -183,12 +187,12 @@ impl DynamoCounters {
                 .expression_attribute_values(":cutoff", n(cutoff))
                 .expression_attribute_values(":event", s(&applying.event))
                 .expression_attribute_values(":now", n(now))
-                .expression_attribute_values(":one", n(1));
+                .expression_attribute_values(":added", n(added));
             add = if applying.late {
-                add.update_expression("ADD n :one SET late_event = :event, late_until = :until")
+                add.update_expression("ADD n :added SET late_event = :event, late_until = :until")
                     .expression_attribute_values(":until", n(until))
             } else {
-                add.update_expression("ADD n :one")
+                add.update_expression("ADD n :added")
             };
             let sent = add.send().await;
             if let Wrote::Done = conditional("dynamodb UpdateItem", sent, |e| {
@@ -197,7 +201,7 @@ impl DynamoCounters {
                 return Ok(true);
             }
             let mut item = key.clone();
-            item.insert("n".into(), n(1));
+            item.insert("n".into(), n(added));
             item.insert("since_ms".into(), n(now));
             item.insert("expires_at".into(), n(expires_at));
             if applying.late {
@@ -266,11 +270,24 @@ impl CounterStore for DynamoCounters {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Applied, BackendError>> {
         Box::pin(async move {
-            let all = futures_util::future::join_all(
-                changes
-                    .iter()
-                    .map(|change| self.apply_one(tenant, change, applying)),
-            );
+            // One counter's changes in order; different counters at once.
+            let mut groups: Vec<Vec<&Change>> = Vec::new();
+            for change in changes {
+                match groups
+                    .iter_mut()
+                    .find(|g| g.first().is_some_and(|c| c.id == change.id))
+                {
+                    Some(group) => group.push(change),
+                    None => groups.push(vec![change]),
+                }
+            }
+            let all = futures_util::future::join_all(groups.into_iter().map(|group| async move {
+                let mut results = Vec::with_capacity(group.len());
+                for change in group {
+                    results.push(self.apply_one(tenant, change, applying).await);
+                }
+                results
+            }));
             let results =
                 tokio::time::timeout(timeout, all)
                     .await
@@ -279,7 +296,7 @@ impl CounterStore for DynamoCounters {
                         after: timeout,
                     })?;
             let mut applied = Applied::default();
-            for result in results {
+            for result in results.into_iter().flatten() {
                 if result? {
                     applied.applied += 1;
                 } else {

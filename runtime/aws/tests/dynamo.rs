@@ -404,7 +404,7 @@ mod counters {
     fn add(id: &str) -> Change {
         Change {
             id: id.into(),
-            kind: ChangeKind::Add,
+            kind: ChangeKind::Add(1),
             window_ms: WINDOW,
         }
     }
@@ -476,6 +476,14 @@ mod counters {
         )
         .await;
         assert_eq!(after.applied, 1);
+        // A rule's own request may add more than one.
+        let three = Change {
+            kind: ChangeKind::Add(3),
+            ..add("tenant#asker#attempts#user#ada")
+        };
+        apply(&store, "acme", three, at(T0, "x", false)).await;
+        let asked = count(&store, "acme", "tenant#asker#attempts#user#ada", T0 + 1).await;
+        assert_eq!(asked, 3);
         // A reset.
         let reset = Change {
             kind: ChangeKind::Reset,

@@ -270,6 +270,7 @@ fn skipped(failure: Failure) -> Evaluation {
         logs: Vec::new(),
         logs_dropped: 0,
         reads: Reads::default(),
+        counts: Vec::new(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The host side of the policy contract, generated from `sdk/wit/policy.wit` by
 //! `wasmtime::component::bindgen!`: the [`SignIn`] record, the verdict types, the `request`
-//! resource's methods and the `log` import; the contract's version ([`CONTRACT_VERSION`])
+//! resource's methods and the `log` and `count` imports; the contract's version ([`CONTRACT_VERSION`])
 //! and the one mapping between Cognito's `triggerSource` and a [`Trigger`].
 //!
 //! The contract's types and signatures are all generated; [`ALLOWED_IMPORTS`] names the
@@ -20,6 +20,7 @@ wasmtime::component::bindgen!({
     },
 });
 
+pub use portcullis::policy::host::CounterChange;
 pub use portcullis::policy::types::{
     Claim, DataItem, Decision, GroupOverride, Level, SignIn, TokenSource, Trigger, TrustedContext,
     Verdict as RawVerdict,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::contract::Level;
+use crate::contract::{CounterChange, Level};
 pub use crate::invalid::InvalidOutput;
 use crate::reads::Reads;
 use crate::verdict::Verdict;
@@ -141,4 +141,7 @@ pub struct Evaluation {
     pub logs_dropped: usize,
     /// What the rule read of the sign-in.
     pub reads: Reads,
+    /// The counter changes the rule asked for, in order; empty unless it returned a
+    /// verdict.
+    pub counts: Vec<(String, CounterChange)>,
 }

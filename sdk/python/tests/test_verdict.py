@@ -25,3 +25,11 @@ def test_claims_are_json_text_and_groups_keep_their_order():
     assert raw.access_claims == [types.Claim("roles", '["member"]')]
     assert raw.scopes_add == ["tenant:acme"]
     assert raw.groups == types.GroupOverride(["staff"], [], None)
+
+
+def test_counter_changes_are_kept_in_order_and_dropped_natively():
+    verdict = Verdict.allow().count("attempts", 3).reset("attempts").count("ip")
+    assert verdict.counter_changes == [("attempts", 3), ("attempts", None), ("ip", 1)]
+    # Natively there is no host: handing them over is a no-op, never an error.
+    verdict._ask_for_counts()
+    assert verdict._raw().decision == types.Decision_Allow()

@@ -9,7 +9,9 @@ use wasmtime::component::Resource;
 
 use crate::budget::Limiter;
 use crate::contract::portcullis::policy::{host, types};
-use crate::contract::{DataItem, LentRequest, Level, TokenSource, Trigger, TrustedContext};
+use crate::contract::{
+    CounterChange, DataItem, LentRequest, Level, TokenSource, Trigger, TrustedContext,
+};
 use crate::outcome::LogLine;
 use crate::reads::{Field, Names, Reads};
 use crate::request::{NO_SIGN_IN, RuleInput, SignIn};
@@ -36,7 +38,14 @@ pub struct HostState {
     pub(super) logs_dropped: usize,
     /// What the rule read of the sign-in.
     pub(super) reads: Reads,
+    /// Counter changes the rule asked for, in order (at most [`MAX_COUNT_REQUESTS`]).
+    pub(super) counts: Vec<(String, CounterChange)>,
 }
+
+/// Counter changes one evaluation may ask for; later ones are ignored.
+pub const MAX_COUNT_REQUESTS: usize = 16;
+/// The most one counter change may add.
+pub const MAX_COUNT_ADD: u32 = 1_000;
 
 impl HostState {
     /// The state of one store.
@@ -54,6 +63,7 @@ impl HostState {
             logs: Vec::new(),
             logs_dropped: 0,
             reads: Reads::default(),
+            counts: Vec::new(),
         }
     }
 
@@ -80,6 +90,17 @@ impl host::Host for HostState {
             level,
             message: truncate(message, MAX_LOG_LINE),
         });
+    }
+
+    fn count(&mut self, name: String, change: CounterChange) {
+        let valid = match change {
+            CounterChange::Add(n) => (1..=MAX_COUNT_ADD).contains(&n),
+            CounterChange::Reset => true,
+        };
+        // A counter name is at most 64 bytes (the manifest's rule): a longer one names none.
+        if valid && name.len() <= 64 && self.counts.len() < MAX_COUNT_REQUESTS {
+            self.counts.push((name, change));
+        }
     }
 }
 

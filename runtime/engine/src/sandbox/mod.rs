@@ -498,6 +498,11 @@ impl Engine {
             ))),
             Err(failure) => Outcome::Failed(failure),
         };
+        // A failed rule's requests go with its failure.
+        let counts = match outcome {
+            Outcome::Verdict(_) => run.counts,
+            Outcome::Failed(_) => Vec::new(),
+        };
         Evaluation {
             outcome,
             fuel_used: run.fuel_used,
@@ -506,6 +511,7 @@ impl Engine {
             logs: run.logs,
             logs_dropped: run.logs_dropped,
             reads: run.reads,
+            counts,
         }
     }
 

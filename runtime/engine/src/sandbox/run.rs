@@ -10,6 +10,7 @@ use wasmtime::component::Instance;
 use super::host::HostState;
 use super::{CompiledPolicy, Engine, ticker};
 use crate::budget::{Budget, Limiter};
+use crate::contract::CounterChange;
 use crate::invalid::InvalidOutput;
 use crate::outcome::{Failure, LogLine};
 use crate::reads::Reads;
@@ -29,6 +30,7 @@ pub(super) struct Run<R> {
     pub(super) logs: Vec<LogLine>,
     pub(super) logs_dropped: usize,
     pub(super) reads: Reads,
+    pub(super) counts: Vec<(String, CounterChange)>,
 }
 
 impl<R> Run<R> {
@@ -42,6 +44,7 @@ impl<R> Run<R> {
             logs: Vec::new(),
             logs_dropped: 0,
             reads: Reads::default(),
+            counts: Vec::new(),
         }
     }
 }
@@ -108,6 +111,7 @@ impl Engine {
             logs: state.logs,
             logs_dropped: state.logs_dropped,
             reads: state.reads,
+            counts: state.counts,
         }
     }
 }

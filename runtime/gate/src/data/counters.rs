@@ -22,7 +22,9 @@
 //!   (`"reset_on": []` for a velocity limit). Changes are applied after the chain
 //!   decided, whatever it decided (a blocked attempt is still an attempt), for every rule
 //!   of the deciding sets that declares the counter, whether or not the rule runs for the
-//!   trigger.
+//!   trigger. A rule may also ask for changes itself (`count` in the contract's `host`
+//!   interface: add 1 to 1000, or reset, at most 16 per evaluation): applied after the
+//!   implied ones, in order, when its verdict is applied ([`requested`]).
 //! - **Scope.** A counter belongs to one tenant, one origin (`_global` or the tenant's
 //!   manifest), one rule and one name: [`counter_id`]. A tenant's rule can never read,
 //!   count or reset a global rule's counter, another rule's, or another tenant's.
@@ -39,8 +41,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use portcullis_engine::chain::{DataSet, Origin};
-use portcullis_engine::contract::{DataItem, SignIn, Trigger};
+use portcullis_engine::chain::{DataSet, Effect, Origin, RuleReport};
+use portcullis_engine::contract::{CounterChange, DataItem, SignIn, Trigger};
 
 use super::{KeyTemplate, LoadedRule};
 use crate::backend::{BackendError, BoxFuture};
@@ -96,8 +98,8 @@ impl Window {
 /// What a change does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
-    /// Add one (starting a new window when the last one is over).
-    Add,
+    /// Add this many (starting a new window when the last one is over).
+    Add(u32),
     /// Back to zero.
     Reset,
 }
@@ -171,9 +173,10 @@ pub fn step(
     applying: &Applying,
 ) -> (Option<Stored>, bool) {
     let now = applying.now_ms;
-    if change.kind == ChangeKind::Reset {
-        return (None, true);
-    }
+    let added = match change.kind {
+        ChangeKind::Reset => return (None, true),
+        ChangeKind::Add(n) => n,
+    };
     let mark = applying
         .late
         .then(|| (applying.event.clone(), now.saturating_add(RETRY_WINDOW_MS)));
@@ -188,7 +191,7 @@ pub fn step(
                 }
                 return (Some(stored), false);
             }
-            stored.window.count = stored.window.count.saturating_add(1);
+            stored.window.count = stored.window.count.saturating_add(u64::from(added));
             if mark.is_some() {
                 stored.late = mark;
             }
@@ -197,7 +200,7 @@ pub fn step(
         _ => (
             Some(Stored {
                 window: Window {
-                    count: 1,
+                    count: u64::from(added),
                     since_ms: now,
                 },
                 late: mark,
@@ -306,7 +309,7 @@ pub fn changes(rules: &[&LoadedRule], sign_in: &SignIn) -> Vec<Change> {
     for loaded in rules {
         for counter in &loaded.counters {
             let kind = if counter.count_on.contains(&sign_in.trigger) {
-                ChangeKind::Add
+                ChangeKind::Add(1)
             } else if counter.reset_on.contains(&sign_in.trigger) {
                 ChangeKind::Reset
             } else {
@@ -329,6 +332,40 @@ pub fn changes(rules: &[&LoadedRule], sign_in: &SignIn) -> Vec<Change> {
                     window_ms: counter.window_ms,
                 });
             }
+        }
+    }
+    out
+}
+
+/// The changes applied rules asked for (`count` in the contract's `host` interface), in
+/// order, after the implied ones: only rules whose verdict was applied (or decided the
+/// chain), only counters
+/// they declared, only keys that resolve for the sign-in.
+pub fn requested(rules: &[&LoadedRule], reports: &[RuleReport], sign_in: &SignIn) -> Vec<Change> {
+    let mut out = Vec::new();
+    let used = |r: &&RuleReport| matches!(r.effect, Effect::Applied | Effect::Decided);
+    for report in reports.iter().filter(used) {
+        let Some(loaded) = rules
+            .iter()
+            .find(|l| l.rule.origin == report.origin && l.rule.name == report.rule)
+        else {
+            continue;
+        };
+        for (name, change) in &report.evaluation.counts {
+            let Some(counter) = loaded.counters.iter().find(|c| c.name == *name) else {
+                continue;
+            };
+            let Ok(Some(key)) = counter.key.resolve(sign_in) else {
+                continue;
+            };
+            out.push(Change {
+                id: counter_id(loaded.rule.origin, loaded.rule.name.as_str(), name, &key),
+                kind: match change {
+                    CounterChange::Add(n) => ChangeKind::Add(*n),
+                    CounterChange::Reset => ChangeKind::Reset,
+                },
+                window_ms: counter.window_ms,
+            });
         }
     }
     out
@@ -410,7 +447,7 @@ mod tests {
     fn add(window_ms: i64) -> Change {
         Change {
             id: "tenant#r#attempts#user#u".into(),
-            kind: ChangeKind::Add,
+            kind: ChangeKind::Add(1),
             window_ms,
         }
     }

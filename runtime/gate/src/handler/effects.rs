@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use portcullis_engine::chain::RuleReport;
 use portcullis_engine::contract::SignIn;
 
 use super::{Handler, now_ms};
@@ -15,12 +16,12 @@ use crate::record::DecisionRecord;
 use crate::tenant::TenantId;
 
 impl Handler {
-    /// Applies the counter changes the trigger implies for the deciding rules (bounded by
-    /// the deadline, never fatal).
+    /// Applies the counter changes the trigger implies for the deciding rules, then those
+    /// their applied verdicts asked for (bounded by the deadline, never fatal).
     pub(super) async fn count(
         &self,
         tenant: &TenantId,
-        rules: &[&LoadedRule],
+        (rules, reports): (&[&LoadedRule], &[RuleReport]),
         sign_in: &SignIn,
         (start, answer_by): (Instant, Instant),
         raw: &serde_json::Value,
@@ -29,7 +30,8 @@ impl Handler {
         let Some(store) = &self.counters else {
             return;
         };
-        let changes = counters::changes(rules, sign_in);
+        let mut changes = counters::changes(rules, sign_in);
+        changes.extend(counters::requested(rules, reports, sign_in));
         if changes.is_empty() {
             return;
         }

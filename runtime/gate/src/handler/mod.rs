@@ -435,8 +435,16 @@ impl Handler {
         // A replay decides again; it never counts or records a sign-in that already
         // happened.
         if !replaying && let Some(tenant) = &tenant {
-            self.count(tenant, &rules, &sign_in, (start, answer_by), &raw, record)
-                .await;
+            let reports = &outcome.reports;
+            self.count(
+                tenant,
+                (&rules, reports),
+                &sign_in,
+                (start, answer_by),
+                &raw,
+                record,
+            )
+            .await;
         }
         if kind == EventKind::PostAuthentication
             && !replaying

@@ -245,3 +245,62 @@ fn a_retry_of_a_late_invocation_counts_once_and_prompt_repeats_count_each_time()
     assert_eq!(again.record.counters.unwrap().applied, 1);
     assert!(blocked(&handle(&prompt, sign_in("acme", "ada"))));
 }
+
+/// The counter-asker guest with `changes`, declaring `attempts` (no implied changes).
+fn asker(config: Value) -> RuleEntry {
+    let mut rule = entry("asker", art::COUNTER_ASKER, &["pre-authentication"], config);
+    rule.counters.insert(
+        "attempts".into(),
+        CounterEntry {
+            key: "user#{username}".into(),
+            window_s: 60,
+            count_on: Some(vec![]),
+            reset_on: Some(vec![]),
+        },
+    );
+    rule
+}
+
+#[test]
+fn a_rule_asks_for_counter_changes_and_only_what_it_may_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RuleStore::dir(dir.path());
+    let counters = Arc::new(MemoryCounters::new());
+    let h = at(&store, &counters, T0);
+    let run = |config: Value| {
+        publish(&store, "acme", vec![asker(config)]);
+        let fresh = at(&store, &counters, T0);
+        handle(&fresh, sign_in("acme", "ada")).record
+    };
+    drop(h);
+    // Declared: applied in order (add 5, reset, add 2 → 2). Undeclared and out-of-range
+    // requests are ignored.
+    let record = run(
+        json!({"changes": [["attempts", 5], ["attempts", null], ["attempts", 2],
+        ["other", 1], ["attempts", 0], ["attempts", 1001]]}),
+    );
+    assert_eq!(record.counters.map(|c| c.applied), Some(3), "{record:?}");
+    let seen = run(json!({"changes": []}));
+    assert!(seen.counters.is_none());
+    // The rule saw 2 (the next run reads it): ask for 1 per request, 20 requests → 16.
+    let record = run(json!({"changes": [["attempts", 1]], "repeat": 20}));
+    assert_eq!(record.counters.map(|c| c.applied), Some(16));
+    let windows = portcullis_testkit::rules::block(counters.read(
+        &portcullis_gate::TenantId::new("acme").unwrap(),
+        &["tenant#asker#attempts#user#ada".to_owned()],
+        Duration::from_secs(1),
+    ))
+    .unwrap();
+    assert_eq!(windows["tenant#asker#attempts#user#ada"].count, 18);
+    // A rule that fails, or runs in shadow, changes nothing.
+    let record = run(json!({"changes": [["attempts", null]], "then": "fail"}));
+    assert!(record.counters.is_none(), "{record:?}");
+    let mut shadow = asker(json!({"changes": [["attempts", null]]}));
+    shadow.mode = Mode::Shadow;
+    publish(&store, "acme", vec![shadow]);
+    let record = handle(&at(&store, &counters, T0), sign_in("acme", "ada")).record;
+    assert!(record.counters.is_none(), "{record:?}");
+    // A deny is applied: its requests are too.
+    let record = run(json!({"changes": [["attempts", null]], "then": "deny"}));
+    assert_eq!(record.counters.map(|c| c.applied), Some(1), "{record:?}");
+}
