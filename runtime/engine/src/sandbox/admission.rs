@@ -47,12 +47,15 @@ impl Need {
     }
 }
 
-/// What a pool has free.
+/// What a pool has free, and how many wait for it.
 #[derive(Debug, Clone, Copy)]
 struct Free {
     instances: u32,
     memories: u32,
     tables: u32,
+    /// Callers waiting for a ticket: a returned ticket wakes them only when there are any
+    /// (waking is a system call; an evaluation must not pay for it when no one waits).
+    waiting: u32,
 }
 
 impl Free {
@@ -98,6 +101,7 @@ impl Admission {
             instances,
             memories,
             tables,
+            waiting: 0,
         };
         Admission {
             total,
@@ -130,11 +134,13 @@ impl Admission {
             if left.is_zero() {
                 return Err(Refused::Busy(self.total.instances - free.instances));
             }
+            free.waiting += 1;
             free = self
                 .returned
                 .wait_timeout(free, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            free.waiting -= 1;
         }
         free.instances -= 1;
         free.memories -= need.memories;
@@ -163,8 +169,11 @@ impl Drop for Ticket<'_> {
         free.instances += 1;
         free.memories += self.need.memories;
         free.tables += self.need.tables;
+        let waiting = free.waiting > 0;
         drop(free);
-        self.admission.returned.notify_all();
+        if waiting {
+            self.admission.returned.notify_all();
+        }
     }
 }
 
