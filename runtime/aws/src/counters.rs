@@ -15,14 +15,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use portcullis_gate::backend::BackendError;
 use portcullis_gate::data::counters::{
     Applied, Applying, Change, ChangeKind, CounterStore, RETRY_WINDOW_MS, Window,
 };
 use portcullis_gate::store::{BoxFuture, TenantId};
 
-use crate::dynamo::BATCH;
+use crate::dynamo::batch_get_items;
 
 /// Counters in a DynamoDB table.
 #[derive(Debug, Clone)]
@@ -91,56 +91,26 @@ impl DynamoCounters {
         ids: &[String],
         deadline: Instant,
     ) -> Result<HashMap<String, Window>, BackendError> {
+        let keys = ids.iter().map(|id| Self::key(tenant, id)).collect();
+        let items =
+            batch_get_items(&self.client, &self.table, keys, true, deadline, &|| {}).await?;
         let mut found = HashMap::new();
-        for chunk in ids.chunks(BATCH) {
-            let mut pending: Vec<_> = chunk.iter().map(|id| Self::key(tenant, id)).collect();
-            while !pending.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| err("dynamodb BatchGetItem", e))?;
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| err("dynamodb BatchGetItem", e))?;
-                for item in output
-                    .responses()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    let (Some(AttributeValue::S(t)), Some(AttributeValue::S(id))) =
-                        (item.get("tenant"), item.get("id"))
-                    else {
-                        continue;
-                    };
-                    if t != tenant.as_str() {
-                        continue;
-                    }
-                    let number = |name: &str| match item.get(name) {
-                        Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
-                        _ => None,
-                    };
-                    if let (Some(count), Some(since_ms)) = (number("n"), number("since_ms")) {
-                        let count = u64::try_from(count).unwrap_or(0);
-                        found.insert(id.clone(), Window { count, since_ms });
-                    }
-                }
-                pending = output
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.table))
-                    .map(|k| k.keys().to_vec())
-                    .unwrap_or_default();
-                if !pending.is_empty() && Instant::now() >= deadline {
-                    return Err(BackendError::Malformed {
-                        operation: "dynamodb BatchGetItem",
-                        what: format!("{} counters still unprocessed", pending.len()),
-                    });
-                }
+        for item in items {
+            let (Some(AttributeValue::S(t)), Some(AttributeValue::S(id))) =
+                (item.get("tenant"), item.get("id"))
+            else {
+                continue;
+            };
+            if t != tenant.as_str() {
+                continue;
+            }
+            let number = |name: &str| match item.get(name) {
+                Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
+                _ => None,
+            };
+            if let (Some(count), Some(since_ms)) = (number("n"), number("since_ms")) {
+                let count = u64::try_from(count).unwrap_or(0);
+                found.insert(id.clone(), Window { count, since_ms });
             }
         }
         Ok(found)

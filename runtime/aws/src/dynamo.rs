@@ -50,6 +50,57 @@ fn err(operation: &'static str, e: impl std::error::Error + Send + Sync + 'stati
     }
 }
 
+/// The items of `keys` in `table`, with `BatchGetItem` in batches of [`BATCH`], retrying
+/// unprocessed keys with back-off until `deadline`; `sent` is called for each request.
+pub(crate) async fn batch_get_items(
+    client: &Client,
+    table: &str,
+    keys: Vec<HashMap<String, AttributeValue>>,
+    consistent: bool,
+    deadline: Instant,
+    sent: &(dyn Fn() + Sync),
+) -> Result<Vec<HashMap<String, AttributeValue>>, BackendError> {
+    let mut found = Vec::new();
+    let mut keys = keys.into_iter().peekable();
+    while keys.peek().is_some() {
+        let mut pending: Vec<_> = keys.by_ref().take(BATCH).collect();
+        let mut backoff = Duration::from_millis(10);
+        while !pending.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(consistent)
+                .build()
+                .map_err(|e| err("dynamodb BatchGetItem", e))?;
+            sent();
+            let output = client
+                .batch_get_item()
+                .request_items(table, request)
+                .send()
+                .await
+                .map_err(|e| err("dynamodb BatchGetItem", e))?;
+            if let Some(items) = output.responses().and_then(|r| r.get(table)) {
+                found.extend(items.iter().cloned());
+            }
+            pending = output
+                .unprocessed_keys()
+                .and_then(|u| u.get(table))
+                .map(|k| k.keys().to_vec())
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                if Instant::now() + backoff >= deadline {
+                    return Err(BackendError::Malformed {
+                        operation: "dynamodb BatchGetItem",
+                        what: format!("{} keys still unprocessed at the deadline", pending.len()),
+                    });
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = backoff.saturating_mul(2);
+            }
+        }
+    }
+    Ok(found)
+}
+
 type CacheEntry = (Option<String>, Instant);
 
 /// Rule data in the data table.
@@ -93,62 +144,24 @@ impl DynamoData {
         keys: &[String],
         deadline: Instant,
     ) -> Result<HashMap<String, String>, BackendError> {
+        let keys = keys.iter().map(|k| Self::key(tenant, k)).collect();
+        let items = batch_get_items(&self.client, &self.table, keys, false, deadline, &|| {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+        })
+        .await?;
         let mut found = HashMap::new();
-        for chunk in keys.chunks(BATCH) {
-            let mut pending: Vec<HashMap<String, AttributeValue>> =
-                chunk.iter().map(|k| Self::key(tenant, k)).collect();
-            let mut backoff = Duration::from_millis(10);
-            while !pending.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(false)
-                    .build()
-                    .map_err(|e| err("dynamodb BatchGetItem", e))?;
-                self.requests.fetch_add(1, Ordering::Relaxed);
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| err("dynamodb BatchGetItem", e))?;
-                for item in output
-                    .responses()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    // Only this tenant's items: the key says so, and we check.
-                    let (Some(AttributeValue::S(t)), Some(AttributeValue::S(k))) =
-                        (item.get("tenant"), item.get("key"))
-                    else {
-                        continue;
-                    };
-                    if t != tenant.as_str() {
-                        continue;
-                    }
-                    if let Some(AttributeValue::S(value)) = item.get("value") {
-                        found.insert(k.clone(), value.clone());
-                    }
-                }
-                pending = output
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.table))
-                    .map(|k| k.keys().to_vec())
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    if Instant::now() + backoff >= deadline {
-                        return Err(BackendError::Malformed {
-                            operation: "dynamodb BatchGetItem",
-                            what: format!(
-                                "{} keys still unprocessed at the deadline",
-                                pending.len()
-                            ),
-                        });
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = backoff.saturating_mul(2);
-                }
+        for item in items {
+            // Only this tenant's items: the key says so, and we check.
+            let (Some(AttributeValue::S(t)), Some(AttributeValue::S(k))) =
+                (item.get("tenant"), item.get("key"))
+            else {
+                continue;
+            };
+            if t != tenant.as_str() {
+                continue;
+            }
+            if let Some(AttributeValue::S(value)) = item.get("value") {
+                found.insert(k.clone(), value.clone());
             }
         }
         Ok(found)
