@@ -32,6 +32,7 @@ const POLICIES: &[&str] = &[
     "lockout",
     "velocity",
     "risk-api",
+    "domain-network",
 ];
 /// Hand-written core modules (`policies/adversarial/NAME.core.wat`), wrapped with the
 /// contract's WIT like a compiled policy.

@@ -15,6 +15,7 @@ mod conformance;
 mod policies;
 mod pools;
 mod request;
+mod versus;
 
 use std::sync::{Arc, Mutex, OnceLock};
 

@@ -1,0 +1,208 @@
+//! Memory at scale: the resident set of one process holding many distinct loaded rules,
+//! after loading them from precompiled artifacts and after each has run once.
+//!
+//! `cargo bench -p portcullis-engine --bench scale` (`SCALE_RULES`, default 500). The rules
+//! are the example policies made distinct — each copy carries its own custom section, so
+//! each has its own digest and is compiled, sealed and loaded on its own, as 100 tenants of
+//! five rules would be. Sealing happens in a child process (compiling leaves the allocator's
+//! high-water mark behind), so the measuring process only ever loads artifacts, as a Lambda
+//! does on a cold start. Figures from `/proc/self/status`: `VmRSS` and its anonymous and
+//! file-backed parts.
+
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "benchmarks: a failed set-up is a failed run"
+)]
+#![expect(missing_docs, reason = "a bench binary")]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use portcullis_artifacts as art;
+use portcullis_engine::{
+    ArtifactKey, Budget, CompiledPolicy, Engine, EngineConfig, Outcome, RuleInput, Sha256, SignIn,
+    Trigger,
+};
+
+/// The example policies that run with no configuration or a trivial one, with it.
+const POLICIES: &[(&str, &str)] = &[
+    (art::ALLOW_ALL, "null"),
+    (art::SUSPENDED_USERS, "null"),
+    (art::EMAIL_DOMAIN, r#"{"domains": ["acme.example"]}"#),
+    (
+        art::IP_ALLOWLIST,
+        r#"{"allow": ["10.0.0.0/8"], "client_supplied": true}"#,
+    ),
+    (
+        art::DOMAIN_NETWORK,
+        r#"{"domain": "acme.example", "network": "10.0.0.0/8"}"#,
+    ),
+];
+
+fn main() {
+    let rules: usize = std::env::var("SCALE_RULES")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(500);
+    let key = ArtifactKey::new(vec![7; 32]).expect("key");
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    if let (Some(verb), Some(dir)) = (args.next(), args.next()) {
+        if verb == "seal" {
+            seal(Path::new(&dir), rules, &key);
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let sealing = Instant::now();
+    let status = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .args(["seal", &dir.path().display().to_string()])
+        .status()
+        .expect("the sealing process");
+    assert!(status.success(), "sealing failed: {status}");
+    println!(
+        "{rules} distinct rules compiled and sealed in {:.1} s (a child process)",
+        sealing.elapsed().as_secs_f64()
+    );
+    measure(dir.path(), rules, &key);
+}
+
+/// The `i`th distinct component: an example policy with a custom section naming `i`.
+fn distinct(i: usize) -> (Vec<u8>, &'static str) {
+    let (path, config) = POLICIES.get(i % POLICIES.len()).copied().expect("a policy");
+    let mut bytes = std::fs::read(path).expect("artifact");
+    let name = b"portcullis-scale";
+    let payload = format!("{i:08}");
+    let body = 1 + name.len() + payload.len();
+    bytes.push(0);
+    bytes.push(u8::try_from(body).expect("a short section"));
+    bytes.push(u8::try_from(name.len()).expect("a short name"));
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(payload.as_bytes());
+    (bytes, config)
+}
+
+fn seal(dir: &Path, rules: usize, key: &ArtifactKey) {
+    let engine = Engine::new(EngineConfig::default()).expect("engine");
+    for i in 0..rules {
+        let (bytes, _) = distinct(i);
+        let policy = engine.load(&bytes).expect("load");
+        let artifact = engine.artifact(&policy, key).expect("seal");
+        std::fs::write(artifact_path(dir, i), artifact).expect("write");
+        std::fs::write(dir.join(format!("{i}.digest")), policy.digest().to_string())
+            .expect("write");
+    }
+}
+
+fn artifact_path(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("{i}.cwasm"))
+}
+
+fn measure(dir: &Path, rules: usize, key: &ArtifactKey) {
+    let engine = Engine::new(EngineConfig::default()).expect("engine");
+    let before = Rss::now();
+    let start = Instant::now();
+    let mut loaded: Vec<(Arc<CompiledPolicy>, RuleInput)> = Vec::with_capacity(rules);
+    for i in 0..rules {
+        let artifact = std::fs::read(artifact_path(dir, i)).expect("read");
+        let digest: Sha256 = std::fs::read_to_string(dir.join(format!("{i}.digest")))
+            .expect("read")
+            .parse()
+            .expect("digest");
+        let policy = engine
+            .load_precompiled(&artifact, &digest, key)
+            .expect("load");
+        let (_, config) = distinct(i);
+        loaded.push((policy, RuleInput::with_config(config)));
+    }
+    let load_time = start.elapsed();
+    let after_load = Rss::now();
+    let sign_in = Arc::new(sign_in());
+    for (policy, input) in &loaded {
+        match engine
+            .evaluate(policy, &sign_in, input, &Budget::default())
+            .outcome
+        {
+            Outcome::Verdict(_) => {}
+            Outcome::Failed(f) => panic!("a rule failed: {f}"),
+        }
+    }
+    let after_run = Rss::now();
+    println!(
+        "{rules} rules loaded from artifacts in {:.0} ms ({:.2} ms each)",
+        load_time.as_secs_f64() * 1e3,
+        load_time.as_secs_f64() * 1e3 / rules as f64
+    );
+    println!("| state | RSS | anonymous | file-backed | per rule over the engine alone |");
+    println!("|---|---|---|---|---|");
+    for (name, rss) in [
+        ("the engine alone", &before),
+        ("all loaded", &after_load),
+        ("each has run once", &after_run),
+    ] {
+        println!(
+            "| {name} | {:.1} MB | {:.1} MB | {:.1} MB | {:.0} KB |",
+            mb(rss.total),
+            mb(rss.anon),
+            mb(rss.file),
+            rss.total.saturating_sub(before.total) as f64 / 1024.0 / rules as f64
+        );
+    }
+}
+
+fn mb(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// The resident set, in KiB.
+struct Rss {
+    total: u64,
+    anon: u64,
+    file: u64,
+}
+
+impl Rss {
+    fn now() -> Self {
+        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|kib| kib.parse().ok())
+                .unwrap_or(0)
+        };
+        Rss {
+            total: field("VmRSS:"),
+            anon: field("RssAnon:"),
+            file: field("RssFile:") + field("RssShmem:"),
+        }
+    }
+}
+
+fn sign_in() -> SignIn {
+    SignIn {
+        trigger: Trigger::PreAuthentication,
+        trigger_source: "PreAuthentication_Authentication".into(),
+        event_version: "1".into(),
+        tenant: "acme".into(),
+        user_pool_id: "us-east-1_Acme0001".into(),
+        client_id: Some("acmewebclient0001".into()),
+        user_name: Some("ada".into()),
+        user_attributes: vec![
+            ("email".into(), "ada@acme.example".into()),
+            ("email_verified".into(), "true".into()),
+        ],
+        client_metadata: vec![("ip".into(), "10.20.30.40".into())],
+        user_not_found: false,
+        new_device_used: None,
+        groups: vec![],
+        scopes: vec![],
+        now_unix_ms: 1_767_596_400_000,
+        token_source: portcullis_engine::contract::TokenSource::None,
+        federated: false,
+        first_federated: false,
+        trusted: None,
+    }
+}
