@@ -54,6 +54,7 @@
 
 mod admission;
 pub mod artifact;
+mod code;
 mod exports;
 pub mod host;
 mod pool;
@@ -100,6 +101,12 @@ pub struct EngineConfig {
     /// dirty pages are found with Linux's `PAGEMAP_SCAN` (kernel 6.7+); without it the
     /// first this-many bytes are reset whole.
     pub large_keep_resident_bytes: usize,
+    /// A directory for precompiled code, private to this user (created `0700`): each
+    /// verified artifact's native code is written there and mapped from the file, so only
+    /// the code pages a rule runs are resident (and clean ones can be dropped under memory
+    /// pressure). `None`, or a directory that cannot be used: the code is copied into
+    /// anonymous memory, all of it resident.
+    pub code_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -110,6 +117,7 @@ impl Default for EngineConfig {
             max_concurrent: 32,
             small_memory_bytes: 128 << 10,
             large_keep_resident_bytes: 1 << 20,
+            code_dir: None,
         }
     }
 }
@@ -207,6 +215,8 @@ pub struct Engine {
     large: Pool,
     cache: Mutex<HashMap<Sha256, Weak<CompiledPolicy>>>,
     ticker: Arc<Ticker>,
+    /// Where precompiled code is mapped from ([`EngineConfig::code_dir`], when usable).
+    code: Option<code::CodeDir>,
     config: EngineConfig,
     /// [`Engine::compat`], computed once.
     compat: String,
@@ -233,6 +243,7 @@ impl Engine {
             large,
             cache: Mutex::new(HashMap::new()),
             ticker,
+            code: config.code_dir.as_deref().and_then(code::CodeDir::open),
             config,
         })
     }
@@ -324,7 +335,7 @@ impl Engine {
         // The artifact names its pool (under the tag), so the code is deserialized once,
         // straight into the pool it was compiled for.
         let pool = self.pool(opened.placement);
-        let component = unsafe { Component::deserialize(&pool.wasm, opened.native) }
+        let component = unsafe { code::deserialize(&pool.wasm, opened.native, self.code.as_ref()) }
             .map_err(|e| incompatible(format!("{e:#}")))?;
         let size = usize::try_from(opened.module_size).unwrap_or(usize::MAX);
         let policy = Arc::new(self.prepare(&component, opened.placement, *expected, size)?);

@@ -131,3 +131,75 @@ fn more_rules_at_once_than_the_pool_holds_wait_for_a_place_instead_of_failing() 
         }
     });
 }
+
+#[test]
+fn precompiled_code_mapped_from_a_private_directory_answers_alike_and_leaves_no_file() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let key = portcullis_engine::ArtifactKey::new(vec![3; 32]).expect("key");
+    let builder = Engine::new(EngineConfig::default()).expect("engine");
+    let sealed: Vec<_> = [
+        (art::EMAIL_DOMAIN, json!({"domains": ["example.com"]})),
+        (
+            art::SIGNIN_HOURS,
+            json!({"time_zone": "UTC", "start": "00:00", "end": "23:59"}),
+        ),
+    ]
+    .into_iter()
+    .map(|(path, config)| {
+        let policy = builder
+            .load(&std::fs::read(path).expect("artifact"))
+            .expect("load");
+        let artifact = builder.artifact(&policy, &key).expect("seal");
+        (policy.digest(), artifact, config.to_string())
+    })
+    .collect();
+    let scratch = tempfile::tempdir().expect("temporary directory");
+    let private = scratch.path().join("code");
+    // A directory others may write to is not used for code: the engine copies instead.
+    let open = scratch.path().join("open");
+    std::fs::create_dir(&open).expect("mkdir");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    for dir in [&private, &open] {
+        let engine = Engine::new(EngineConfig {
+            code_dir: Some(dir.clone()),
+            ..EngineConfig::default()
+        })
+        .expect("engine");
+        let mode = std::fs::metadata(dir)
+            .expect("the directory")
+            .permissions()
+            .mode();
+        let mut req = request(Trigger::PreAuthentication);
+        let mut loaded = Vec::new();
+        for (digest, artifact, config) in &sealed {
+            let policy = engine
+                .load_precompiled(artifact, digest, &key)
+                .expect("precompiled");
+            req.config.clone_from(config);
+            let outcome = evaluate(&engine, &policy, &req, &budget()).outcome;
+            assert!(
+                matches!(outcome, Outcome::Verdict(_)),
+                "{dir:?}: {outcome:?}"
+            );
+            loaded.push(policy);
+        }
+        // Mapped from files that no longer have a name, or (the open directory) copied.
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+        let mapped = maps
+            .lines()
+            .filter(|l| l.contains(&*dir.to_string_lossy()) && l.ends_with("(deleted)"))
+            .count();
+        let left: Vec<_> = std::fs::read_dir(dir).expect("read_dir").collect();
+        assert!(left.is_empty(), "{dir:?} kept {left:?}");
+        if dir == &private {
+            assert_eq!(mode & 0o777, 0o700, "the code directory is private");
+            assert!(mapped >= 2, "both artifacts mapped from files: {mapped}");
+        } else {
+            assert_eq!(
+                mapped, 0,
+                "nothing mapped from a directory others can write"
+            );
+        }
+    }
+}
