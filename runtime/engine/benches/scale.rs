@@ -6,8 +6,10 @@
 //! each has its own digest and is compiled, sealed and loaded on its own, as 100 tenants of
 //! five rules would be. Sealing happens in a child process (compiling leaves the allocator's
 //! high-water mark behind), so the measuring process only ever loads artifacts, as a Lambda
-//! does on a cold start. Figures from `/proc/self/status`: `VmRSS` and its anonymous and
-//! file-backed parts.
+//! does on a cold start. Two measuring processes: the code **copied** into anonymous
+//! memory (`EngineConfig::code_dir` unset) and **mapped** from files in a private directory
+//! (set, as the Lambda does). Figures from `/proc/self/status`: `VmRSS` and its anonymous
+//! and file-backed parts.
 
 #![expect(
     clippy::expect_used,

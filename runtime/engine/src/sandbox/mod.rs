@@ -44,7 +44,8 @@
 //! BENCHMARKS.md has the measurements.
 //!
 //! # Files
-//! [`artifact`] is the precompiled format as pure bytes; `pool` the two instance pools and
+//! [`artifact`] is the precompiled format as pure bytes; `code` where verified native code
+//! lives (copied, or mapped from a private directory); `pool` the two instance pools and
 //! placement; `ticker` the wall clock; `exports` the unchecked export calls and their
 //! SAFETY argument; [`host`] the store state and every host call; `run` one run in a fresh
 //! instance and the classification of what stopped it. This file holds the [`Engine`]'s
@@ -322,8 +323,8 @@ impl Engine {
         wasmtime::Engine::detect_precompiled(opened.native)
             .filter(|kind| *kind == wasmtime::Precompiled::Component)
             .ok_or_else(|| incompatible("not a precompiled component".into()))?;
-        // SAFETY: `Component::deserialize` maps these bytes as executable code without
-        // checking them, so they must be native code that wasmtime compiled. They are: the
+        // SAFETY: `code::deserialize` maps these bytes as executable code without
+        // checking them (copied, or written to a private file and mapped from it), so they must be native code that wasmtime compiled. They are: the
         // artifact's HMAC-SHA256 tag verified (in constant time) under this deployment's
         // artifact key, over this engine's compatibility id, the module's digest and size
         // and every native byte. Only holders of that key make tags — this deployment's

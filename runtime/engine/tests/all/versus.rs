@@ -3,7 +3,7 @@
 //! sign-in of the benchmark's set. The figures are only comparable while this holds.
 
 #[path = "../../benches/support/versus.rs"]
-mod versus;
+mod twins;
 
 use portcullis_artifacts as art;
 use portcullis_engine::{Budget, Outcome, RuleInput};
@@ -13,10 +13,10 @@ use crate::{engine, load};
 #[test]
 fn native_cedar_and_portcullis_decide_alike_on_every_sign_in() {
     let policy = load(art::DOMAIN_NETWORK);
-    let input = RuleInput::with_config(versus::CONFIG);
-    let native = versus::Native::new();
-    let cedar = versus::Cedar::new().unwrap();
-    let sign_ins = versus::sign_ins();
+    let input = RuleInput::with_config(twins::CONFIG);
+    let native = twins::Native::new();
+    let cedar = twins::Cedar::new().unwrap();
+    let sign_ins = twins::sign_ins();
     let mut allowed = 0;
     for s in &sign_ins {
         let p = match engine()
