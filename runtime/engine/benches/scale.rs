@@ -23,9 +23,12 @@ use std::time::Instant;
 
 use portcullis_artifacts as art;
 use portcullis_engine::{
-    ArtifactKey, Budget, CompiledPolicy, Engine, EngineConfig, Outcome, RuleInput, Sha256, SignIn,
-    Trigger,
+    ArtifactKey, Budget, CompiledPolicy, Engine, EngineConfig, Outcome, RuleInput, Sha256,
 };
+
+#[path = "support/versus.rs"]
+#[expect(dead_code, reason = "only the sign-ins are used here")]
+mod versus;
 
 /// The example policies that run with no configuration or a trivial one, with it.
 const POLICIES: &[(&str, &str)] = &[
@@ -142,7 +145,8 @@ fn measure(dir: &Path, rules: usize, key: &ArtifactKey, code: &str) {
     }
     let load_time = start.elapsed();
     let after_load = Rss::now();
-    let sign_in = Arc::new(sign_in());
+    // A sign-in every one of the five policies allows (the side-by-side bench's first).
+    let sign_in = versus::sign_ins().into_iter().next().expect("a sign-in");
     for (policy, input) in &loaded {
         match engine
             .evaluate(policy, &sign_in, input, &Budget::default())
@@ -202,31 +206,5 @@ impl Rss {
             anon: field("RssAnon:"),
             file: field("RssFile:") + field("RssShmem:"),
         }
-    }
-}
-
-fn sign_in() -> SignIn {
-    SignIn {
-        trigger: Trigger::PreAuthentication,
-        trigger_source: "PreAuthentication_Authentication".into(),
-        event_version: "1".into(),
-        tenant: "acme".into(),
-        user_pool_id: "us-east-1_Acme0001".into(),
-        client_id: Some("acmewebclient0001".into()),
-        user_name: Some("ada".into()),
-        user_attributes: vec![
-            ("email".into(), "ada@acme.example".into()),
-            ("email_verified".into(), "true".into()),
-        ],
-        client_metadata: vec![("ip".into(), "10.20.30.40".into())],
-        user_not_found: false,
-        new_device_used: None,
-        groups: vec![],
-        scopes: vec![],
-        now_unix_ms: 1_767_596_400_000,
-        token_source: portcullis_engine::contract::TokenSource::None,
-        federated: false,
-        first_federated: false,
-        trusted: None,
     }
 }
