@@ -104,20 +104,20 @@ fn sign_in(suspended: Option<&str>, email: Option<&str>, ip: Option<&str>) -> Si
     }
 }
 
-fn attr<'a>(sign_in: &'a SignIn, name: &str) -> Option<&'a str> {
-    sign_in
-        .user_attributes
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn client_meta<'a>(sign_in: &'a SignIn, key: &str) -> Option<&'a str> {
-    sign_in
-        .client_metadata
+/// The value of `key` among name-value pairs (attributes or client metadata).
+fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
+}
+
+fn attr<'a>(sign_in: &'a SignIn, name: &str) -> Option<&'a str> {
+    lookup(&sign_in.user_attributes, name)
+}
+
+fn client_meta<'a>(sign_in: &'a SignIn, key: &str) -> Option<&'a str> {
+    lookup(&sign_in.client_metadata, key)
 }
 
 /// The rule as native Rust, its configuration parsed once.
