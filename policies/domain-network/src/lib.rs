@@ -1,5 +1,5 @@
 //! The rule of the side-by-side benchmark against Cedar and native Rust
-//! (`cargo bench -p portcullis-engine --bench versus`): deny a suspended user; otherwise
+//! (`cargo bench -p portcullis-bench --bench versus`): deny a suspended user; otherwise
 //! allow only email addresses of the tenant's domain, signing in from the tenant's network.
 //!
 //! Configuration: `{"domain": "acme.example", "network": "10.0.0.0/8"}`. It reads the

@@ -15,7 +15,6 @@ mod conformance;
 mod policies;
 mod pools;
 mod request;
-mod versus;
 
 use std::sync::{Arc, Mutex, OnceLock};
 

@@ -369,9 +369,30 @@ impl Manifest {
         Ok(specs)
     }
 
-    /// The JSON Schema of a manifest.
+    /// The JSON Schema of a manifest, every object's keys in sorted order (so the published
+    /// file is the same whichever `serde_json` map a build links).
     pub fn schema() -> serde_json::Value {
-        serde_json::to_value(schemars::schema_for!(Manifest)).unwrap_or_default()
+        sorted_keys(serde_json::to_value(schemars::schema_for!(Manifest)).unwrap_or_default())
+    }
+}
+
+/// `value` with every object's keys in sorted order, however the map keeps them.
+fn sorted_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key, sorted_keys(value)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted_keys).collect())
+        }
+        other => other,
     }
 }
 

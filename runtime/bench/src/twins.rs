@@ -1,6 +1,6 @@
 //! The side-by-side comparison's rule in three forms — native Rust, a Cedar policy, and
 //! the Portcullis policy `policies/domain-network` — and the sign-ins they are compared on.
-//! Shared by `benches/versus.rs` (which times them) and `tests/all/versus.rs` (which checks
+//! Shared by `benches/versus.rs` (which times them) and `tests/agree.rs` (which checks
 //! that all three decide alike on every sign-in of the set).
 //!
 //! The rule: deny a suspended user; otherwise allow only email addresses of the tenant's
@@ -127,16 +127,18 @@ pub struct Native {
     prefix: u32,
 }
 
-impl Native {
+impl Default for Native {
     /// The configuration of [`CONFIG`].
-    pub fn new() -> Self {
+    fn default() -> Self {
         Native {
             domain: "acme.example".into(),
             network: IpAddr::from([10, 0, 0, 0]),
             prefix: 8,
         }
     }
+}
 
+impl Native {
     /// Whether the sign-in is allowed.
     pub fn allows(&self, sign_in: &SignIn) -> bool {
         if attr(sign_in, "custom:suspended") == Some("true") {

@@ -1,7 +1,7 @@
 //! Memory at scale: the resident set of one process holding many distinct loaded rules,
 //! after loading them from precompiled artifacts and after each has run once.
 //!
-//! `cargo bench -p portcullis-engine --bench scale` (`SCALE_RULES`, default 500). The rules
+//! `cargo bench -p portcullis-bench --bench scale` (`SCALE_RULES`, default 500). The rules
 //! are the example policies made distinct — each copy carries its own custom section, so
 //! each has its own digest and is compiled, sealed and loaded on its own, as 100 tenants of
 //! five rules would be. Sealing happens in a child process (compiling leaves the allocator's
@@ -26,9 +26,7 @@ use portcullis_engine::{
     ArtifactKey, Budget, CompiledPolicy, Engine, EngineConfig, Outcome, RuleInput, Sha256,
 };
 
-#[path = "support/versus.rs"]
-#[expect(dead_code, reason = "only the sign-ins are used here")]
-mod versus;
+use portcullis_bench::twins as versus;
 
 /// The example policies that run with no configuration or a trivial one, with it.
 const POLICIES: &[(&str, &str)] = &[

@@ -3,14 +3,16 @@
 //! a noisy moment of this shared machine hits all three alike), medians, p99 and p99.9, and
 //! the ratios printed. Before any timing, all three must agree on every sign-in of the set.
 //!
-//! `cargo bench -p portcullis-engine --bench versus` (`VERSUS_ROUNDS`, default 1000, rounds
+//! `cargo bench -p portcullis-bench --bench versus` (`VERSUS_ROUNDS`, default 1000, rounds
 //! over the 108 sign-ins). Portcullis evaluates with a **fresh instance per decision**, as
 //! in production. The sign-in is parsed once per event by the gate whatever decides it, so
 //! it is built before timing; what each contender does with it is timed: the native rule
 //! reads it, Cedar builds its entities, context and request from it and authorizes, and
 //! Portcullis instantiates the rule, lends it the sign-in and its configuration, and lifts
 //! the verdict. Last, the same rule ten times over through the chain (ten rule names, one
-//! module), each chain timed alone: median, p99 and p99.9.
+//! module), each chain timed alone: median, p99 and p99.9, split by whether the thread took
+//! a page fault or a context switch meanwhile. `VERSUS_ONLY=cedar|portcullis|floor|chain`
+//! runs one contender alone and untimed, for a profiler (`perf record`).
 
 #![expect(
     clippy::expect_used,
@@ -18,8 +20,7 @@
     reason = "benchmarks: a failed set-up or a disagreement is a failed run"
 )]
 
-#[path = "support/versus.rs"]
-mod versus;
+use portcullis_bench::twins as versus;
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -43,7 +44,7 @@ fn main() {
         .expect("load");
     let budget = Budget::default();
     let input = RuleInput::with_config(versus::CONFIG);
-    let native = versus::Native::new();
+    let native = versus::Native::default();
     let cedar = versus::Cedar::new().expect("cedar policies");
     let sign_ins = versus::sign_ins();
 
@@ -75,6 +76,24 @@ fn main() {
         .expect("load");
     let none = RuleInput::default();
     let floor = |s| engine.evaluate(&floor_policy, s, &none, &budget).outcome;
+
+    // For a profiler: one contender alone, untimed (`VERSUS_ONLY=cedar|portcullis|floor|chain`).
+    if let Ok(only) = std::env::var("VERSUS_ONLY") {
+        for _ in 0..rounds {
+            for s in &sign_ins {
+                match only.as_str() {
+                    "cedar" => black_box(cedar.allows(black_box(s)).unwrap_or(false)),
+                    "portcullis" => black_box(portcullis(black_box(s))),
+                    "floor" => black_box(matches!(floor(black_box(s)), Outcome::Verdict(_))),
+                    _ => break,
+                };
+            }
+        }
+        if only == "chain" {
+            chain(&engine, &policy, rounds);
+        }
+        return;
+    }
 
     let mut times: [Vec<u64>; 5] = Default::default();
     let time = |f: &mut dyn FnMut() -> bool| {
@@ -140,7 +159,9 @@ fn main() {
 }
 
 /// The same rule ten times over (ten rule names, one module), through the chain, on a
-/// sign-in every rule allows: each chain timed alone.
+/// sign-in every rule allows: each chain timed alone, and what happened to this thread
+/// meanwhile (minor page faults, context switches, from `getrusage(RUSAGE_THREAD)`) and how
+/// much of the chain was inside the ten evaluations, so the tail can be told apart.
 fn chain(engine: &Engine, policy: &Arc<CompiledPolicy>, rounds: usize) {
     let rules: Vec<Rule> = (0..10)
         .map(|i| Rule {
@@ -157,8 +178,9 @@ fn chain(engine: &Engine, policy: &Arc<CompiledPolicy>, rounds: usize) {
     let chain = Chain { rules };
     let data = DataSet::default();
     let sign_in = versus::sign_ins().into_iter().next().expect("a sign-in");
-    let mut times = Vec::with_capacity(rounds * 20);
+    let mut runs = Vec::with_capacity(rounds * 20);
     for _ in 0..rounds * 20 {
+        let before = Usage::now();
         let start = Instant::now();
         let outcome = chain.evaluate(
             engine,
@@ -167,17 +189,107 @@ fn chain(engine: &Engine, policy: &Arc<CompiledPolicy>, rounds: usize) {
             start + Duration::from_secs(1),
         );
         let elapsed = start.elapsed();
+        let after = Usage::now();
         assert!(outcome.decision == Decision::Allow && outcome.reports.len() == 10);
-        times.push(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+        let inside: Duration = outcome.reports.iter().map(|r| r.evaluation.duration).sum();
+        runs.push(ChainRun {
+            ns: nanos(elapsed),
+            inside_ns: nanos(inside),
+            faults: after.faults.saturating_sub(before.faults),
+            switches: after.switches.saturating_sub(before.switches),
+        });
     }
-    times.sort_unstable();
+    if std::env::var_os("VERSUS_ONLY").is_some() {
+        return;
+    }
+    runs.sort_unstable_by_key(|r| r.ns);
+    let row = |name: &str, runs: &[&ChainRun]| {
+        let ns: Vec<u64> = runs.iter().map(|r| r.ns).collect();
+        let outside: Vec<u64> = runs
+            .iter()
+            .map(|r| r.ns.saturating_sub(r.inside_ns))
+            .collect();
+        let mut outside_sorted = outside.clone();
+        outside_sorted.sort_unstable();
+        println!(
+            "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            runs.len(),
+            us(quantile(&ns, 0.5)),
+            us(quantile(&ns, 0.99)),
+            us(quantile(&ns, 0.999)),
+            us(quantile(&outside_sorted, 0.5)),
+        );
+    };
     println!(
-        "| a 10-rule chain of the same rule ({} chains) | {:.1} | {:.1} | {:.1} | |",
-        times.len(),
-        us(quantile(&times, 0.5)),
-        us(quantile(&times, 0.99)),
-        us(quantile(&times, 0.999)),
+        "\n10-rule chain of the same rule, {} chains; figures in µs; `outside` is the chain's time not inside the ten evaluations (store drop and memory reset, merging, reports)",
+        runs.len()
     );
+    println!(
+        "| chains | count | median | p99 | p99.9 | outside, median |\n|---|---|---|---|---|---|"
+    );
+    let all: Vec<&ChainRun> = runs.iter().collect();
+    row("all", &all);
+    let quiet: Vec<&ChainRun> = runs
+        .iter()
+        .filter(|r| r.faults == 0 && r.switches == 0)
+        .collect();
+    row("no page fault, no context switch", &quiet);
+    let faulted: Vec<&ChainRun> = runs.iter().filter(|r| r.faults > 0).collect();
+    row("at least one minor page fault", &faulted);
+    let switched: Vec<&ChainRun> = runs.iter().filter(|r| r.switches > 0).collect();
+    row("at least one context switch", &switched);
+    let p99 = quantile(&runs.iter().map(|r| r.ns).collect::<Vec<_>>(), 0.99);
+    let tail: Vec<&ChainRun> = runs.iter().filter(|r| r.ns >= p99).collect();
+    let share = |f: &dyn Fn(&ChainRun) -> bool| {
+        100.0 * tail.iter().filter(|r| f(r)).count() as f64 / tail.len().max(1) as f64
+    };
+    let mean = |f: &dyn Fn(&ChainRun) -> u64, set: &[&ChainRun]| {
+        set.iter().map(|r| f(r)).sum::<u64>() as f64 / set.len().max(1) as f64
+    };
+    println!(
+        "the slowest 1% ({} chains): {:.0}% had a page fault, {:.0}% a context switch; time outside the evaluations {:.1} µs on average there vs {:.1} µs over all; faults per chain {:.2} there vs {:.2} over all",
+        tail.len(),
+        share(&|r| r.faults > 0),
+        share(&|r| r.switches > 0),
+        us(mean(&|r| r.ns.saturating_sub(r.inside_ns), &tail) as u64),
+        us(mean(&|r| r.ns.saturating_sub(r.inside_ns), &all) as u64),
+        mean(&|r| r.faults, &tail),
+        mean(&|r| r.faults, &all),
+    );
+}
+
+/// One timed chain and what happened to the thread meanwhile.
+struct ChainRun {
+    ns: u64,
+    inside_ns: u64,
+    faults: u64,
+    switches: u64,
+}
+
+/// This thread's minor page faults and context switches so far.
+struct Usage {
+    faults: u64,
+    switches: u64,
+}
+
+impl Usage {
+    fn now() -> Usage {
+        // SAFETY: `getrusage` writes one `rusage` into the zeroed value it is given.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+            usage
+        };
+        let count = |n: libc::c_long| u64::try_from(n).unwrap_or(0);
+        Usage {
+            faults: count(usage.ru_minflt) + count(usage.ru_majflt),
+            switches: count(usage.ru_nvcsw) + count(usage.ru_nivcsw),
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn quantile(sorted: &[u64], q: f64) -> u64 {
