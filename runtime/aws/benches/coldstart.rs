@@ -50,12 +50,14 @@ fn rules() -> Vec<(String, &'static str, Value)> {
         (
             "ip".into(),
             art::IP_ALLOWLIST,
-            serde_json::json!({"allow": ["10.0.0.0/8"]}),
+            // The fixture's address and risk score are client metadata (the event has
+            // neither a Cognito source IP nor a signed context envelope).
+            serde_json::json!({"allow": ["10.0.0.0/8"], "client_supplied": true}),
         ),
         (
             "risk".into(),
             art::RISK_SCORE,
-            serde_json::json!({"max": 70}),
+            serde_json::json!({"max": 70, "client_supplied": true}),
         ),
         (
             "hours".into(),

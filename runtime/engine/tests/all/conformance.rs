@@ -3,9 +3,11 @@
 //! components are built by `scripts/build-python` (componentize-py, `--stub-wasi`) and
 //! `scripts/build-ts` (jco componentize, `-d all`): no import beyond the contract.
 
+use std::time::Duration;
+
 use portcullis_artifacts as art;
 use portcullis_engine::verdict::ScopeChanges;
-use portcullis_engine::{ClaimChanges, DataItem, Outcome, Trigger};
+use portcullis_engine::{Budget, ClaimChanges, DataItem, Outcome, Trigger};
 
 use crate::{TestRequest, budget, evaluate, load, request};
 
@@ -40,7 +42,13 @@ type Decided = (
 );
 
 fn decided(path: &str, r: &TestRequest) -> Decided {
-    let outcome = evaluate(&load(path), r, &budget()).outcome;
+    // Agreement, not speed: a generous wall clock, so a loaded machine cannot turn a slow
+    // instantiation of an interpreter-sized component into a timeout (fuel still bounds).
+    let budget = Budget {
+        timeout: Duration::from_secs(10),
+        ..budget()
+    };
+    let outcome = evaluate(&load(path), r, &budget).outcome;
     let kind = outcome.kind();
     match outcome {
         Outcome::Verdict(v) => (kind, v.deny, v.id, v.access, v.scopes),
