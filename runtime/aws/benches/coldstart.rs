@@ -2,8 +2,9 @@
 //! environment has) up to the first decision on a 10-rule chain, from precompiled artifacts
 //! (sealed with the artifact key, the manifest signed and verified; their code copied, or
 //! mapped from files as the Lambda does) against compiling the `.wasm` and against the same
-//! handler answering a tenant with no rules; what the trust checks alone cost on those 10 rules (the artifacts' HMAC, against
-//! the plain sha256 checksum it replaced, and the manifest's Ed25519 signature); and a warm
+//! handler answering a tenant with no rules; what the trust checks alone cost on those 10
+//! rules (the artifacts' HMAC, against the plain sha256 checksum it replaced, and the
+//! manifest's Ed25519 signature); and a warm
 //! invocation whose manifest revalidation against S3 (moto on loopback) answers 304,
 //! against one within the refresh interval.
 #![expect(

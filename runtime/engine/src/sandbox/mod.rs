@@ -324,15 +324,16 @@ impl Engine {
             .filter(|kind| *kind == wasmtime::Precompiled::Component)
             .ok_or_else(|| incompatible("not a precompiled component".into()))?;
         // SAFETY: `code::deserialize` maps these bytes as executable code without
-        // checking them (copied, or written to a private file and mapped from it), so they must be native code that wasmtime compiled. They are: the
-        // artifact's HMAC-SHA256 tag verified (in constant time) under this deployment's
-        // artifact key, over this engine's compatibility id, the module's digest and size
-        // and every native byte. Only holders of that key make tags — this deployment's
-        // function and the platform's build (`Engine::artifact`) — and they make them only
-        // for code wasmtime just compiled, in-process, from a module whose sha256 was
-        // verified. Write access to the store (publishers, tenants, a compromised bucket)
-        // does not give the key, so it cannot produce bytes that reach this call. wasmtime
-        // also checks the version and settings in the bytes' own header.
+        // checking them (copied, or written to a private file and mapped from it), so they
+        // must be native code that wasmtime compiled. They are: the artifact's HMAC-SHA256
+        // tag verified (in constant time) under this deployment's artifact key, over this
+        // engine's compatibility id, the module's digest and size and every native byte.
+        // Only holders of that key make tags — this deployment's function and the
+        // platform's build (`Engine::artifact`) — and they make them only for code wasmtime
+        // just compiled, in-process, from a module whose sha256 was verified. Write access
+        // to the store (publishers, tenants, a compromised bucket) does not give the key,
+        // so it cannot produce bytes that reach this call. wasmtime also checks the version
+        // and settings in the bytes' own header.
         // The artifact names its pool (under the tag), so the code is deserialized once,
         // straight into the pool it was compiled for.
         let pool = self.pool(opened.placement);
