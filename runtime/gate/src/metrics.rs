@@ -8,7 +8,7 @@
 //! `Tenant`+`Rule`, and `Tenant`+`Rule`+`Outcome` for each failure kind): `Evaluations`,
 //! `Denies`, `Failures`, `ShadowDisagreements`, `DurationMs`. Per function
 //! (no dimension), from [`FunctionCounters`]: `ColdStarts`, `RefreshFailures`,
-//! `ArtifactRefusals`, `LastKnownGoodAge` (seconds). Tenant `-` is a sign-in without a
+//! `ArtifactRefusals`, `RuleSetsUnloaded`, `LastKnownGoodAge` (seconds). Tenant `-` is a sign-in without a
 //! tenant. No user, attribute or claim value is ever a dimension.
 
 use serde_json::{Map, Value, json};
@@ -32,6 +32,9 @@ pub struct FunctionCounters {
     pub refresh_failures: u64,
     /// Precompiled artifacts refused (compiled from the verified module instead).
     pub artifact_refusals: u64,
+    /// Rule sets unloaded to keep within the cap on loaded rules (their tenants' next
+    /// sign-ins load them again).
+    pub rule_sets_unloaded: u64,
     /// A gauge, not a delta: how long the oldest rules still serving after failed
     /// refreshes have gone unconfirmed by the store, in seconds (0: every refresh succeeds).
     pub last_known_good_age_s: u64,
@@ -131,6 +134,7 @@ pub fn documents(
                 ("ColdStarts", function.cold_starts, "Count"),
                 ("RefreshFailures", function.refresh_failures, "Count"),
                 ("ArtifactRefusals", function.artifact_refusals, "Count"),
+                ("RuleSetsUnloaded", function.rule_sets_unloaded, "Count"),
                 (
                     "LastKnownGoodAge",
                     function.last_known_good_age_s,

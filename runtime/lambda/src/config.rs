@@ -34,6 +34,7 @@
 //! | `PORTCULLIS_CAPTURE_KMS_KEY` | none | the KMS key captures are encrypted with in S3 (SSE-KMS; the bucket's default KMS key when unset) |
 //! | `PORTCULLIS_TENANT_FROM` | `attribute:custom:tenant_id` | `user-pool`, `client-id` or `attribute:NAME` |
 //! | `PORTCULLIS_REFRESH_SECS` | `10` | how old a manifest may get before it is revalidated |
+//! | `PORTCULLIS_MAX_LOADED_RULES` | `1000` | the most rules kept loaded across tenants; past it the coldest tenants' sets are unloaded (loaded again on their next sign-in) |
 //! | `PORTCULLIS_FAIL_MODE` | `closed` | Portcullis failures: `open` or `closed` |
 //! | `PORTCULLIS_MISSING_TENANT` | `open` | tenants without a manifest: `open` (global rules only) or `closed` |
 //! | `PORTCULLIS_MAX_CHAIN_MS` | `3000` | the longest a chain may run (at most 4500: Cognito waits 5 s) |
@@ -80,6 +81,8 @@ pub struct Config {
     pub trusted_keys: Option<TrustedKeys>,
     /// Manifest revalidation interval.
     pub refresh: Duration,
+    /// The most rules kept loaded across tenants.
+    pub max_loaded_rules: usize,
     /// The data table.
     pub data_table: Option<String>,
     /// How long fetched data items are reused.
@@ -160,6 +163,13 @@ impl Config {
             })?,
         };
         let refresh = parse(&get, "PORTCULLIS_REFRESH_SECS", 10u64)?;
+        let max_loaded_rules = parse(&get, "PORTCULLIS_MAX_LOADED_RULES", 1000usize)?;
+        if max_loaded_rules == 0 {
+            return Err(ConfigError {
+                variable: "PORTCULLIS_MAX_LOADED_RULES",
+                problem: "0 would unload every tenant's rules after each sign-in".into(),
+            });
+        }
         let artifact_key = match table("PORTCULLIS_ARTIFACT_KEY") {
             Some(v) => Some(
                 v.trim()
@@ -251,6 +261,7 @@ impl Config {
             context,
             trusted_keys,
             refresh: Duration::from_secs(refresh),
+            max_loaded_rules,
             data_table: table("PORTCULLIS_DATA_TABLE"),
             data_cache: Duration::from_secs(parse(&get, "PORTCULLIS_DATA_CACHE_SECS", 5u64)?),
             activity_table: table("PORTCULLIS_ACTIVITY_TABLE"),
@@ -366,6 +377,7 @@ mod tests {
         assert_eq!(c.data_table, None);
         assert_eq!(c.audit, None);
         assert_eq!(c.refresh, Duration::from_secs(10));
+        assert_eq!(c.max_loaded_rules, 1000);
         assert_eq!(
             c.handler.tenant_from,
             TenantFrom::Attribute("custom:tenant_id".into())
@@ -409,6 +421,13 @@ mod tests {
             "{e}"
         );
         assert!(config(&[("PORTCULLIS_MAX_CHAIN_MS", "6000")]).is_err());
+        assert!(config(&[("PORTCULLIS_MAX_LOADED_RULES", "0")]).is_err());
+        assert_eq!(
+            config(&[("PORTCULLIS_MAX_LOADED_RULES", "250")])
+                .unwrap()
+                .max_loaded_rules,
+            250
+        );
         assert!(config(&[("PORTCULLIS_STORE", "ftp://x")]).is_err());
         assert!(config(&[("PORTCULLIS_TENANT_FROM", "attribute:")]).is_err());
         assert!(config(&[("PORTCULLIS_AUDIT_DAYS", &u64::MAX.to_string())]).is_err());

@@ -150,6 +150,7 @@ async fn build(
             baseline,
             trusted_keys: config.trusted_keys,
             artifact_key,
+            max_loaded_rules: config.max_loaded_rules,
         })
         .context(ContextVerifier::new(context_keys, config.context));
     if let Some(capture) = config.capture {
@@ -214,7 +215,7 @@ async fn build(
 }
 
 /// What the function has counted since it last reported (metrics are deltas).
-static COUNTED: std::sync::Mutex<Option<(u64, u64)>> = std::sync::Mutex::new(None);
+static COUNTED: std::sync::Mutex<Option<(u64, u64, u64)>> = std::sync::Mutex::new(None);
 
 /// The function's counters since the last invocation: the first invocation of an instance
 /// is its cold start.
@@ -222,14 +223,16 @@ fn function_counters(handler: &Handler) -> FunctionCounters {
     let now = (
         handler.registry().refresh_failures(),
         handler.registry().artifact_refusals(),
+        handler.registry().unloaded_sets(),
     );
     let mut counted = COUNTED.lock().unwrap_or_else(|p| p.into_inner());
     let before = counted.replace(now);
-    let (failures, refusals) = before.unwrap_or((0, 0));
+    let (failures, refusals, unloaded) = before.unwrap_or((0, 0, 0));
     FunctionCounters {
         cold_starts: u64::from(before.is_none()),
         refresh_failures: now.0.saturating_sub(failures),
         artifact_refusals: now.1.saturating_sub(refusals),
+        rule_sets_unloaded: now.2.saturating_sub(unloaded),
         last_known_good_age_s: handler.registry().last_known_good_age().as_secs(),
     }
 }

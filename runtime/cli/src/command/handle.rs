@@ -84,6 +84,7 @@ pub fn run(args: Args) -> Result<Exit> {
             artifact_key,
             trusted_keys: args.keys.trusted()?,
             baseline: None,
+            ..RegistryConfig::default()
         });
     if let Some(path) = &args.context_keys {
         let text = String::from_utf8(input::read(path)?)

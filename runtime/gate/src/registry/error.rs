@@ -89,8 +89,9 @@ pub enum RefreshError {
     /// The invocation's deadline passed before the rules were loaded.
     #[error("the rules could not be loaded before the invocation's deadline")]
     Deadline,
-    /// A compile was abandoned (its blocking task ended without an answer).
-    #[error("compiling rule `{0}` did not finish")]
+    /// A compile or an artifact's load was abandoned (its blocking task ended without an
+    /// answer).
+    #[error("loading rule `{0}` did not finish")]
     Abandoned(String),
     /// The registry's lock was poisoned.
     #[error("registry lock poisoned")]

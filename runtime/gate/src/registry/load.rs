@@ -1,6 +1,7 @@
 //! Loading one manifest into a rule set: its signature, tenant, place and direction checked,
 //! then every module from memory, a sealed artifact, or compiled from its verified `.wasm`.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use portcullis_engine::chain::Origin;
 use portcullis_engine::digest::Sha256;
 use portcullis_engine::sandbox::CompiledPolicy;
 
-use super::{RefreshError, Registry, RuleSet, Slot};
+use super::{Mark, RefreshError, Registry, RuleSet, Slot};
 use crate::manifest::{Manifest, RuleSpec};
 use crate::store::{RuleStore, TenantId};
 use crate::trust::{SignatureError, manifest_digest};
@@ -22,7 +23,7 @@ impl Registry {
         store: &RuleStore,
         (tenant, slot): &(TenantId, Slot),
         bytes: &[u8],
-        held: Option<&RuleSet>,
+        held: Option<Mark>,
     ) -> Result<RuleSet, RefreshError> {
         let manifest = Manifest::parse(bytes)?;
         let signed_by = self.check(&manifest, tenant, held)?;
@@ -55,20 +56,38 @@ impl Registry {
             });
         }
         let primary = std::ptr::eq(store, &self.store);
-        let policies = futures_util::future::join_all(
-            specs.iter().map(|spec| self.policy(store, spec, primary)),
+        // Each distinct module once (rules may share one), in the order rules first name
+        // them, so a failure names the first rule that needs the module.
+        let mut seen = HashSet::new();
+        let distinct: Vec<&RuleSpec> = specs.iter().filter(|s| seen.insert(s.module)).collect();
+        let loaded = futures_util::future::join_all(
+            distinct
+                .iter()
+                .map(|spec| self.policy(store, spec, primary)),
         )
         .await;
+        let mut policies = HashMap::with_capacity(distinct.len());
+        let mut compile = Duration::ZERO;
+        for (spec, policy) in distinct.iter().zip(loaded) {
+            let (policy, took) = policy?;
+            compile += took;
+            policies.insert(spec.module, policy);
+        }
         let origin = if tenant.as_str() == crate::store::GLOBAL_TENANT {
             Origin::Global
         } else {
             Origin::Tenant
         };
         let mut rules = Vec::with_capacity(specs.len());
-        let mut compile = Duration::ZERO;
-        for (spec, policy) in specs.into_iter().zip(policies) {
-            let (policy, took) = policy?;
-            compile += took;
+        for spec in specs {
+            let policy =
+                policies
+                    .get(&spec.module)
+                    .cloned()
+                    .ok_or_else(|| RefreshError::MissingModule {
+                        rule: spec.name.to_string(),
+                        digest: spec.module,
+                    })?;
             rules.push(spec.into_rule(origin, policy));
         }
         // The set holds its policies now; the compiles it used need no keeping.
@@ -97,7 +116,7 @@ impl Registry {
         &self,
         manifest: &Manifest,
         tenant: &TenantId,
-        held: Option<&RuleSet>,
+        held: Option<Mark>,
     ) -> Result<Option<String>, RefreshError> {
         let signed_by = match &self.config.trusted_keys {
             Some(keys) => Some(keys.verify(manifest, tenant.as_str())?.to_owned()),
@@ -160,9 +179,20 @@ impl Registry {
         if let Some(key) = &self.config.artifact_key {
             match store.compiled(&self.compat, digest).await {
                 Ok(Some(artifact)) => {
-                    let start = Instant::now();
-                    match self.engine.load_precompiled(&artifact, digest, key) {
-                        Ok(policy) => return Ok((policy, start.elapsed())),
+                    // Checking the tag and deserializing is about a millisecond of CPU a
+                    // module: on a blocking thread, so a set's modules load side by side
+                    // (a cold start's first decision waits for all of them).
+                    let engine = Arc::clone(&self.engine);
+                    let (key, expected) = (key.clone(), *digest);
+                    let loaded = tokio::task::spawn_blocking(move || {
+                        let start = Instant::now();
+                        let policy = engine.load_precompiled(&artifact, &expected, &key);
+                        policy.map(|policy| (policy, start.elapsed()))
+                    })
+                    .await
+                    .map_err(|_| RefreshError::Abandoned(spec.name.to_string()))?;
+                    match loaded {
+                        Ok(loaded) => return Ok(loaded),
                         Err(error) => {
                             refused = true;
                             self.artifact_refusals.fetch_add(1, Ordering::Relaxed);

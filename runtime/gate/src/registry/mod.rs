@@ -30,6 +30,15 @@
 //! A cold start has no last known good set. With a [`RegistryConfig::baseline`] store
 //! (rules bundled with the deployment package), a tenant whose rules cannot be read from
 //! the primary store is served from the baseline until the primary answers again.
+//!
+//! # Bounded memory
+//! Only tenants that sign in are loaded, and at most [`RegistryConfig::max_loaded_rules`]
+//! rules stay loaded: past it, the sets of the tenants whose last sign-in is oldest are
+//! unloaded (counted in [`Registry::unloaded_sets`]); their next sign-in loads them again,
+//! like a cold start. Never unloaded: the global rules, the sets of the tenant signing in,
+//! and a set serving after a failed refresh (it is the only copy of those rules). An unloaded live
+//! set leaves its revision and digest behind, so a reload still refuses a rollback or a
+//! vanished manifest exactly as if the set were held.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,6 +85,13 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    fn mark(&self) -> Mark {
+        Mark {
+            revision: self.revision,
+            digest: self.digest,
+        }
+    }
+
     /// Whether this set (a staged canary) is the revision right after `live`: a canary
     /// staged on another live revision decides for no one.
     pub fn follows(&self, live: &RuleSet) -> bool {
@@ -83,6 +99,14 @@ impl RuleSet {
             && live.revision.checked_add(1) == Some(self.revision)
             && self.previous == Some(live.digest)
     }
+}
+
+/// What a new manifest must move forward from: the revision and digest of the live set the
+/// registry holds, or held before it unloaded it.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    revision: u64,
+    digest: Sha256,
 }
 
 /// Which of a tenant's manifests: the live one or a staged canary.
@@ -108,6 +132,9 @@ pub struct RegistryConfig {
     /// This deployment's artifact key. Without it, precompiled artifacts are never loaded
     /// or written: every module is compiled from its verified `.wasm`.
     pub artifact_key: Option<ArtifactKey>,
+    /// The most rules kept loaded across tenants (each rule of each held set counts).
+    /// Past it the coldest tenants' sets are unloaded (see the module documentation).
+    pub max_loaded_rules: usize,
 }
 
 impl Default for RegistryConfig {
@@ -118,6 +145,7 @@ impl Default for RegistryConfig {
             baseline: None,
             trusted_keys: None,
             artifact_key: None,
+            max_loaded_rules: 1000,
         }
     }
 }
@@ -150,6 +178,8 @@ struct Entry {
     good_at: Instant,
     /// The failure of the last refresh, while it lasts.
     error: Option<Arc<RefreshError>>,
+    /// When a sign-in last asked for it.
+    used: Instant,
 }
 
 impl Entry {
@@ -172,6 +202,55 @@ struct Known {
     good_at: Option<Instant>,
 }
 
+/// What the registry holds, under one lock.
+#[derive(Debug, Default)]
+struct Tenants {
+    entries: HashMap<(TenantId, Slot), Entry>,
+    /// The marks of live sets unloaded to stay within the cap.
+    unloaded: HashMap<TenantId, Mark>,
+}
+
+impl Tenants {
+    /// Unloads the coldest sets until at most `cap` rules are held, sparing `keep`'s (the
+    /// tenant signing in: its live set and its canary), the global rules and sets serving
+    /// after a failed refresh. Returns how many it unloaded.
+    fn shrink(&mut self, cap: usize, keep: &TenantId) -> u64 {
+        let held = |e: &Entry| e.set.as_ref().map_or(0, |s| s.rules.len());
+        let mut total: usize = self.entries.values().map(held).sum();
+        if total <= cap {
+            return 0;
+        }
+        let mut coldest: Vec<(Instant, (TenantId, Slot))> = self
+            .entries
+            .iter()
+            .filter(|(key, entry)| {
+                key.0 != *keep
+                    && key.0.as_str() != crate::store::GLOBAL_TENANT
+                    && entry.error.is_none()
+                    && held(entry) > 0
+            })
+            .map(|(key, entry)| (entry.used, key.clone()))
+            .collect();
+        coldest.sort_by_key(|(used, _)| *used);
+        let mut unloaded = 0;
+        for (_, key) in coldest {
+            if total <= cap {
+                break;
+            }
+            let Some(set) = self.entries.remove(&key).and_then(|e| e.set) else {
+                continue;
+            };
+            total = total.saturating_sub(set.rules.len());
+            if key.1 == Slot::Live && !set.baseline {
+                self.unloaded.insert(key.0.clone(), set.mark());
+            }
+            unloaded += 1;
+            tracing::info!(tenant = %key.0, canary = key.1 == Slot::Canary, revision = set.revision, rules = set.rules.len(), cap, "rule set unloaded (coldest tenant; loaded again on its next sign-in)");
+        }
+        unloaded
+    }
+}
+
 /// Compiled rule sets by tenant.
 #[derive(Debug)]
 pub struct Registry {
@@ -179,13 +258,14 @@ pub struct Registry {
     engine: Arc<Engine>,
     config: RegistryConfig,
     compat: String,
-    tenants: Mutex<HashMap<(TenantId, Slot), Entry>>,
+    tenants: Mutex<Tenants>,
     /// Policies a blocking compile finished after the invocation that started it gave up
     /// (its deadline passed): kept until a rule set takes them, so a slow compile is done
     /// once, not restarted by every invocation.
     finished: Arc<Mutex<HashMap<Sha256, Arc<CompiledPolicy>>>>,
     failures: AtomicU64,
     artifact_refusals: AtomicU64,
+    unloaded: AtomicU64,
 }
 
 impl Registry {
@@ -196,10 +276,11 @@ impl Registry {
             compat: engine.compat(),
             engine,
             config,
-            tenants: Mutex::new(HashMap::new()),
+            tenants: Mutex::new(Tenants::default()),
             finished: Arc::new(Mutex::new(HashMap::new())),
             failures: AtomicU64::new(0),
             artifact_refusals: AtomicU64::new(0),
+            unloaded: AtomicU64::new(0),
         }
     }
 
@@ -220,12 +301,18 @@ impl Registry {
         self.artifact_refusals.load(Ordering::Relaxed)
     }
 
+    /// Rule sets unloaded to keep within [`RegistryConfig::max_loaded_rules`].
+    pub fn unloaded_sets(&self) -> u64 {
+        self.unloaded.load(Ordering::Relaxed)
+    }
+
     /// How long the oldest rules still serving after a failed refresh have gone without
     /// the store confirming them (zero when every refresh succeeds): the age of the last
     /// known good set.
     pub fn last_known_good_age(&self) -> Duration {
         self.tenants.lock().map_or(Duration::ZERO, |tenants| {
             tenants
+                .entries
                 .values()
                 .filter(|e| e.error.is_some() && e.set.is_some())
                 .map(|e| e.good_at.elapsed())
@@ -248,30 +335,38 @@ impl Registry {
 
     async fn slot(&self, tenant: &TenantId, slot: Slot) -> Lookup {
         let key = (tenant.clone(), slot);
-        let (known, etag, good_at) = {
-            let Ok(tenants) = self.tenants.lock() else {
+        let (known, etag, good_at, unloaded) = {
+            let Ok(mut tenants) = self.tenants.lock() else {
                 return Lookup::Failed(Arc::new(RefreshError::Poisoned));
             };
-            match tenants.get(&key) {
+            let unloaded = tenants.unloaded.get(tenant).copied();
+            match tenants.entries.get_mut(&key) {
                 Some(entry) if entry.checked.elapsed() < self.config.refresh => {
+                    entry.used = Instant::now();
                     return entry.answer();
                 }
                 Some(entry) => (
                     Some(entry.set.clone()),
                     entry.etag.clone(),
                     Some(entry.good_at),
+                    unloaded,
                 ),
-                None => (None, None, None),
+                None => (None, None, None, unloaded),
             }
         };
-        // The revision a new manifest must move forward from: a baseline set's revision
-        // belongs to another store and says nothing about the primary's. A canary moves
-        // with the live revision, not forward from the canary before it.
-        let held = known
-            .as_ref()
-            .and_then(Option::as_ref)
-            .filter(|s| !s.baseline && slot == Slot::Live)
-            .cloned();
+        // The revision a new manifest must move forward from: the held set's, or the one
+        // unloaded to stay within the cap. A baseline set's revision belongs to another
+        // store and says nothing about the primary's. A canary moves with the live
+        // revision, not forward from the canary before it.
+        let held = match slot {
+            Slot::Live => known
+                .as_ref()
+                .and_then(Option::as_ref)
+                .filter(|s| !s.baseline)
+                .map(|s| s.mark())
+                .or(unloaded),
+            Slot::Canary => None,
+        };
         let fetched = match slot {
             Slot::Live => self.store.manifest(tenant, etag.as_deref()).await,
             Slot::Canary => self.store.canary(tenant, etag.as_deref()).await,
@@ -284,8 +379,10 @@ impl Registry {
         match fetched {
             Ok(Fetched::NotModified) => self.remember(&key, known.set.flatten(), known.etag, None),
             Ok(Fetched::NotFound) => match held {
-                Some(set) => {
-                    let error = RefreshError::Vanished { held: set.revision };
+                Some(mark) => {
+                    let error = RefreshError::Vanished {
+                        held: mark.revision,
+                    };
                     self.keep_last_good(&key, known, error).await
                 }
                 None => self.remember(&key, None, None, None),
@@ -293,7 +390,7 @@ impl Registry {
             Ok(Fetched::Found {
                 bytes,
                 etag: new_etag,
-            }) => match self.load(&self.store, &key, &bytes, held.as_deref()).await {
+            }) => match self.load(&self.store, &key, &bytes, held).await {
                 Ok(set) => {
                     tracing::info!(tenant = %tenant, revision = set.revision, rules = set.rules.len(), signed_by = set.signed_by.as_deref(), canary = set.canary.map(|c| c.percent), "rule set loaded");
                     self.remember(&key, Some(Arc::new(set)), Some(new_etag), None)
@@ -324,16 +421,27 @@ impl Registry {
         error: Option<Arc<RefreshError>>,
         good_at: Instant,
     ) -> Lookup {
+        let now = Instant::now();
+        let fresh_live = key.1 == Slot::Live && set.as_ref().is_some_and(|s| !s.baseline);
+        let holds_rules = set.as_ref().is_some_and(|s| !s.rules.is_empty());
         let entry = Entry {
             set,
             etag,
-            checked: Instant::now(),
+            checked: now,
             good_at,
             error,
+            used: now,
         };
         let answer = entry.answer();
         if let Ok(mut tenants) = self.tenants.lock() {
-            tenants.insert(key.clone(), entry);
+            if fresh_live {
+                tenants.unloaded.remove(&key.0);
+            }
+            tenants.entries.insert(key.clone(), entry);
+            if holds_rules {
+                let unloaded = tenants.shrink(self.config.max_loaded_rules, &key.0);
+                self.unloaded.fetch_add(unloaded, Ordering::Relaxed);
+            }
         }
         answer
     }

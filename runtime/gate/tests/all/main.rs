@@ -13,3 +13,4 @@ mod isolation;
 mod metrics;
 mod shapes;
 mod trust;
+mod unload;
