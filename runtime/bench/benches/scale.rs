@@ -10,6 +10,11 @@
 //! memory (`EngineConfig::code_dir` unset) and **mapped** from files in a private directory
 //! (set, as the Lambda does). Figures from `/proc/self/status`: `VmRSS` and its anonymous
 //! and file-backed parts.
+//!
+//! Then through the registry, as the Lambda holds rules: the same rules published for 100
+//! tenants of five (a directory store with each module's sealed artifact), every tenant
+//! signing in once, with the default cap on loaded rules (1,000: all stay loaded) and with
+//! a cap of 250 (the coldest tenants' sets are unloaded).
 
 #![expect(
     clippy::expect_used,
@@ -19,12 +24,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use portcullis_artifacts as art;
 use portcullis_engine::{
-    ArtifactKey, Budget, CompiledPolicy, Engine, EngineConfig, Outcome, RuleInput, Sha256,
+    ArtifactKey, Budget, CompiledPolicy, Engine, EngineConfig, Mode, OnError, Outcome, RuleInput,
+    Sha256,
 };
+use portcullis_gate::manifest::RuleEntry;
+use portcullis_gate::registry::RegistryConfig;
+use portcullis_gate::store::{RuleStore, TenantId};
+use portcullis_gate::{Handler, HandlerConfig};
 
 use portcullis_bench::twins as versus;
 
@@ -82,8 +92,8 @@ fn main() {
     );
     println!("| code | state | RSS | anonymous | file-backed | per rule over the engine alone |");
     println!("|---|---|---|---|---|---|");
-    // Each in a fresh process, so neither inherits the other's allocations.
-    for code in ["copied", "mapped"] {
+    // Each in a fresh process, so none inherits another's allocations.
+    for code in ["copied", "mapped", "registry-1000", "registry-250"] {
         child(&["measure", &path, code]);
     }
 }
@@ -113,6 +123,101 @@ fn seal(dir: &Path, rules: usize, key: &ArtifactKey) {
         std::fs::write(dir.join(format!("{i}.digest")), policy.digest().to_string())
             .expect("write");
     }
+    publish(dir, rules, &engine.compat());
+}
+
+/// The tenant owning rules `5t..5t+5`.
+fn tenant(t: usize) -> TenantId {
+    TenantId::new(&format!("tenant-{t:03}")).expect("a tenant id")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// The rules published five to a tenant in a directory store (`<dir>/store`), each module
+/// with its sealed artifact, as a deployment's bucket holds them.
+fn publish(dir: &Path, rules: usize, compat: &str) {
+    let store = RuleStore::dir(dir.join("store"));
+    let rt = runtime();
+    for t in 0..rules.div_ceil(5) {
+        let mut entries = Vec::new();
+        for i in (t * 5)..(t * 5 + 5).min(rules) {
+            let (bytes, config) = distinct(i);
+            let digest = rt.block_on(store.put_module(bytes)).expect("module");
+            let artifact = std::fs::read(artifact_path(dir, i)).expect("artifact");
+            rt.block_on(store.put_compiled(compat, &digest, artifact))
+                .expect("artifact");
+            entries.push(RuleEntry {
+                name: format!("rule-{i}"),
+                module: digest.to_string(),
+                triggers: vec!["pre-authentication".into()],
+                timeout_ms: None,
+                fuel: None,
+                memory_mb: None,
+                on_error: OnError::Allow,
+                mode: Mode::Enforce,
+                config: serde_json::from_str(config).expect("config"),
+                data: Default::default(),
+                counters: Default::default(),
+                lookups: Default::default(),
+            });
+        }
+        rt.block_on(store.publish_signed(&tenant(t), entries, 0, None))
+            .expect("publish");
+    }
+}
+
+/// Every tenant signs in once through a Lambda-configured handler keeping at most `cap`
+/// rules loaded (code mapped from files).
+fn through_registry(dir: &Path, rules: usize, key: &ArtifactKey, cap: usize) {
+    let code_dir = tempfile::tempdir().expect("temporary directory");
+    let engine = Engine::new(EngineConfig {
+        code_dir: Some(code_dir.path().join("code")),
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let handler = Handler::builder(RuleStore::dir(dir.join("store")))
+        .engine(Arc::new(engine))
+        .config(HandlerConfig::default())
+        .registry(RegistryConfig {
+            refresh: Duration::from_secs(3600),
+            artifact_key: Some(key.clone()),
+            max_loaded_rules: cap,
+            ..RegistryConfig::default()
+        })
+        .build()
+        .expect("handler");
+    let event: serde_json::Value =
+        serde_json::from_str(include_str!("../../fixtures/events/pre-auth.json")).expect("event");
+    let rt = runtime();
+    let before = Rss::now();
+    let start = Instant::now();
+    let tenants = rules.div_ceil(5);
+    for t in 0..tenants {
+        let mut event = event.clone();
+        if let Some(id) = event.pointer_mut("/request/userAttributes/custom:tenant_id") {
+            *id = serde_json::Value::from(tenant(t).as_str());
+        }
+        let answer = rt.block_on(handler.handle(event, None));
+        assert_eq!(answer.record.tenant.as_deref(), Some(tenant(t).as_str()));
+        assert_eq!(answer.record.rules.len(), 5, "{:?}", answer.record);
+        assert!(answer.response.is_ok(), "{:?}", answer.record);
+    }
+    let took = start.elapsed();
+    let after = Rss::now();
+    println!(
+        "| mapped, registry, cap {cap} | {tenants} tenants signed in once ({:.0} ms; {} sets unloaded) | {:.1} MB | {:.1} MB | {:.1} MB | {:.0} KB |",
+        took.as_secs_f64() * 1e3,
+        handler.registry().unloaded_sets(),
+        mb(after.total),
+        mb(after.anon),
+        mb(after.file),
+        after.total.saturating_sub(before.total) as f64 / rules as f64
+    );
 }
 
 fn artifact_path(dir: &Path, i: usize) -> PathBuf {
@@ -120,6 +225,9 @@ fn artifact_path(dir: &Path, i: usize) -> PathBuf {
 }
 
 fn measure(dir: &Path, rules: usize, key: &ArtifactKey, code: &str) {
+    if let Some(cap) = code.strip_prefix("registry-") {
+        return through_registry(dir, rules, key, cap.parse().expect("a cap"));
+    }
     let code_dir = tempfile::tempdir().expect("temporary directory");
     let engine = Engine::new(EngineConfig {
         code_dir: (code == "mapped").then(|| code_dir.path().join("code")),
