@@ -8,8 +8,8 @@
 //! `Tenant`+`Rule`, and `Tenant`+`Rule`+`Outcome` for each failure kind): `Evaluations`,
 //! `Denies`, `Failures`, `ShadowDisagreements`, `DurationMs`. Per function
 //! (no dimension), from [`FunctionCounters`]: `ColdStarts`, `RefreshFailures`,
-//! `ArtifactRefusals`, `RuleSetsUnloaded`, `LastKnownGoodAge` (seconds). Tenant `-` is a sign-in without a
-//! tenant. No user, attribute or claim value is ever a dimension.
+//! `ArtifactRefusals`, `RuleSetsUnloaded`, `LastKnownGoodAge` (seconds). Tenant `-` is a
+//! sign-in without a tenant. No user, attribute or claim value is ever a dimension.
 
 use serde_json::{Map, Value, json};
 

@@ -36,9 +36,9 @@
 //! rules stay loaded: past it, the sets of the tenants whose last sign-in is oldest are
 //! unloaded (counted in [`Registry::unloaded_sets`]); their next sign-in loads them again,
 //! like a cold start. Never unloaded: the global rules, the sets of the tenant signing in,
-//! and a set serving after a failed refresh (it is the only copy of those rules). An unloaded live
-//! set leaves its revision and digest behind, so a reload still refuses a rollback or a
-//! vanished manifest exactly as if the set were held.
+//! and a set serving after a failed refresh (it is the only copy of those rules). An
+//! unloaded live set leaves its revision and digest behind, so a reload still refuses a
+//! rollback or a vanished manifest exactly as if the set were held.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
