@@ -47,6 +47,13 @@ impl Pool {
             // which failures never carry (a trap is classified by its code). Artifacts of
             // the example policies shrink 334 -> 303 KB, and so does each loaded rule.
             .generate_address_map(false)
+            // No native unwind info (`.eh_frame`): only third-party unwinders walking
+            // through wasm frames use it, never wasmtime's traps or backtraces (a host
+            // function's panic is caught at the boundary and carried across the guest's
+            // frames by wasmtime, not unwound through them). Registering it with
+            // the system unwinder is part of every module's load (wasmtime's docs warn it
+            // can be quadratic with many modules), and it is ~5 % of an artifact.
+            .native_unwind_info(false)
             .max_wasm_stack(512 << 10);
         let n = config.max_concurrent.max(1);
         let admission = Admission::new(n, n * 2, n * 8);
