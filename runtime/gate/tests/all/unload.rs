@@ -12,25 +12,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_artifacts as art;
-use portcullis_engine::{Engine, EngineConfig};
 use portcullis_gate::manifest::RuleEntry;
 use portcullis_gate::registry::{Lookup, RegistryConfig};
 use portcullis_gate::store::{RuleStore, TenantId};
 use portcullis_gate::{Answer, Handler, HandlerConfig, UNAVAILABLE_MESSAGE};
 use serde_json::{Value, json};
 
-use portcullis_testkit::rules::{block, entry, fixture, handle, publish};
+use portcullis_testkit::rules::{block, entry, fixture, gate, handle, publish};
 
 /// A handler keeping at most `cap` rules loaded, revalidating after `refresh`.
 fn capped(store: &RuleStore, cap: usize, refresh: Duration) -> Handler {
-    let engine = Engine::new(EngineConfig {
-        max_concurrent: 2,
-        ..EngineConfig::default()
-    })
-    .unwrap();
-    Handler::builder(store.clone())
-        .engine(Arc::new(engine))
-        .config(HandlerConfig::default())
+    gate(store, HandlerConfig::default(), refresh)
         .registry(RegistryConfig {
             refresh,
             max_loaded_rules: cap,
