@@ -62,6 +62,45 @@ pub fn allowed_import(name: &str, item: &wasmtime::component::types::ComponentIt
         || (name == REQUEST_TYPE && matches!(item, ComponentItem::Resource(_)))
 }
 
+/// The names of a component's own imports (its top level) outside the contract, read from
+/// its bytes before anything is compiled: a component that would be refused costs a parse,
+/// not a compile (an interpreter-sized one takes seconds to compile). Only names are read
+/// here; [`allowed_import`] checks each import's type once the component is compiled.
+/// Bytes that do not parse give what was read before the fault (the compile says why).
+pub fn forbidden_import_names(bytes: &[u8]) -> Vec<String> {
+    use wasmparser::{ComponentTypeRef, Parser, Payload, TypeBounds};
+    let mut forbidden = Vec::new();
+    // Nested modules and components have their own imports, satisfied inside the component.
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else {
+            break;
+        };
+        match payload {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(imports) if depth == 0 => {
+                for import in imports {
+                    let Ok(import) = import else {
+                        return forbidden;
+                    };
+                    let name = import.name.name;
+                    // A type equal to one already imported (`verdict`, `metadata`, …)
+                    // names a type and grants nothing.
+                    let allowed = ALLOWED_IMPORTS.contains(&name)
+                        || matches!(import.ty, ComponentTypeRef::Type(TypeBounds::Eq(_)))
+                        || (name == REQUEST_TYPE && matches!(import.ty, ComponentTypeRef::Type(_)));
+                    if !allowed {
+                        forbidden.push(name.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    forbidden
+}
+
 /// The post-authentication `triggerSource`.
 pub const POST_AUTHENTICATION_SOURCE: &str = "PostAuthentication_Authentication";
 

@@ -382,6 +382,10 @@ impl Engine {
         if bytes.get(..8) == Some(b"\0asm\x01\0\0\0") {
             return Err(LoadError::NotAComponent);
         }
+        let forbidden = contract::forbidden_import_names(bytes);
+        if !forbidden.is_empty() {
+            return Err(LoadError::ForbiddenImports(forbidden));
+        }
         let component = Component::from_binary(&self.small.wasm, bytes)
             .map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         let placement = pool::placement(&component, &self.config);

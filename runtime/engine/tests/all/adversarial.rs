@@ -195,6 +195,28 @@ fn unknown_import_refused_at_load() {
     );
 }
 
+/// Imports are read from the bytes before anything is compiled: a component importing
+/// outside the contract is refused for that import even when its code would not compile,
+/// and a nested component's own imports (satisfied inside the component) are not its.
+#[test]
+fn forbidden_imports_are_refused_before_compiling() {
+    let bytes = wat::parse_str(
+        r#"(component
+            (import "portcullis:policy/types@0.2.1" (instance))
+            (import "request" (type (sub resource)))
+            (import "evil:net/socket@1.0.0" (instance))
+            (component (import "wasi:cli/stdout@0.2.0" (instance)))
+            (core module (func (result i32) i64.const 0))
+        )"#,
+    )
+    .unwrap();
+    assert_eq!(
+        engine().load(&bytes).unwrap_err(),
+        LoadError::ForbiddenImports(vec!["evil:net/socket@1.0.0".into()])
+    );
+    benign_still_works();
+}
+
 #[test]
 fn wrong_export_types_refused_at_load() {
     let err = load_error(art::WRONG_SIGNATURE);
