@@ -46,12 +46,60 @@ impl Handler {
         data
     }
 
-    /// A canary lookup bounded by the invocation's deadline.
-    pub(super) async fn lookup_canary(&self, tenant: &TenantId, answer_by: Instant) -> Lookup {
-        let until = tokio::time::Instant::from_std(answer_by);
-        match tokio::time::timeout_at(until, self.registry.canary(tenant)).await {
-            Ok(lookup) => lookup,
-            Err(_) => Lookup::Failed(Arc::new(RefreshError::Deadline)),
+    /// The global rules, and the tenant's live and canary sets, looked up side by side: on
+    /// a cold start or a revalidation the store's round trips for the two overlap instead
+    /// of following each other. The global lookup is bounded by `answer_by`; once it ends,
+    /// the tenant's are cut off at `tenant_by(&global)` (the deadline less the time the
+    /// global rules may take), so a slow tenant never takes the global rules' time.
+    pub(super) async fn lookup_sets(
+        &self,
+        tenant: Option<&TenantId>,
+        answer_by: Instant,
+        tenant_by: impl FnOnce(&Lookup) -> Instant,
+    ) -> (Lookup, Option<(Lookup, Lookup)>) {
+        let (cutoff, cut) = tokio::sync::watch::channel(None);
+        let global = async {
+            let global = self.lookup(&TenantId::global(), answer_by).await;
+            // Nobody waiting on the cut-off is no error: the tenant's lookups have ended.
+            let _ = cutoff.send(Some(tenant_by(&global)));
+            global
+        };
+        let tenant = async {
+            let tenant = tenant?;
+            Some(
+                futures_util::future::join(
+                    until_cut(self.registry.get(tenant), cut.clone(), answer_by),
+                    until_cut(self.registry.canary(tenant), cut.clone(), answer_by),
+                )
+                .await,
+            )
+        };
+        futures_util::future::join(global, tenant).await
+    }
+}
+
+/// `lookup`, unless `answer_by` or the cut-off (once it is known) comes first.
+async fn until_cut(
+    lookup: impl Future<Output = Lookup>,
+    mut cut: tokio::sync::watch::Receiver<Option<Instant>>,
+    answer_by: Instant,
+) -> Lookup {
+    let mut lookup = std::pin::pin!(lookup);
+    loop {
+        let until = tokio::time::Instant::from_std(cut.borrow_and_update().unwrap_or(answer_by));
+        tokio::select! {
+            found = &mut lookup => return found,
+            () = tokio::time::sleep_until(until) => {
+                return Lookup::Failed(Arc::new(RefreshError::Deadline));
+            }
+            // A cut-off is known now, or its sender is gone (then `answer_by` stands).
+            changed = cut.changed() => {
+                if changed.is_err() {
+                    return tokio::time::timeout_at(until, lookup)
+                        .await
+                        .unwrap_or_else(|_| Lookup::Failed(Arc::new(RefreshError::Deadline)));
+                }
+            }
         }
     }
 }

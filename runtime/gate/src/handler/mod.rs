@@ -37,7 +37,7 @@ use crate::data::counters::CounterStore;
 use crate::data::lookups::Lookups;
 use crate::data::{DataSource, LoadedRule};
 use crate::record::{Decided, DecisionRecord, micros};
-use crate::registry::Registry;
+use crate::registry::{Lookup, Registry};
 use crate::resolve::resolve_tenant;
 use crate::tenant::TenantId;
 
@@ -230,11 +230,35 @@ impl Handler {
         };
         record.tenant = tenant.as_ref().map(TenantId::to_string);
         let loading = Instant::now();
-        let Ok(global) = rules_of(
-            self.lookup(&TenantId::global(), answer_by).await,
-            "global",
-            record,
-        ) else {
+        // Nothing about a tenant's rules can skip the global ones: the global and tenant sets
+        // are looked up side by side, but once the global rules are known the tenant's
+        // lookups must leave them their time, and a tenant whose rules cannot be loaded
+        // still gets them (then its fail mode decides what they allowed).
+        let (max_chain, require_global) = (self.config.max_chain, self.config.require_global);
+        let tenant_by = |global: &Lookup| {
+            let set = match global {
+                Lookup::Found(set) => Some(set),
+                Lookup::Stale { known, .. } => known.as_ref(),
+                Lookup::Missing if !require_global => None,
+                // The fail mode answers: the tenant's rules would not be used.
+                Lookup::Missing | Lookup::Failed(_) => return Instant::now(),
+            };
+            let global_time = set
+                .iter()
+                .flat_map(|set| set.rules.iter())
+                .filter(|loaded| loaded.rule.triggers.contains(&trigger))
+                .map(|loaded| loaded.rule.budget.timeout)
+                .sum::<Duration>()
+                .min(max_chain);
+            answer_by
+                .checked_sub(global_time)
+                .unwrap_or(answer_by)
+                .max(Instant::now())
+        };
+        let (global, tenant_sets) = self
+            .lookup_sets(tenant.as_ref(), answer_by, tenant_by)
+            .await;
+        let Ok(global) = rules_of(global, "global", record) else {
             return self.fail(raw, Some(trigger), tenant.as_ref(), record);
         };
         if global.is_none() && self.config.require_global {
@@ -245,41 +269,20 @@ impl Handler {
         }
         record.global_revision = global.as_ref().map(|s| s.revision);
 
-        // Nothing about a tenant's rules can skip the global ones: loading the tenant's
-        // rules must leave the global rules their time, and a tenant whose rules cannot
-        // be loaded still gets them (then its fail mode decides what they allowed).
-        let global_time = global
-            .iter()
-            .flat_map(|set| set.rules.iter())
-            .filter(|loaded| loaded.rule.triggers.contains(&trigger))
-            .map(|loaded| loaded.rule.budget.timeout)
-            .sum::<Duration>()
-            .min(self.config.max_chain);
-        let tenant_by = answer_by
-            .checked_sub(global_time)
-            .unwrap_or(answer_by)
-            .max(Instant::now());
         let mut tenant_failed = false;
-        let (tenant_set, candidate) = match &tenant {
+        let (tenant_set, candidate) = match tenant_sets {
             None => (None, None),
-            Some(tenant) => {
-                let (live, canary) = futures_util::future::join(
-                    self.lookup(tenant, tenant_by),
-                    self.lookup_canary(tenant, tenant_by),
-                )
-                .await;
-                match rules_of(live, "tenant", record) {
-                    Ok(set) => {
-                        let candidate = candidate_of(canary, set.as_ref(), record);
-                        (set, candidate)
-                    }
-                    Err(()) => {
-                        tenant_failed = true;
-                        record.decision = Decided::Error;
-                        (None, None)
-                    }
+            Some((live, canary)) => match rules_of(live, "tenant", record) {
+                Ok(set) => {
+                    let candidate = candidate_of(canary, set.as_ref(), record);
+                    (set, candidate)
                 }
-            }
+                Err(()) => {
+                    tenant_failed = true;
+                    record.decision = Decided::Error;
+                    (None, None)
+                }
+            },
         };
         record.load_us = micros(loading.elapsed());
         // While a canary runs, the user's cohort picks the set that decides; the other one

@@ -438,7 +438,10 @@ impl Registry {
                 tenants.unloaded.remove(&key.0);
             }
             tenants.entries.insert(key.clone(), entry);
-            if holds_rules {
+            // Only a tenant's set makes room, sparing that tenant: the global rules are
+            // looked up beside a tenant's, and shrinking for them could unload the set
+            // the same sign-in just loaded.
+            if holds_rules && key.0.as_str() != crate::store::GLOBAL_TENANT {
                 let unloaded = tenants.shrink(self.config.max_loaded_rules, &key.0);
                 self.unloaded.fetch_add(unloaded, Ordering::Relaxed);
             }

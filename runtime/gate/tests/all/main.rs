@@ -11,6 +11,7 @@ mod degraded;
 mod handler;
 mod isolation;
 mod metrics;
+mod overlap;
 mod shapes;
 mod trust;
 mod unload;
