@@ -22,16 +22,7 @@ use super::isolation::{Items, forger, handler, store_with};
 fn unknown_users_are_answered_like_real_ones() {
     let dir = tempfile::tempdir().unwrap();
     let store = RuleStore::dir(dir.path());
-    publish(
-        &store,
-        "_global",
-        vec![entry(
-            "block-suspended",
-            art::SUSPENDED_USERS,
-            &["pre-authentication"],
-            Value::Null,
-        )],
-    );
+    publish(&store, "_global", vec![crate::block_suspended()]);
     publish(
         &store,
         "acme",
@@ -73,16 +64,7 @@ fn unknown_users_are_answered_like_real_ones() {
 fn a_tenant_whose_rules_fail_to_load_still_gets_the_global_rules() {
     let dir = tempfile::tempdir().unwrap();
     let store = RuleStore::dir(dir.path());
-    publish(
-        &store,
-        "_global",
-        vec![entry(
-            "block-suspended",
-            art::SUSPENDED_USERS,
-            &["pre-authentication"],
-            Value::Null,
-        )],
-    );
+    publish(&store, "_global", vec![crate::block_suspended()]);
     std::fs::create_dir_all(dir.path().join("tenants/acme")).unwrap();
     std::fs::write(dir.path().join("tenants/acme/manifest.json"), b"{broken").unwrap();
     let open = HandlerConfig {
@@ -195,12 +177,7 @@ fn v1_events_record_the_changes_they_cannot_carry() {
 
 #[test]
 fn a_writable_attribute_cannot_steer_a_data_key() {
-    let mut rule = entry(
-        "block-suspended",
-        art::SUSPENDED_USERS,
-        &["pre-authentication"],
-        Value::Null,
-    );
+    let mut rule = crate::block_suspended();
     rule.data = [("user".to_owned(), "user#{attr:custom:handle}".to_owned())].into();
     let dir = tempfile::tempdir().unwrap();
     let store = RuleStore::dir(dir.path());

@@ -15,3 +15,14 @@ mod overlap;
 mod shapes;
 mod trust;
 mod unload;
+
+/// The global rule many of these tests publish: the suspended-users example on
+/// pre-authentication, without configuration.
+pub fn block_suspended() -> portcullis_gate::manifest::RuleEntry {
+    portcullis_testkit::rules::entry(
+        "block-suspended",
+        portcullis_artifacts::SUSPENDED_USERS,
+        &["pre-authentication"],
+        serde_json::Value::Null,
+    )
+}

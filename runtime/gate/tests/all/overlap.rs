@@ -11,7 +11,7 @@ use portcullis_gate::HandlerConfig;
 use portcullis_gate::store::{
     BoxFuture, DirStore, Fetched, ObjectStore, PutIf, RuleStore, StoreError,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use portcullis_testkit::rules::{block, entry, fixture, handle, handler, publish};
 
@@ -96,16 +96,7 @@ impl ObjectStore for Watched {
 
 /// The global rule blocks suspended users; acme's allows only `@acme.example`.
 fn publish_both(store: &RuleStore) {
-    publish(
-        store,
-        "_global",
-        vec![entry(
-            "block-suspended",
-            art::SUSPENDED_USERS,
-            &["pre-authentication"],
-            Value::Null,
-        )],
-    );
+    publish(store, "_global", vec![crate::block_suspended()]);
     publish(
         store,
         "acme",

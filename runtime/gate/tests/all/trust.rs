@@ -15,7 +15,7 @@ use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::store::{ObjectStore, PutIf, RuleStore, StoreError, TenantId};
 use portcullis_gate::trust::{ManifestSigner, TrustedKeys};
 use portcullis_gate::{Answer, Handler, HandlerConfig, UNAVAILABLE_MESSAGE};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use portcullis_testkit::rules::{block, entry, fixture, handle};
 
@@ -392,12 +392,7 @@ fn global_rules_do_not_vanish() {
     publish(
         &store,
         "_global",
-        vec![entry(
-            "block-suspended",
-            art::SUSPENDED_USERS,
-            &["pre-authentication"],
-            Value::Null,
-        )],
+        vec![crate::block_suspended()],
         &keys.platform,
     );
     publish(

@@ -72,16 +72,7 @@ fn problems(answer: &Answer) -> String {
 fn the_coldest_tenants_rules_are_unloaded_and_come_back_deciding_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let store = RuleStore::dir(dir.path());
-    publish(
-        &store,
-        "_global",
-        vec![entry(
-            "block-suspended",
-            art::SUSPENDED_USERS,
-            &["pre-authentication"],
-            Value::Null,
-        )],
-    );
+    publish(&store, "_global", vec![crate::block_suspended()]);
     for tenant in ["acme", "globex", "initech"] {
         publish(&store, tenant, email_rules(&["acme.example"]));
     }
