@@ -268,10 +268,17 @@ fn cold_start(c: &mut Criterion) {
     // compiling or loading artifacts, summed over modules), running them, and the rest
     // (building the engine and handler, the event, the answer). Medians of 21 cold starts.
     println!(
-        "cold start, medians of 21: total | loading rules | of which compiling or deserializing (summed) | running the rules"
+        "cold start, medians: total | loading rules | of which compiling or deserializing (summed) | running the rules"
     );
+    // `COLDSTART_CASE=<name>` keeps one case and `COLDSTART_RUNS=<n>` sets the count: a
+    // profiler can then sample one kind of cold start many times.
+    let only = std::env::var("COLDSTART_CASE").ok();
+    let count: usize = std::env::var("COLDSTART_RUNS").map_or(21, |n| n.parse().unwrap());
     for (name, dir, _, code_dir) in &cases {
-        let mut runs: Vec<[u64; 4]> = (0..21)
+        if only.as_deref().is_some_and(|only| only != *name) {
+            continue;
+        }
+        let mut runs: Vec<[u64; 4]> = (0..count)
             .map(|_| {
                 let (answer, took) = first_decision(dir, code_dir.clone());
                 let r = &answer.record;
