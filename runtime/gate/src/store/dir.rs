@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use super::{BoxFuture, Fetched, MAX_OBJECT_BYTES, ObjectStore, PutIf, StoreError};
 
 /// The local directory store: object `k` is the file `<root>/k`; the ETag is the
-/// content's CRC-64/NVME and length. Writes go through a temporary file and a rename, so readers never see half
-/// a file; conditional writes hold a lock file while they check and write.
+/// content's CRC-64/NVME and length. Writes go through a temporary file and a rename, so
+/// readers never see half a file; conditional writes hold a lock file while they check and
+/// write.
 #[derive(Debug, Clone)]
 pub struct DirStore {
     root: PathBuf,
