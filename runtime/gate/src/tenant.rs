@@ -28,6 +28,11 @@ impl TenantId {
         TenantId(GLOBAL_TENANT.to_owned())
     }
 
+    /// Whether this is the `_global` tenant, whose rules decide for every tenant.
+    pub fn is_global(&self) -> bool {
+        self.0 == GLOBAL_TENANT
+    }
+
     /// The id.
     pub fn as_str(&self) -> &str {
         &self.0

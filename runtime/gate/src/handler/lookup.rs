@@ -78,30 +78,26 @@ impl Handler {
     }
 }
 
-/// `lookup`, unless `answer_by` or the cut-off (once it is known) comes first.
+/// `lookup`, bounded by `answer_by` until the cut-off is known, then by the cut-off.
 async fn until_cut(
     lookup: impl Future<Output = Lookup>,
     mut cut: tokio::sync::watch::Receiver<Option<Instant>>,
     answer_by: Instant,
 ) -> Lookup {
+    let deadline = || Lookup::Failed(Arc::new(RefreshError::Deadline));
     let mut lookup = std::pin::pin!(lookup);
-    loop {
-        let until = tokio::time::Instant::from_std(cut.borrow_and_update().unwrap_or(answer_by));
-        tokio::select! {
-            found = &mut lookup => return found,
-            () = tokio::time::sleep_until(until) => {
-                return Lookup::Failed(Arc::new(RefreshError::Deadline));
-            }
-            // A cut-off is known now, or its sender is gone (then `answer_by` stands).
-            changed = cut.changed() => {
-                if changed.is_err() {
-                    return tokio::time::timeout_at(until, lookup)
-                        .await
-                        .unwrap_or_else(|_| Lookup::Failed(Arc::new(RefreshError::Deadline)));
-                }
-            }
+    // A sender gone without a cut-off (it never is) leaves `answer_by` standing.
+    let cut_off = async { cut.wait_for(Option::is_some).await.ok().and_then(|at| *at) };
+    let until = tokio::select! {
+        found = &mut lookup => return found,
+        () = tokio::time::sleep_until(tokio::time::Instant::from_std(answer_by)) => {
+            return deadline();
         }
-    }
+        cut_off = cut_off => cut_off.unwrap_or(answer_by),
+    };
+    tokio::time::timeout_at(tokio::time::Instant::from_std(until), lookup)
+        .await
+        .unwrap_or_else(|_| deadline())
 }
 
 /// The canary that decides for its share of users: one that is staged, loaded and follows

@@ -38,7 +38,7 @@ impl Registry {
                     "the staged canary carries no canary terms: it is not a canary",
                 ));
             }
-            (Slot::Canary, Some(_)) if tenant.as_str() == crate::store::GLOBAL_TENANT => {
+            (Slot::Canary, Some(_)) if tenant.is_global() => {
                 return Err(RefreshError::Misplaced(
                     "the global rules cannot be canaried: they decide for every tenant",
                 ));
@@ -73,7 +73,7 @@ impl Registry {
             compile += took;
             policies.insert(spec.module, policy);
         }
-        let origin = if tenant.as_str() == crate::store::GLOBAL_TENANT {
+        let origin = if tenant.is_global() {
             Origin::Global
         } else {
             Origin::Tenant

@@ -224,10 +224,7 @@ impl Tenants {
             .entries
             .iter()
             .filter(|(key, entry)| {
-                key.0 != *keep
-                    && key.0.as_str() != crate::store::GLOBAL_TENANT
-                    && entry.error.is_none()
-                    && held(entry) > 0
+                key.0 != *keep && !key.0.is_global() && entry.error.is_none() && held(entry) > 0
             })
             .map(|(key, entry)| (entry.used, key.clone()))
             .collect();
@@ -441,7 +438,7 @@ impl Registry {
             // Only a tenant's set makes room, sparing that tenant: the global rules are
             // looked up beside a tenant's, and shrinking for them could unload the set
             // the same sign-in just loaded.
-            if holds_rules && key.0.as_str() != crate::store::GLOBAL_TENANT {
+            if holds_rules && !key.0.is_global() {
                 let unloaded = tenants.shrink(self.config.max_loaded_rules, &key.0);
                 self.unloaded.fetch_add(unloaded, Ordering::Relaxed);
             }
