@@ -4,8 +4,10 @@
 //! 32 KiB stack (a small policy's whole memory is then one 64 KiB page), then wrapped into
 //! components by `wit-component` (no WASI imports at all). `wasi-std` is compiled for
 //! `wasm32-wasip2`, whose linker emits a component that imports WASI: that is the point of
-//! it. The `.wat` guests are assembled, and a truncated component stands for malformed
-//! bytes. Everything lands in `OUT_DIR`; `artifacts.rs` lists the paths.
+//! it. The `.wat` guests are assembled (the `.core.wat` ones embedded with their world's WIT
+//! and wrapped like a compiled policy), and a truncated component stands for malformed
+//! bytes. `policies/draft` targets a draft world measured by the contract benchmark.
+//! Everything lands in `OUT_DIR`; `artifacts.rs` lists the paths.
 //!
 //! The nested `cargo` uses its own target directory (`target/policies`) so it never waits
 //! on the outer build's lock, and is incremental across builds.
@@ -34,9 +36,28 @@ const POLICIES: &[&str] = &[
     "risk-api",
     "domain-network",
 ];
-/// Hand-written core modules (`policies/adversarial/NAME.core.wat`), wrapped with the
-/// contract's WIT like a compiled policy.
-const CORE_WAT: &[&str] = &["multi-memory"];
+/// Hand-written core modules, each wrapped with the WIT of the `policy` world it targets like
+/// a compiled policy: (artifact name, source, WIT directory), paths from the repository root.
+const CORE_WAT: &[(&str, &str, &str)] = &[
+    (
+        "multi-memory",
+        "policies/adversarial/multi-memory.core.wat",
+        "sdk/wit",
+    ),
+    (
+        "contract-allow-all",
+        "policies/draft/contract-allow-all.core.wat",
+        "sdk/wit",
+    ),
+    (
+        "draft-allow-all",
+        "policies/draft/allow-all.core.wat",
+        "policies/draft/wit",
+    ),
+];
+/// Policies against the draft one-core-instance world (`policies/draft`), for the contract
+/// benchmark: the artifact `draft-NAME` from the crate `policies/draft/NAME`.
+const DRAFT: &[&str] = &["domain-network"];
 const ADVERSARIAL: &[&str] = &[
     "infinite-loop",
     "memory-bomb",
@@ -69,6 +90,7 @@ fn main() -> Result<()> {
         .iter()
         .map(|p| format!("policy-{p}"))
         .chain(ADVERSARIAL.iter().map(|p| format!("adversarial-{p}")))
+        .chain(DRAFT.iter().map(|p| format!("draft-{p}")))
         .collect();
     cargo_build(&root, &target_dir, "wasm32-unknown-unknown", &packages)?;
     cargo_build(
@@ -79,15 +101,23 @@ fn main() -> Result<()> {
     )?;
 
     let wasm_dir = |target: &str| target_dir.join(target).join("policy");
-    for (name, package) in POLICIES
+    let crates = POLICIES
         .iter()
-        .map(|p| (*p, format!("policy_{}", p.replace('-', "_"))))
-        .chain(
-            ADVERSARIAL
-                .iter()
-                .map(|p| (*p, format!("adversarial_{}", p.replace('-', "_")))),
-        )
-    {
+        .map(|p| (p.to_string(), format!("policy_{}", p.replace('-', "_"))))
+        .chain(ADVERSARIAL.iter().map(|p| {
+            (
+                p.to_string(),
+                format!("adversarial_{}", p.replace('-', "_")),
+            )
+        }))
+        .chain(DRAFT.iter().map(|p| {
+            (
+                format!("draft-{p}"),
+                format!("draft_{}", p.replace('-', "_")),
+            )
+        }));
+    for (name, package) in crates {
+        let name = name.as_str();
         let core = fs::read(wasm_dir("wasm32-unknown-unknown").join(format!("{package}.wasm")))?;
         let component = wit_component::ComponentEncoder::default()
             .module(&core)?
@@ -107,14 +137,13 @@ fn main() -> Result<()> {
     let path = write(&out, "wasi-std", &wasi)?;
     entry(&mut listing, &mut all, "wasi-std", &path, false);
 
-    // Core modules written by hand: the contract's WIT is embedded and the module wrapped
+    // Core modules written by hand: their world's WIT is embedded and the module wrapped
     // like a compiled policy.
-    let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve.push_dir(root.join("sdk/wit"))?;
-    let world = resolve.select_world(&[package], Some("policy"))?;
-    for name in CORE_WAT {
-        let source = root.join(format!("policies/adversarial/{name}.core.wat"));
-        let mut core = wat::parse_file(&source)?;
+    for (name, source, wit) in CORE_WAT {
+        let mut resolve = wit_parser::Resolve::default();
+        let (package, _) = resolve.push_dir(root.join(wit))?;
+        let world = resolve.select_world(&[package], Some("policy"))?;
+        let mut core = wat::parse_file(root.join(source))?;
         wit_component::embed_component_metadata(
             &mut core,
             &resolve,

@@ -1,5 +1,6 @@
 //! Paths of every policy component in `policies/`, built by this crate's build script:
-//! the example policies and the adversarial guests (see `policies/adversarial/README.md`).
+//! the example policies, the adversarial guests (see `policies/adversarial/README.md`) and
+//! the contract benchmark's draft-world guests (`policies/draft`).
 //!
 //! Tests, benchmarks and the demo depend on this crate; `cargo run -p portcullis-artifacts
 //! -- DIR` copies the components into `DIR`.

@@ -1,10 +1,15 @@
 //! The side-by-side benchmark's three forms of one rule (`src/twins.rs`) decide alike:
 //! native Rust, the Cedar twin and the Portcullis policy `domain-network`, on every sign-in
-//! of the benchmark's set. The figures are only comparable while this holds.
+//! of the benchmark's set; and the contract benchmark's forms of it (`src/draft.rs`) decide
+//! alike too, in the shapes its table names. The figures are only comparable while this
+//! holds.
+
+use std::sync::Arc;
 
 use portcullis_artifacts as art;
+use portcullis_bench::draft::{self, Harness};
 use portcullis_bench::twins;
-use portcullis_engine::{Budget, Engine, EngineConfig, Outcome, RuleInput};
+use portcullis_engine::{Budget, Engine, EngineConfig, LoadError, Outcome, RuleInput};
 
 #[test]
 fn native_cedar_and_portcullis_decide_alike_on_every_sign_in() {
@@ -33,4 +38,71 @@ fn native_cedar_and_portcullis_decide_alike_on_every_sign_in() {
     // two addresses in 10/8, twice unsuspended) and everything else.
     assert_eq!(sign_ins.len(), 108);
     assert_eq!(allowed, 8);
+}
+
+/// How many core instances a component creates (its `instantiate`s of core modules).
+fn core_instances(bytes: &[u8]) -> Result<usize, wasmparser::BinaryReaderError> {
+    use wasmparser::{Instance, Parser, Payload};
+    let mut count = 0;
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let Payload::InstanceSection(instances) = payload? {
+            for instance in instances {
+                count += usize::from(matches!(instance?, Instance::Instantiate { .. }));
+            }
+        }
+    }
+    Ok(count)
+}
+
+#[test]
+fn the_contract_benchmark_s_forms_decide_alike_and_are_the_shapes_it_names() {
+    let read = |path: &str| std::fs::read(path).unwrap();
+    let harness = Harness::new().unwrap();
+    let lent = harness.load_lent(&read(art::DOMAIN_NETWORK)).unwrap();
+    let lowered = harness
+        .load_lowered(&read(art::DRAFT_DOMAIN_NETWORK))
+        .unwrap();
+    let lent_floor = harness.load_lent(&read(art::CONTRACT_ALLOW_ALL)).unwrap();
+    let lowered_floor = harness.load_lowered(&read(art::DRAFT_ALLOW_ALL)).unwrap();
+    let native = twins::Native::default();
+    for s in twins::sign_ins() {
+        let expected = native.allows(&s);
+        let declared = Arc::new(draft::declared(&s));
+        assert_eq!(harness.lent(&lent, &s, twins::CONFIG).unwrap(), expected);
+        assert_eq!(
+            harness.lowered(&lowered, &s, twins::CONFIG).unwrap(),
+            expected
+        );
+        assert_eq!(
+            harness.lowered(&lowered, &declared, twins::CONFIG).unwrap(),
+            expected,
+            "the declared fields are all the rule reads: {s:?}"
+        );
+        assert!(harness.lent(&lent_floor, &s, "").unwrap());
+        assert!(harness.lowered(&lowered_floor, &s, "").unwrap());
+    }
+    // Without its configuration the draft rule fails, as the contract's does.
+    let s = &twins::sign_ins()[0];
+    assert!(harness.lent(&lent, s, "null").is_err());
+    assert!(harness.lowered(&lowered, s, "null").is_err());
+
+    // The shapes the benchmark's table names: a Rust policy under contract 0.2 is three core
+    // instances (it imports `count`, which takes a string), the others one.
+    assert_eq!(core_instances(&read(art::DOMAIN_NETWORK)).unwrap(), 3);
+    assert_eq!(core_instances(&read(art::ALLOW_ALL)).unwrap(), 3);
+    for one in [
+        art::CONTRACT_ALLOW_ALL,
+        art::DRAFT_DOMAIN_NETWORK,
+        art::DRAFT_ALLOW_ALL,
+    ] {
+        assert_eq!(core_instances(&read(one)).unwrap(), 1, "{one}");
+    }
+
+    // The draft world is a measurement, not something the engine runs.
+    let engine = Engine::new(EngineConfig::default()).unwrap();
+    assert!(matches!(
+        engine.load(&read(art::DRAFT_DOMAIN_NETWORK)),
+        Err(LoadError::Contract(_))
+    ));
+    assert!(engine.load(&read(art::CONTRACT_ALLOW_ALL)).is_ok());
 }

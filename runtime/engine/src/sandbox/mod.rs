@@ -254,6 +254,15 @@ impl Engine {
         &self.config
     }
 
+    /// The wasmtime engine of the pool for small memories, with this engine's compilation
+    /// and pool settings: for benchmarks that run components outside the contract on the
+    /// same footing (`portcullis-bench`'s contract benchmark). What is instantiated through
+    /// it bypasses admission, so such a benchmark gives it an `Engine` of its own.
+    #[doc(hidden)]
+    pub fn wasmtime_engine(&self) -> &wasmtime::Engine {
+        &self.small.wasm
+    }
+
     /// Compiles and validates a component, or returns the cached one with the same digest.
     pub fn load(&self, bytes: &[u8]) -> Result<Arc<CompiledPolicy>, LoadError> {
         self.load_digest(bytes, Sha256::of(bytes))
