@@ -1,12 +1,14 @@
 //! Builds every policy in `policies/` into a WebAssembly component.
 //!
-//! Rust policies are compiled for `wasm32-unknown-unknown` with the `policy` profile and a
-//! 32 KiB stack (a small policy's whole memory is then one 64 KiB page), then wrapped into
-//! components by `wit-component` (no WASI imports at all). `wasi-std` is compiled for
-//! `wasm32-wasip2`, whose linker emits a component that imports WASI: that is the point of
-//! it. The `.wat` guests are assembled (the `.core.wat` ones embedded with their world's WIT
-//! and wrapped like a compiled policy), and a truncated component stands for malformed
-//! bytes. `policies/draft` targets a draft world measured by the contract benchmark.
+//! Rust policies are compiled for `wasm32-unknown-unknown` with the `policy` profile (fat
+//! LTO: their crates are `cdylib` alone, since cargo skips LTO for one that is also an
+//! `rlib`) and a 32 KiB stack (a small policy's whole memory is then one 64 KiB page), then
+//! wrapped into components by `wit-component` (no WASI imports at all). `wasi-std` is
+//! compiled for `wasm32-wasip2`, whose linker emits a component that imports WASI: that is
+//! the point of it. The `.wat` guests are assembled (the `.core.wat` ones embedded with
+//! their world's WIT and wrapped like a compiled policy), and a truncated component stands
+//! for malformed bytes. `policies/draft` targets a draft world measured by the contract
+//! benchmark.
 //! Everything lands in `OUT_DIR`; `artifacts.rs` lists the paths.
 //!
 //! The nested `cargo` uses its own target directory (`target/policies`) so it never waits

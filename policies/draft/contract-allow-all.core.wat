@@ -3,9 +3,9 @@
 ;; `wit-component` adds no shim or fixup, and it reads nothing of the lent request:
 ;; `evaluate` answers `ok(verdict)` with the decision `allow` and nothing else (a zeroed
 ;; result), `describe` an empty description. It drops the borrowed request handle before
-;; it returns, as the canonical ABI requires (`canon resource.drop` needs no memory). Compiled policies import at least the
-;; contract's `count` (the SDK hands a verdict's counter changes to the host), which takes
-;; a string, so they are three core instances.
+;; it returns, as the canonical ABI requires (`canon resource.drop` needs no memory). The
+;; floor without the Rust runtime: `allow-all` is one core instance too, with a Rust
+;; module's stack and data.
 (module
   (import "portcullis:policy/types@0.2.1" "[resource-drop]request" (func $drop (param i32)))
   (memory (export "memory") 1)

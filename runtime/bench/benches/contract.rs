@@ -1,7 +1,8 @@
 //! What the contract's shape costs a rule: the side-by-side rule (`domain-network`) and an
 //! allow-everything floor, each under contract 0.2 (the sign-in lent, read through host
-//! calls; a Rust policy is three core instances) and under the draft one-core-instance world
-//! of `policies/draft` (the sign-in lowered as `evaluate`'s parameter; one core instance),
+//! calls; a Rust policy that reads strings is three core instances) and under the draft
+//! one-core-instance world of `policies/draft` (the sign-in lowered as `evaluate`'s
+//! parameter),
 //! beside Cedar and the engine itself, in one process, interleaved sign-in by sign-in.
 //!
 //! `cargo bench -p portcullis-bench --bench contract` (`CONTRACT_ROUNDS`, default 400,
@@ -30,15 +31,29 @@ use portcullis_engine::{Budget, Engine, EngineConfig, Outcome, RuleInput};
 /// The contenders, in the order of the table.
 const NAMES: [&str; 10] = [
     "Cedar 4 (entities built per request, policies parsed once)",
-    "engine, 0.2: `domain-network` (3 core instances, 4 host reads)",
-    "engine, 0.2: `allow-all` (3 core instances, reads nothing)",
-    "engine, 0.2: `contract-allow-all` (1 core instance, reads nothing)",
+    "engine, 0.2: `domain-network` (4 host reads)",
+    "engine, 0.2: `allow-all` (the SDK; reads nothing)",
+    "engine, 0.2: `contract-allow-all` (a core module by hand; reads nothing)",
     "harness, 0.2: `domain-network`",
     "harness, 0.2: `allow-all`",
     "harness, 0.2: `contract-allow-all`",
     "harness, draft: `draft-domain-network`, the whole sign-in lowered",
     "harness, draft: `draft-domain-network`, the declared fields lowered",
     "harness, draft: `draft-allow-all`, the whole sign-in lowered",
+];
+
+/// Each contender's component (none for Cedar), for its number of core instances.
+const COMPONENTS: [Option<&str>; 10] = [
+    None,
+    Some(art::DOMAIN_NETWORK),
+    Some(art::ALLOW_ALL),
+    Some(art::CONTRACT_ALLOW_ALL),
+    Some(art::DOMAIN_NETWORK),
+    Some(art::ALLOW_ALL),
+    Some(art::CONTRACT_ALLOW_ALL),
+    Some(art::DRAFT_DOMAIN_NETWORK),
+    Some(art::DRAFT_DOMAIN_NETWORK),
+    Some(art::DRAFT_ALLOW_ALL),
 ];
 
 fn main() {
@@ -135,10 +150,20 @@ fn main() {
         "{} decisions each, interleaved; µs; ratios against Cedar's median",
         times[0].len()
     );
-    println!("| contender | median | p99 | median / Cedar's |\n|---|---|---|---|");
-    for (name, t) in NAMES.iter().zip(&times) {
+    println!(
+        "| contender | core instances | median | p99 | median / Cedar's |\n|---|---|---|---|---|"
+    );
+    for ((name, component), t) in NAMES.iter().zip(COMPONENTS).zip(&times) {
+        let instances = component.map_or_else(
+            || "—".to_owned(),
+            |path| {
+                draft::core_instances(&read(path))
+                    .expect("component")
+                    .to_string()
+            },
+        );
         println!(
-            "| {name} | {:.2} | {:.2} | {:.3}× |",
+            "| {name} | {instances} | {:.2} | {:.2} | {:.3}× |",
             us(quantile(t, 0.5)),
             us(quantile(t, 0.99)),
             quantile(t, 0.5) as f64 / cedar

@@ -68,10 +68,10 @@ fn main() {
         sign_ins.len()
     );
 
-    // The floor under any Rust rule: `allow-all`, one call that reads nothing. Like every
-    // Rust policy it is three core instances (the SDK imports `count`, which takes a string,
-    // so wit-component adds its shim and fixup); `--bench contract` has the one-instance
-    // floors beside it (BENCHMARKS.md run 18).
+    // The floor under any Rust rule: `allow-all`, one call that reads nothing, one core
+    // instance. A rule that reads strings (`domain-network`) is three: its imports return
+    // strings, which need its `cabi_realloc`, so wit-component adds a shim and a fixup
+    // (BENCHMARKS.md run 18; `--bench contract` measures what that costs).
     let floor_policy = engine
         .load(&std::fs::read(art::ALLOW_ALL).expect("artifact"))
         .expect("load");
@@ -142,7 +142,7 @@ fn main() {
             &portcullis_t,
         ),
         (
-            "the floor: `allow-all` (three core instances, a call that reads nothing)",
+            "the floor: `allow-all` (one core instance, a call that reads nothing)",
             &floor_t,
         ),
         ("the clock alone (an empty timed call)", &clock_t),

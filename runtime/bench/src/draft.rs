@@ -164,6 +164,22 @@ fn allowed(verdict: Result<RawVerdict, String>) -> Result<bool, Error> {
     Ok(matches!(verdict?.decision, Decision::Allow))
 }
 
+/// How many core instances a component creates (its `instantiate`s of core modules): one
+/// for a component that imports nothing needing its memory, three when `wit-component`
+/// adds its shim and fixup.
+pub fn core_instances(bytes: &[u8]) -> Result<usize, Error> {
+    use wasmparser::{Instance, Parser, Payload};
+    let mut count = 0;
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let Payload::InstanceSection(instances) = payload? {
+            for instance in instances {
+                count += usize::from(matches!(instance?, Instance::Instantiate { .. }));
+            }
+        }
+    }
+    Ok(count)
+}
+
 /// `sign_in` cut to what the side-by-side rule declares it reads (the `custom:suspended`
 /// and `email` attributes, the `ip` client-metadata key) and the fields a host would always
 /// pass: what the draft world's host would lower if rules declared their reads.
