@@ -12,6 +12,7 @@ use portcullis_engine::contract::{
     CounterChange, DataItem, Decision, LentRequest, Level, RawVerdict, SignIn, TokenSource,
     Trigger, TrustedContext,
 };
+use portcullis_engine::request::NO_SIGN_IN;
 use portcullis_engine::{Budget, Engine, EngineConfig};
 use wasmtime::Store;
 use wasmtime::component::{
@@ -101,7 +102,7 @@ impl Harness {
             .get_export_index(None, "evaluate")
             .ok_or("no `evaluate` export")?;
         let pre = self.linker.instantiate_pre(&component)?;
-        let mut store = self.store(&Arc::new(empty_sign_in()), "")?;
+        let mut store = self.store(&Arc::new(NO_SIGN_IN.clone()), "")?;
         let instance = pre.instantiate(&mut store)?;
         check(&instance, &mut store, evaluate)?;
         Ok(Loaded { pre, evaluate })
@@ -194,31 +195,7 @@ pub fn declared(sign_in: &SignIn) -> SignIn {
     SignIn {
         user_attributes: keep(&sign_in.user_attributes, &["custom:suspended", "email"]),
         client_metadata: keep(&sign_in.client_metadata, &["ip"]),
-        ..empty_sign_in()
-    }
-}
-
-/// A sign-in with no fields set.
-fn empty_sign_in() -> SignIn {
-    SignIn {
-        trigger: Trigger::PreAuthentication,
-        trigger_source: String::new(),
-        event_version: String::new(),
-        tenant: String::new(),
-        user_pool_id: String::new(),
-        client_id: None,
-        user_name: None,
-        user_attributes: Vec::new(),
-        client_metadata: Vec::new(),
-        user_not_found: false,
-        new_device_used: None,
-        groups: Vec::new(),
-        scopes: Vec::new(),
-        now_unix_ms: 0,
-        token_source: TokenSource::None,
-        federated: false,
-        first_federated: false,
-        trusted: None,
+        ..NO_SIGN_IN.clone()
     }
 }
 
