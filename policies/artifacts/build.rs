@@ -88,12 +88,22 @@ fn main() -> Result<()> {
     let mut listing = String::new();
     let mut all = Vec::new();
 
-    let packages: Vec<String> = POLICIES
+    // (artifact name, crate) of every Rust guest built for wasm32-unknown-unknown.
+    let crates: Vec<(String, String)> = POLICIES
         .iter()
-        .map(|p| format!("policy-{p}"))
-        .chain(ADVERSARIAL.iter().map(|p| format!("adversarial-{p}")))
-        .chain(DRAFT.iter().map(|p| format!("draft-{p}")))
+        .map(|p| (p.to_string(), format!("policy-{p}")))
+        .chain(
+            ADVERSARIAL
+                .iter()
+                .map(|p| (p.to_string(), format!("adversarial-{p}"))),
+        )
+        .chain(
+            DRAFT
+                .iter()
+                .map(|p| (format!("draft-{p}"), format!("draft-{p}"))),
+        )
         .collect();
+    let packages: Vec<String> = crates.iter().map(|(_, krate)| krate.clone()).collect();
     cargo_build(&root, &target_dir, "wasm32-unknown-unknown", &packages)?;
     cargo_build(
         &root,
@@ -103,24 +113,10 @@ fn main() -> Result<()> {
     )?;
 
     let wasm_dir = |target: &str| target_dir.join(target).join("policy");
-    let crates = POLICIES
-        .iter()
-        .map(|p| (p.to_string(), format!("policy_{}", p.replace('-', "_"))))
-        .chain(ADVERSARIAL.iter().map(|p| {
-            (
-                p.to_string(),
-                format!("adversarial_{}", p.replace('-', "_")),
-            )
-        }))
-        .chain(DRAFT.iter().map(|p| {
-            (
-                format!("draft-{p}"),
-                format!("draft_{}", p.replace('-', "_")),
-            )
-        }));
-    for (name, package) in crates {
+    for (name, krate) in &crates {
         let name = name.as_str();
-        let core = fs::read(wasm_dir("wasm32-unknown-unknown").join(format!("{package}.wasm")))?;
+        let file = format!("{}.wasm", krate.replace('-', "_"));
+        let core = fs::read(wasm_dir("wasm32-unknown-unknown").join(file))?;
         let component = wit_component::ComponentEncoder::default()
             .module(&core)?
             .validate(true)

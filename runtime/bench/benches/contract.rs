@@ -2,8 +2,8 @@
 //! allow-everything floor, each under contract 0.2 (the sign-in lent, read through host
 //! calls; a Rust policy that reads strings is three core instances) and under the draft
 //! one-core-instance world of `policies/draft` (the sign-in lowered as `evaluate`'s
-//! parameter),
-//! beside Cedar and the engine itself, in one process, interleaved sign-in by sign-in.
+//! parameter), beside Cedar and the engine itself, in one process, interleaved sign-in by
+//! sign-in.
 //!
 //! `cargo bench -p portcullis-bench --bench contract` (`CONTRACT_ROUNDS`, default 400,
 //! rounds over the 108 sign-ins of `versus`). The harness (`src/draft.rs`) runs a fresh
@@ -25,35 +25,46 @@ use std::time::Instant;
 
 use portcullis_artifacts as art;
 use portcullis_bench::draft::{self, Harness};
-use portcullis_bench::twins;
+use portcullis_bench::{quantile, twins, us};
 use portcullis_engine::{Budget, Engine, EngineConfig, Outcome, RuleInput};
 
-/// The contenders, in the order of the table.
-const NAMES: [&str; 10] = [
-    "Cedar 4 (entities built per request, policies parsed once)",
-    "engine, 0.2: `domain-network` (4 host reads)",
-    "engine, 0.2: `allow-all` (the SDK; reads nothing)",
-    "engine, 0.2: `contract-allow-all` (a core module by hand; reads nothing)",
-    "harness, 0.2: `domain-network`",
-    "harness, 0.2: `allow-all`",
-    "harness, 0.2: `contract-allow-all`",
-    "harness, draft: `draft-domain-network`, the whole sign-in lowered",
-    "harness, draft: `draft-domain-network`, the declared fields lowered",
-    "harness, draft: `draft-allow-all`, the whole sign-in lowered",
-];
-
-/// Each contender's component (none for Cedar), for its number of core instances.
-const COMPONENTS: [Option<&str>; 10] = [
-    None,
-    Some(art::DOMAIN_NETWORK),
-    Some(art::ALLOW_ALL),
-    Some(art::CONTRACT_ALLOW_ALL),
-    Some(art::DOMAIN_NETWORK),
-    Some(art::ALLOW_ALL),
-    Some(art::CONTRACT_ALLOW_ALL),
-    Some(art::DRAFT_DOMAIN_NETWORK),
-    Some(art::DRAFT_DOMAIN_NETWORK),
-    Some(art::DRAFT_ALLOW_ALL),
+/// The contenders, in the order of the table: each one's name and its component (none for
+/// Cedar), whose core instances the table counts.
+const CONTENDERS: [(&str, Option<&str>); 10] = [
+    (
+        "Cedar 4 (entities built per request, policies parsed once)",
+        None,
+    ),
+    (
+        "engine, 0.2: `domain-network` (4 host reads)",
+        Some(art::DOMAIN_NETWORK),
+    ),
+    (
+        "engine, 0.2: `allow-all` (the SDK; reads nothing)",
+        Some(art::ALLOW_ALL),
+    ),
+    (
+        "engine, 0.2: `contract-allow-all` (a core module by hand; reads nothing)",
+        Some(art::CONTRACT_ALLOW_ALL),
+    ),
+    ("harness, 0.2: `domain-network`", Some(art::DOMAIN_NETWORK)),
+    ("harness, 0.2: `allow-all`", Some(art::ALLOW_ALL)),
+    (
+        "harness, 0.2: `contract-allow-all`",
+        Some(art::CONTRACT_ALLOW_ALL),
+    ),
+    (
+        "harness, draft: `draft-domain-network`, the whole sign-in lowered",
+        Some(art::DRAFT_DOMAIN_NETWORK),
+    ),
+    (
+        "harness, draft: `draft-domain-network`, the declared fields lowered",
+        Some(art::DRAFT_DOMAIN_NETWORK),
+    ),
+    (
+        "harness, draft: `draft-allow-all`, the whole sign-in lowered",
+        Some(art::DRAFT_ALLOW_ALL),
+    ),
 ];
 
 fn main() {
@@ -117,10 +128,10 @@ fn main() {
     for (i, s) in sign_ins.iter().enumerate() {
         let expected = run(0, i);
         for which in [1, 4, 7, 8] {
-            assert_eq!(run(which, i), expected, "{} on {s:?}", NAMES[which]);
+            assert_eq!(run(which, i), expected, "{} on {s:?}", CONTENDERS[which].0);
         }
         for which in [2, 3, 5, 6, 9] {
-            assert!(run(which, i), "{} did not allow", NAMES[which]);
+            assert!(run(which, i), "{} did not allow", CONTENDERS[which].0);
         }
     }
     println!(
@@ -132,8 +143,8 @@ fn main() {
     for round in 0..rounds {
         for i in 0..sign_ins.len() {
             // Rotate who goes first, so no contender always runs on a cache its rival warmed.
-            for k in 0..NAMES.len() {
-                let which = (k + round + i) % NAMES.len();
+            for k in 0..CONTENDERS.len() {
+                let which = (k + round + i) % CONTENDERS.len();
                 let start = Instant::now();
                 black_box(run(which, black_box(i)));
                 let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -153,7 +164,7 @@ fn main() {
     println!(
         "| contender | core instances | median | p99 | median / Cedar's |\n|---|---|---|---|---|"
     );
-    for ((name, component), t) in NAMES.iter().zip(COMPONENTS).zip(&times) {
+    for ((name, component), t) in CONTENDERS.iter().zip(&times) {
         let instances = component.map_or_else(
             || "—".to_owned(),
             |path| {
@@ -179,18 +190,9 @@ fn main() {
         let estimate = median(which) as f64 + overhead;
         println!(
             "{} through the engine, estimated: {:.2} µs, {:.3}× Cedar",
-            NAMES[which],
+            CONTENDERS[which].0,
             estimate / 1e3,
             estimate / cedar
         );
     }
-}
-
-fn quantile(sorted: &[u64], q: f64) -> u64 {
-    let i = ((sorted.len().saturating_sub(1)) as f64 * q).round() as usize;
-    sorted.get(i).copied().unwrap_or(0)
-}
-
-fn us(ns: u64) -> f64 {
-    ns as f64 / 1e3
 }

@@ -21,6 +21,7 @@
 )]
 
 use portcullis_bench::twins as versus;
+use portcullis_bench::{quantile, us};
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -291,14 +292,4 @@ impl Usage {
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-fn quantile(sorted: &[u64], q: f64) -> u64 {
-    let last = sorted.len().saturating_sub(1);
-    let index = ((last as f64) * q).round() as usize;
-    sorted.get(index.min(last)).copied().unwrap_or(0)
-}
-
-fn us(ns: u64) -> f64 {
-    ns as f64 / 1000.0
 }

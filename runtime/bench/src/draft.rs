@@ -16,7 +16,7 @@ use portcullis_engine::request::NO_SIGN_IN;
 use portcullis_engine::{Budget, Engine, EngineConfig};
 use wasmtime::Store;
 use wasmtime::component::{
-    Component, ComponentExportIndex, HasSelf, InstancePre, Linker, Resource, TypedFunc,
+    Component, ComponentExportIndex, Func, HasSelf, InstancePre, Linker, Resource, TypedFunc,
 };
 
 /// Contract 0.2's `evaluate`: the sign-in is lent as a `request` handle.
@@ -122,6 +122,21 @@ impl Harness {
         Ok(store)
     }
 
+    /// A fresh store and instance of `loaded`, and its `evaluate`.
+    fn instance(
+        &self,
+        loaded: &Loaded,
+        sign_in: &Arc<SignIn>,
+        config: &str,
+    ) -> Result<(Store<Lent>, Func), Error> {
+        let mut store = self.store(sign_in, config)?;
+        let instance = loaded.pre.instantiate(&mut store)?;
+        let func = instance
+            .get_func(&mut store, loaded.evaluate)
+            .ok_or("`evaluate` is not a function")?;
+        Ok((store, func))
+    }
+
     /// Runs a contract 0.2 component on `sign_in` (lent) in a fresh instance: allowed?
     pub fn lent(
         &self,
@@ -129,11 +144,7 @@ impl Harness {
         sign_in: &Arc<SignIn>,
         config: &str,
     ) -> Result<bool, Error> {
-        let mut store = self.store(sign_in, config)?;
-        let instance = loaded.pre.instantiate(&mut store)?;
-        let func = instance
-            .get_func(&mut store, loaded.evaluate)
-            .ok_or("`evaluate` is not a function")?;
+        let (mut store, func) = self.instance(loaded, sign_in, config)?;
         // SAFETY: `load_lent` type-checked this export against exactly these types in an
         // instance of the same `InstancePre`.
         let evaluate: LentFn = unsafe { TypedFunc::new_unchecked(func) };
@@ -148,11 +159,7 @@ impl Harness {
         sign_in: &Arc<SignIn>,
         config: &str,
     ) -> Result<bool, Error> {
-        let mut store = self.store(sign_in, "")?;
-        let instance = loaded.pre.instantiate(&mut store)?;
-        let func = instance
-            .get_func(&mut store, loaded.evaluate)
-            .ok_or("`evaluate` is not a function")?;
+        let (mut store, func) = self.instance(loaded, sign_in, "")?;
         // SAFETY: `load_lowered` type-checked this export against exactly these types in an
         // instance of the same `InstancePre`.
         let evaluate: LoweredFn<'_> = unsafe { TypedFunc::new_unchecked(func) };

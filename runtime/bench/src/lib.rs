@@ -7,3 +7,15 @@
 
 pub mod draft;
 pub mod twins;
+
+/// The `q` quantile (0 to 1) of sorted nanoseconds (0 when there are none).
+pub fn quantile(sorted: &[u64], q: f64) -> u64 {
+    let last = sorted.len().saturating_sub(1);
+    let index = ((last as f64) * q).round() as usize;
+    sorted.get(index.min(last)).copied().unwrap_or(0)
+}
+
+/// Nanoseconds as microseconds.
+pub fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
