@@ -48,6 +48,8 @@ pub enum Invoked {
 pub struct Lambda {
     port: u16,
     logs: Arc<Mutex<Vec<String>>>,
+    /// Invocations answered: each logs one decision record.
+    invoked: std::sync::atomic::AtomicUsize,
     // Dropped in order: the function first, then the emulator.
     _bootstrap: Process,
     _emulator: Process,
@@ -132,6 +134,7 @@ impl Lambda {
         Lambda {
             port,
             logs,
+            invoked: std::sync::atomic::AtomicUsize::new(0),
             _bootstrap: Process(child),
             _emulator: emulator,
         }
@@ -156,6 +159,8 @@ impl Lambda {
             || !response.status().is_success();
         let body: Value =
             serde_json::from_slice(&response.body_mut().read_to_vec().unwrap()).unwrap();
+        self.invoked
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if failed || body.get("errorType").is_some() {
             Invoked::Error {
                 error_type: body["errorType"].as_str().unwrap_or_default().to_owned(),
@@ -171,13 +176,23 @@ impl Lambda {
         self.logs.lock().unwrap().clone()
     }
 
-    /// The decision records logged so far, parsed.
+    /// The decision records logged so far, parsed: one per invocation answered, waited for
+    /// (up to 10 s) while the function's output is still on its way through the pipe.
     pub fn decisions(&self) -> Vec<Value> {
-        self.logs()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["target"] == "portcullis::decision")
-            .collect()
+        let invoked = self.invoked.load(std::sync::atomic::Ordering::SeqCst);
+        let start = Instant::now();
+        loop {
+            let decisions: Vec<Value> = self
+                .logs()
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v["target"] == "portcullis::decision")
+                .collect();
+            if decisions.len() >= invoked || start.elapsed() > Duration::from_secs(10) {
+                return decisions;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 

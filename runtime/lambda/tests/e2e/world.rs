@@ -122,9 +122,10 @@ fn counters_and_lookups_through_the_lambda_runtime_api() {
             .iter()
             .any(|(n, v)| n == "authorization" && *v == format!("Bearer {SECRET}"))
     }));
+    // Decisions first: they wait for every invocation's output, so the logs are whole.
+    let decisions = lambda.decisions();
     let logs = lambda.logs().join("\n");
     assert!(!logs.contains(SECRET), "the secret was logged");
-    let decisions = lambda.decisions();
     assert!(
         decisions
             .iter()
