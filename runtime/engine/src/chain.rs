@@ -12,7 +12,9 @@
 //!   reported as a [`Conflict`]); the merged changes stay within Cognito's 5,000 limit;
 //! - `shadow` rules run and are reported but never change the decision or the claims;
 //! - the whole chain runs under one deadline: a rule never gets more time than is left,
-//!   and a rule reached after the deadline fails with a timeout without running.
+//!   and a rule reached after the deadline fails with a timeout without running;
+//! - with helper threads ([`Engine::start_helpers`]) the rules run side by side, and are
+//!   still combined as above, one by one in order: the outcome is the same.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -20,14 +22,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::budget::Budget;
 use crate::contract::{DataItem, GroupOverride, Trigger};
 use crate::namespace::{GlobalMarks, TokenPolicy};
 use crate::outcome::{Evaluation, Failure, InvalidOutput, Outcome};
-use crate::reads::Reads;
 pub use crate::request::{RuleInput, SignIn};
 pub use crate::rule::{FAIL_CLOSED_MESSAGE, Mode, OnError, Origin, Rule, RuleKey, RuleName};
 use crate::sandbox::Engine;
+use crate::sandbox::helpers::{Batch, Task};
 use crate::verdict::{ClaimChanges, MAX_CHANGES, ScopeChanges, Verdict};
 
 /// Prefetched data for a chain's rules, by rule (origin and name).
@@ -192,22 +193,19 @@ pub fn evaluate_rules_with<'r>(
     let mut reports = Vec::new();
     let mut decision = Decision::Allow;
 
-    for rule in rules.into_iter().filter(|r| r.triggers.contains(&trigger)) {
-        let evaluation = match input_of(rule, data) {
-            Err(failure) => skipped(failure),
-            Ok(input) => {
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                if remaining.is_zero() {
-                    skipped(Failure::Timeout(Duration::ZERO))
-                } else {
-                    let budget = Budget {
-                        timeout: rule.budget.timeout.min(remaining),
-                        ..rule.budget
-                    };
-                    engine.evaluate(&rule.policy, &sign_in, &input, &budget)
-                }
-            }
-        };
+    let rules: Vec<&Rule> = rules
+        .into_iter()
+        .filter(|r| r.triggers.contains(&trigger))
+        .collect();
+    let tasks = rules.iter().map(|rule| task_of(rule, data)).collect();
+    let batch = Arc::new(Batch::new(Arc::clone(&sign_in), deadline, tasks));
+    // With helper threads the rules run side by side; either way they are combined here,
+    // one by one in order, and the first deny stops the chain.
+    if let Some(helpers) = engine.helpers().filter(|_| rules.len() > 1) {
+        helpers.offer(&batch);
+    }
+    for (i, rule) in rules.into_iter().enumerate() {
+        let evaluation = batch.take(i, engine);
         let (effect, evaluation) = if rule.mode == Mode::Shadow {
             (Effect::Shadowed, evaluation)
         } else {
@@ -232,6 +230,7 @@ pub fn evaluate_rules_with<'r>(
             break;
         }
     }
+    batch.finish();
 
     ChainOutcome {
         decision,
@@ -245,32 +244,24 @@ pub fn evaluate_rules_with<'r>(
     }
 }
 
-/// The rule's own configuration and data, or why its data is unavailable.
-fn input_of(rule: &Rule, data: &DataSet) -> Result<RuleInput, Failure> {
+/// The rule's task: its policy with its own configuration and data, or why its data is
+/// unavailable.
+fn task_of(rule: &Rule, data: &DataSet) -> Task {
     let key = rule.key();
     if let Some(error) = data.failed.get(&key) {
-        return Err(Failure::DataUnavailable(error.clone()));
+        return Task::Skip(Failure::DataUnavailable(error.clone()));
     }
-    Ok(RuleInput {
-        config: Arc::clone(&rule.config),
-        data: data
-            .items
-            .get(&key)
-            .cloned()
-            .unwrap_or_else(|| Arc::from([])),
-    })
-}
-
-fn skipped(failure: Failure) -> Evaluation {
-    Evaluation {
-        outcome: Outcome::Failed(failure),
-        fuel_used: 0,
-        duration: Duration::ZERO,
-        peak_memory: 0,
-        logs: Vec::new(),
-        logs_dropped: 0,
-        reads: Reads::default(),
-        counts: Vec::new(),
+    Task::Run {
+        policy: Arc::clone(&rule.policy),
+        input: RuleInput {
+            config: Arc::clone(&rule.config),
+            data: data
+                .items
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| Arc::from([])),
+        },
+        budget: rule.budget,
     }
 }
 

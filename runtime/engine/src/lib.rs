@@ -12,7 +12,8 @@
 //!
 //! Leaves first: [`contract`] (generated from the WIT file), [`digest`], [`budget`],
 //! [`invalid`], [`language`], [`reads`]; then [`request`], [`verdict`], [`outcome`], [`namespace`]; then
-//! [`sandbox`] and [`rule`]; [`chain`] on top.
+//! [`sandbox`] (with the helper threads that run a chain's rules side by side,
+//! [`Engine::start_helpers`]) and [`rule`]; [`chain`] on top.
 
 pub mod budget;
 pub mod chain;

@@ -34,6 +34,7 @@
 //! | `PORTCULLIS_CAPTURE_KMS_KEY` | none | the KMS key captures are encrypted with in S3 (SSE-KMS; the bucket's default KMS key when unset) |
 //! | `PORTCULLIS_TENANT_FROM` | `attribute:custom:tenant_id` | `user-pool`, `client-id` or `attribute:NAME` |
 //! | `PORTCULLIS_REFRESH_SECS` | `10` | how old a manifest may get before it is revalidated |
+//! | `PORTCULLIS_CHAIN_HELPERS` | one less than the vCPUs of the function's memory (1 vCPU per 1,769 MB): `0` below 3,538 MB | threads that run a chain's rules beside it (at most 7; capped by the cores the function has); the answer is the same, a chain of several rules is answered sooner |
 //! | `PORTCULLIS_MAX_LOADED_RULES` | `1000` | the most rules kept loaded across tenants; past it the coldest tenants' sets are unloaded (loaded again on their next sign-in) |
 //! | `PORTCULLIS_FAIL_MODE` | `closed` | Portcullis failures: `open` or `closed` |
 //! | `PORTCULLIS_MISSING_TENANT` | `open` | tenants without a manifest: `open` (global rules only) or `closed` |
@@ -83,6 +84,8 @@ pub struct Config {
     pub refresh: Duration,
     /// The most rules kept loaded across tenants.
     pub max_loaded_rules: usize,
+    /// Helper threads that run a chain's rules beside it.
+    pub chain_helpers: usize,
     /// The data table.
     pub data_table: Option<String>,
     /// How long fetched data items are reused.
@@ -106,6 +109,9 @@ pub struct Config {
     /// The handler's settings.
     pub handler: HandlerConfig,
 }
+
+/// The most helper threads (Lambda's largest function has six vCPUs; the cores cap it further).
+const MAX_CHAIN_HELPERS: usize = 7;
 
 fn parse<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
@@ -168,6 +174,17 @@ impl Config {
             return Err(ConfigError {
                 variable: "PORTCULLIS_MAX_LOADED_RULES",
                 problem: "0 would unload every tenant's rules after each sign-in".into(),
+            });
+        }
+        // Lambda gives a function one vCPU per 1,769 MB of memory.
+        let vcpus = get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+            .and_then(|mb| mb.trim().parse::<usize>().ok())
+            .map_or(1, |mb| mb / 1769);
+        let chain_helpers = parse(&get, "PORTCULLIS_CHAIN_HELPERS", vcpus.saturating_sub(1))?;
+        if chain_helpers > MAX_CHAIN_HELPERS {
+            return Err(ConfigError {
+                variable: "PORTCULLIS_CHAIN_HELPERS",
+                problem: format!("{chain_helpers} is over the limit of {MAX_CHAIN_HELPERS}"),
             });
         }
         let artifact_key = match table("PORTCULLIS_ARTIFACT_KEY") {
@@ -262,6 +279,7 @@ impl Config {
             trusted_keys,
             refresh: Duration::from_secs(refresh),
             max_loaded_rules,
+            chain_helpers,
             data_table: table("PORTCULLIS_DATA_TABLE"),
             data_cache: Duration::from_secs(parse(&get, "PORTCULLIS_DATA_CACHE_SECS", 5u64)?),
             activity_table: table("PORTCULLIS_ACTIVITY_TABLE"),
@@ -422,6 +440,32 @@ mod tests {
         );
         assert!(config(&[("PORTCULLIS_MAX_CHAIN_MS", "6000")]).is_err());
         assert!(config(&[("PORTCULLIS_MAX_LOADED_RULES", "0")]).is_err());
+        // Helper threads follow the vCPUs the memory buys, unless set.
+        let helpers = |vars: &[(&str, &str)]| config(vars).map(|c| c.chain_helpers);
+        assert_eq!(helpers(&[]).unwrap(), 0);
+        assert_eq!(
+            helpers(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")]).unwrap(),
+            0
+        );
+        assert_eq!(
+            helpers(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3538")]).unwrap(),
+            1
+        );
+        assert_eq!(
+            helpers(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "10240")]).unwrap(),
+            4
+        );
+        assert_eq!(
+            helpers(&[
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "10240"),
+                ("PORTCULLIS_CHAIN_HELPERS", "0")
+            ])
+            .unwrap(),
+            0
+        );
+        assert_eq!(helpers(&[("PORTCULLIS_CHAIN_HELPERS", "1")]).unwrap(), 1);
+        assert!(helpers(&[("PORTCULLIS_CHAIN_HELPERS", "8")]).is_err());
+        assert!(helpers(&[("PORTCULLIS_CHAIN_HELPERS", "two")]).is_err());
         assert_eq!(
             config(&[("PORTCULLIS_MAX_LOADED_RULES", "250")])
                 .unwrap()

@@ -66,6 +66,11 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         code_dir: Some(std::env::temp_dir().join("portcullis-code")),
         ..defaults
     })?);
+    // No more helpers than the cores this process may use, less the one it runs on.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let helpers = config.chain_helpers.min(cores.saturating_sub(1));
+    engine.start_helpers(helpers)?;
+    tracing::info!(helpers, cores, "chain helper threads");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

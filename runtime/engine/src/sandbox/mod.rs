@@ -48,7 +48,8 @@
 //! lives (copied, or mapped from a private directory); `pool` the two instance pools and
 //! placement; `ticker` the wall clock; `exports` the unchecked export calls and their
 //! SAFETY argument; [`host`] the store state and every host call; `run` one run in a fresh
-//! instance and the classification of what stopped it. This file holds the [`Engine`]'s
+//! instance and the classification of what stopped it; `helpers` the threads that run a
+//! chain's rules side by side ([`Engine::start_helpers`]). This file holds the [`Engine`]'s
 //! verbs: [`Engine::load`], [`Engine::load_verified`], [`Engine::load_precompiled`] and
 //! [`Engine::artifact`] to get a policy in and out, [`Engine::evaluate`] and
 //! [`Engine::describe`] to run it.
@@ -57,6 +58,7 @@ mod admission;
 pub mod artifact;
 mod code;
 mod exports;
+pub(crate) mod helpers;
 pub mod host;
 mod pool;
 mod run;
@@ -221,6 +223,8 @@ pub struct Engine {
     config: EngineConfig,
     /// [`Engine::compat`], computed once.
     compat: String,
+    /// Threads that run a chain's rules beside it ([`Engine::start_helpers`]).
+    helpers: std::sync::OnceLock<helpers::Helpers>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -246,6 +250,7 @@ impl Engine {
             ticker,
             code: config.code_dir.as_deref().and_then(code::CodeDir::open),
             config,
+            helpers: std::sync::OnceLock::new(),
         })
     }
 

@@ -12,6 +12,7 @@ mod adversarial;
 mod chain;
 mod compat;
 mod conformance;
+mod helpers;
 mod policies;
 mod pools;
 mod request;

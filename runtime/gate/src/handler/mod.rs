@@ -116,6 +116,9 @@ impl Handler {
         replayed: Option<Replayed>,
     ) -> Answer {
         let start = Instant::now();
+        // A sleeping helper thread can take longer to wake than a chain: wake it now, so
+        // it waits hot for this sign-in's chain.
+        self.engine.prime_helpers();
         let mut captured = None;
         let answer_by = self.answer_by(start, deadline);
         let (mut record, response, user) = match Event::parse(event) {
