@@ -11,8 +11,11 @@
 //! Portcullis instantiates the rule, lends it the sign-in and its configuration, and lifts
 //! the verdict. Last, the same rule ten times over through the chain (ten rule names, one
 //! module), each chain timed alone: median, p99 and p99.9, split by whether the thread took
-//! a page fault or a context switch meanwhile. `VERSUS_ONLY=cedar|portcullis|floor|chain`
-//! runs one contender alone and untimed, for a profiler (`perf record`).
+//! a page fault or a context switch meanwhile, and beside it the same chain on an engine
+//! with one helper thread (`Engine::start_helpers`: the rules run side by side, combined in
+//! order), the two interleaved chain by chain. `VERSUS_ONLY=cedar|portcullis|floor|chain`
+//! runs one contender alone and untimed, for a profiler (`perf record`); `helped` the
+//! chain on the engine with a helper.
 
 #![expect(
     clippy::expect_used,
@@ -79,7 +82,8 @@ fn main() {
     let none = RuleInput::default();
     let floor = |s| engine.evaluate(&floor_policy, s, &none, &budget).outcome;
 
-    // For a profiler: one contender alone, untimed (`VERSUS_ONLY=cedar|portcullis|floor|chain`).
+    // For a profiler: one contender alone, untimed
+    // (`VERSUS_ONLY=cedar|portcullis|floor|chain|helped`).
     if let Ok(only) = std::env::var("VERSUS_ONLY") {
         for _ in 0..rounds {
             for s in &sign_ins {
@@ -92,7 +96,11 @@ fn main() {
             }
         }
         if only == "chain" {
-            chain(&engine, &policy, rounds);
+            chain(&engine, &policy, None, rounds);
+        }
+        if only == "helped" {
+            let (helped, helped_policy) = helped();
+            chain(&helped, &helped_policy, None, rounds);
         }
         return;
     }
@@ -157,32 +165,52 @@ fn main() {
             median as f64 / cedar_median.max(1) as f64
         );
     }
-    chain(&engine, &policy, rounds);
+    let (helped, helped_policy) = helped();
+    chain(&engine, &policy, Some((&helped, &helped_policy)), rounds);
+}
+
+/// A second engine, with one helper thread, and the rule loaded there.
+fn helped() -> (Arc<Engine>, Arc<CompiledPolicy>) {
+    let engine = Arc::new(Engine::new(EngineConfig::default()).expect("engine"));
+    engine.start_helpers(1).expect("a helper thread");
+    let policy = engine
+        .load(&std::fs::read(art::DOMAIN_NETWORK).expect("artifact"))
+        .expect("load");
+    (engine, policy)
 }
 
 /// The same rule ten times over (ten rule names, one module), through the chain, on a
 /// sign-in every rule allows: each chain timed alone, and what happened to this thread
 /// meanwhile (minor page faults, context switches, from `getrusage(RUSAGE_THREAD)`) and how
-/// much of the chain was inside the ten evaluations, so the tail can be told apart.
-fn chain(engine: &Engine, policy: &Arc<CompiledPolicy>, rounds: usize) {
-    let rules: Vec<Rule> = (0..10)
-        .map(|i| Rule {
-            name: RuleName::new(&format!("rule-{i}")).expect("name"),
-            origin: Origin::Tenant,
-            policy: Arc::clone(policy),
-            triggers: vec![Trigger::PreAuthentication],
-            budget: Budget::default(),
-            on_error: OnError::Deny,
-            mode: Mode::Enforce,
-            config: Arc::from(versus::CONFIG),
-        })
-        .collect();
-    let chain = Chain { rules };
+/// much of the chain was inside the ten evaluations, so the tail can be told apart. With
+/// `helped` (an engine with a helper thread and the same policy loaded there), its chains
+/// are interleaved with these, one each in turn, and compared.
+fn chain(
+    engine: &Engine,
+    policy: &Arc<CompiledPolicy>,
+    helped: Option<(&Engine, &Arc<CompiledPolicy>)>,
+    rounds: usize,
+) {
+    let chain_of = |policy: &Arc<CompiledPolicy>| Chain {
+        rules: (0..10)
+            .map(|i| Rule {
+                name: RuleName::new(&format!("rule-{i}")).expect("name"),
+                origin: Origin::Tenant,
+                policy: Arc::clone(policy),
+                triggers: vec![Trigger::PreAuthentication],
+                budget: Budget::default(),
+                on_error: OnError::Deny,
+                mode: Mode::Enforce,
+                config: Arc::from(versus::CONFIG),
+            })
+            .collect(),
+    };
+    let alone = chain_of(policy);
+    let beside = helped.map(|(engine, policy)| (engine, chain_of(policy)));
     let data = DataSet::default();
     let sign_in = versus::sign_ins().into_iter().next().expect("a sign-in");
-    let mut runs = Vec::with_capacity(rounds * 20);
-    for _ in 0..rounds * 20 {
-        let before = Usage::now();
+    // One chain, timed alone: its time in ns, and the time inside its ten evaluations.
+    let timed = |engine: &Engine, chain: &Chain| {
         let start = Instant::now();
         let outcome = chain.evaluate(
             engine,
@@ -190,16 +218,41 @@ fn chain(engine: &Engine, policy: &Arc<CompiledPolicy>, rounds: usize) {
             &data,
             start + Duration::from_secs(1),
         );
-        let elapsed = start.elapsed();
-        let after = Usage::now();
+        let ns = nanos(start.elapsed());
         assert!(outcome.decision == Decision::Allow && outcome.reports.len() == 10);
         let inside: Duration = outcome.reports.iter().map(|r| r.evaluation.duration).sum();
+        (ns, nanos(inside))
+    };
+    let mut runs = Vec::with_capacity(rounds * 20);
+    // Side by side: alone and helped back to back (the helper still hot from the chain
+    // before); every tenth round also after 3 ms idle (a sign-in's chains are that far apart
+    // or more, and the helper has gone to sleep): alone, helped, and helped primed.
+    let mut helped_ns: [Vec<u64>; 4] = Default::default();
+    let idle = || std::thread::sleep(Duration::from_millis(3));
+    for round in 0..rounds * 20 {
+        let before = Usage::now();
+        let (ns, inside_ns) = timed(engine, &alone);
+        let after = Usage::now();
         runs.push(ChainRun {
-            ns: nanos(elapsed),
-            inside_ns: nanos(inside),
+            ns,
+            inside_ns,
             faults: after.faults.saturating_sub(before.faults),
             switches: after.switches.saturating_sub(before.switches),
         });
+        let Some((helped_engine, helped_chain)) = &beside else {
+            continue;
+        };
+        let [hot, idle_alone, asleep, primed] = &mut helped_ns;
+        hot.push(timed(helped_engine, helped_chain).0);
+        if round % 10 == 0 {
+            idle();
+            idle_alone.push(timed(engine, &alone).0);
+            idle();
+            asleep.push(timed(helped_engine, helped_chain).0);
+            idle();
+            helped_engine.prime_helpers();
+            primed.push(timed(helped_engine, helped_chain).0);
+        }
     }
     if std::env::var_os("VERSUS_ONLY").is_some() {
         return;
@@ -258,6 +311,39 @@ fn chain(engine: &Engine, policy: &Arc<CompiledPolicy>, rounds: usize) {
         mean(&|r| r.faults, &tail),
         mean(&|r| r.faults, &all),
     );
+    if beside.is_none() {
+        return;
+    }
+    let alone_ns: Vec<u64> = runs.iter().map(|r| r.ns).collect();
+    let [hot, idle_alone, asleep, primed] = helped_ns.map(|mut t| {
+        t.sort_unstable();
+        t
+    });
+    println!(
+        "\nthe same chain alone and with one helper thread (`Engine::start_helpers`); figures in µs, ratios against the alone chain's in the same state\n| chain | count | median | p99 | p99.9 | median ratio | p99 ratio |\n|---|---|---|---|---|---|---|"
+    );
+    for (name, ns, base) in [
+        ("alone, back to back", &alone_ns, &alone_ns),
+        ("one helper, back to back (hot)", &hot, &alone_ns),
+        ("alone, after 3 ms idle", &idle_alone, &idle_alone),
+        ("one helper, after 3 ms idle (asleep)", &asleep, &idle_alone),
+        (
+            "one helper, after 3 ms idle, primed just before",
+            &primed,
+            &idle_alone,
+        ),
+    ] {
+        let ratio = |q| quantile(ns, q) as f64 / quantile(base, q).max(1) as f64;
+        println!(
+            "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.3}× | {:.3}× |",
+            ns.len(),
+            us(quantile(ns, 0.5)),
+            us(quantile(ns, 0.99)),
+            us(quantile(ns, 0.999)),
+            ratio(0.5),
+            ratio(0.99),
+        );
+    }
 }
 
 /// One timed chain and what happened to the thread meanwhile.
