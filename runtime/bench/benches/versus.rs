@@ -9,13 +9,17 @@
 //! it is built before timing; what each contender does with it is timed: the native rule
 //! reads it, Cedar builds its entities, context and request from it and authorizes, and
 //! Portcullis instantiates the rule, lends it the sign-in and its configuration, and lifts
-//! the verdict. Last, the same rule ten times over through the chain (ten rule names, one
-//! module), each chain timed alone: median, p99 and p99.9, split by whether the thread took
-//! a page fault or a context switch meanwhile, and beside it the same chain on an engine
-//! with one helper thread (`Engine::start_helpers`: the rules run side by side, combined in
-//! order), the two interleaved chain by chain. `VERSUS_ONLY=cedar|portcullis|floor|chain`
-//! runs one contender alone and untimed, for a profiler (`perf record`); `helped` the
-//! chain on the engine with a helper.
+//! the verdict. Each spent instance is dropped as its evaluation ends (`kept_instances: 0`),
+//! and, as a second Portcullis contender, kept and reaped once the answer is out (as the
+//! Lambda does: `Engine::reap` after posting the response), the reap timed apart. Last, the
+//! same rule ten times over through the chain (ten rule names, one module), each chain timed
+//! alone: median, p99 and p99.9, split by whether the thread took a page fault or a context
+//! switch meanwhile; then four ways side by side, interleaved chain by chain — alone or with
+//! one helper thread (`Engine::start_helpers`: the rules run side by side, combined in
+//! order), each with its instances dropped in place or reaped after the answer — back to
+//! back and after 3 ms asleep. `VERSUS_ONLY=cedar|portcullis|reaped|floor|chain` runs one
+//! contender alone and untimed, for a profiler (`perf record`); `helped` the chain on an
+//! engine with a helper, `chain-reaped` the chain reaped after each answer.
 
 #![expect(
     clippy::expect_used,
@@ -42,28 +46,33 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(1000);
-    let engine = Engine::new(EngineConfig::default()).expect("engine");
-    let policy = engine
-        .load(&std::fs::read(art::DOMAIN_NETWORK).expect("artifact"))
-        .expect("load");
+    let (engine, policy) = engine_with(false, 0);
+    let (reaping, reaping_policy) = engine_with(true, 0);
     let budget = Budget::default();
     let input = RuleInput::with_config(versus::CONFIG);
     let native = versus::Native::default();
     let cedar = versus::Cedar::new().expect("cedar policies");
     let sign_ins = versus::sign_ins();
 
-    let portcullis = |s| match engine.evaluate(&policy, s, &input, &budget).outcome {
+    let allowed_by = |engine: &Engine, policy: &CompiledPolicy, s| match engine
+        .evaluate(policy, s, &input, &budget)
+        .outcome
+    {
         Outcome::Verdict(v) => v.is_allowed(),
         Outcome::Failed(f) => panic!("the rule failed: {f}"),
     };
+    let portcullis = |s| allowed_by(&engine, &policy, s);
+    let reaped = |s| allowed_by(&reaping, &reaping_policy, s);
     let mut allowed = 0;
     for s in &sign_ins {
         let n = native.allows(s);
         let c = cedar.allows(s).expect("cedar");
         let p = portcullis(s);
+        let r = reaped(s);
+        reaping.reap();
         assert!(
-            n == c && c == p,
-            "disagreement (native {n}, cedar {c}, portcullis {p}) on {s:?}"
+            n == c && c == p && p == r,
+            "disagreement (native {n}, cedar {c}, portcullis {p}, reaped {r}) on {s:?}"
         );
         allowed += usize::from(n);
     }
@@ -83,29 +92,39 @@ fn main() {
     let floor = |s| engine.evaluate(&floor_policy, s, &none, &budget).outcome;
 
     // For a profiler: one contender alone, untimed
-    // (`VERSUS_ONLY=cedar|portcullis|floor|chain|helped`).
+    // (`VERSUS_ONLY=cedar|portcullis|reaped|floor|chain|helped|chain-reaped`).
     if let Ok(only) = std::env::var("VERSUS_ONLY") {
         for _ in 0..rounds {
             for s in &sign_ins {
                 match only.as_str() {
                     "cedar" => black_box(cedar.allows(black_box(s)).unwrap_or(false)),
                     "portcullis" => black_box(portcullis(black_box(s))),
+                    "reaped" => {
+                        black_box(reaped(black_box(s)));
+                        reaping.reap();
+                        true
+                    }
                     "floor" => black_box(matches!(floor(black_box(s)), Outcome::Verdict(_))),
                     _ => break,
                 };
             }
         }
-        if only == "chain" {
-            chain(&engine, &policy, None, rounds);
-        }
-        if only == "helped" {
-            let (helped, helped_policy) = helped();
-            chain(&helped, &helped_policy, None, rounds);
+        let way = match only.as_str() {
+            "chain" => Some((false, 0)),
+            "chain-reaped" => Some((true, 0)),
+            "helped" => Some((false, 1)),
+            _ => None,
+        };
+        if let Some((reap, helpers)) = way {
+            let (engine, policy) = engine_with(reap, helpers);
+            chain(&[Way::new("profiled", engine, &policy, reap)], rounds);
         }
         return;
     }
 
-    let mut times: [Vec<u64>; 5] = Default::default();
+    // Native, Cedar, Portcullis dropping in place, the floor, the clock, Portcullis reaped
+    // after the answer; and the reap itself, timed right after the decision it follows.
+    let mut times: [Vec<u64>; 7] = Default::default();
     let time = |f: &mut dyn FnMut() -> bool| {
         let start = Instant::now();
         black_box(f());
@@ -114,14 +133,25 @@ fn main() {
     for round in 0..rounds {
         for (i, s) in sign_ins.iter().enumerate() {
             // Rotate who goes first, so no contender always runs on a cache its rival warmed.
-            for k in 0..5 {
-                let which = (k + round + i) % 5;
+            for k in 0..6 {
+                let which = (k + round + i) % 6;
                 let ns = match which {
                     0 => time(&mut || native.allows(black_box(s))),
                     1 => time(&mut || cedar.allows(black_box(s)).unwrap_or(false)),
                     2 => time(&mut || portcullis(black_box(s))),
                     3 => time(&mut || matches!(floor(black_box(s)), Outcome::Verdict(_))),
-                    _ => time(&mut || black_box(true)),
+                    4 => time(&mut || black_box(true)),
+                    _ => {
+                        let ns = time(&mut || reaped(black_box(s)));
+                        let reap = time(&mut || {
+                            reaping.reap();
+                            true
+                        });
+                        if let Some(t) = times.get_mut(6) {
+                            t.push(reap);
+                        }
+                        ns
+                    }
                 };
                 if let Some(t) = times.get_mut(which) {
                     t.push(ns);
@@ -130,7 +160,15 @@ fn main() {
         }
     }
 
-    let [native_t, cedar_t, portcullis_t, floor_t, clock_t] = times.map(|mut t| {
+    let [
+        native_t,
+        cedar_t,
+        portcullis_t,
+        floor_t,
+        clock_t,
+        reaped_t,
+        reap_t,
+    ] = times.map(|mut t| {
         t.sort_unstable();
         t
     });
@@ -147,9 +185,14 @@ fn main() {
             &cedar_t,
         ),
         (
-            "Portcullis (`domain-network`, a fresh instance per decision)",
+            "Portcullis (`domain-network`, a fresh instance per decision, dropped as it ends)",
             &portcullis_t,
         ),
+        (
+            "Portcullis, the same, the instance reaped after the answer (as the Lambda does)",
+            &reaped_t,
+        ),
+        ("— the reap after it (not on the answer's path)", &reap_t),
         (
             "the floor: `allow-all` (one core instance, a call that reads nothing)",
             &floor_t,
@@ -165,55 +208,92 @@ fn main() {
             median as f64 / cedar_median.max(1) as f64
         );
     }
-    let (helped, helped_policy) = helped();
-    chain(&engine, &policy, Some((&helped, &helped_policy)), rounds);
+    let ways = [(false, 0), (true, 0), (false, 1), (true, 1)].map(|(reap, helpers)| {
+        let (engine, policy) = engine_with(reap, helpers);
+        let name = match (reap, helpers) {
+            (false, 0) => "alone, dropped in place",
+            (true, 0) => "alone, reaped after the answer",
+            (false, _) => "one helper, dropped in place",
+            (true, _) => "one helper, reaped after the answer",
+        };
+        Way::new(name, engine, &policy, reap)
+    });
+    chain(&ways, rounds);
 }
 
-/// A second engine, with one helper thread, and the rule loaded there.
-fn helped() -> (Arc<Engine>, Arc<CompiledPolicy>) {
-    let engine = Arc::new(Engine::new(EngineConfig::default()).expect("engine"));
-    engine.start_helpers(1).expect("a helper thread");
+/// An engine with the side-by-side rule loaded: keeping spent instances for a reap after
+/// the answer (`reap`) or dropping each as its evaluation ends, with `helpers` threads.
+fn engine_with(reap: bool, helpers: usize) -> (Arc<Engine>, Arc<CompiledPolicy>) {
+    let engine = Arc::new(
+        Engine::new(EngineConfig {
+            kept_instances: if reap { 16 } else { 0 },
+            ..EngineConfig::default()
+        })
+        .expect("engine"),
+    );
+    engine.start_helpers(helpers).expect("helper threads");
     let policy = engine
         .load(&std::fs::read(art::DOMAIN_NETWORK).expect("artifact"))
         .expect("load");
+    engine.reap();
     (engine, policy)
 }
 
-/// The same rule ten times over (ten rule names, one module), through the chain, on a
-/// sign-in every rule allows: each chain timed alone, and what happened to this thread
-/// meanwhile (minor page faults, context switches, from `getrusage(RUSAGE_THREAD)`) and how
-/// much of the chain was inside the ten evaluations, so the tail can be told apart. With
-/// `helped` (an engine with a helper thread and the same policy loaded there), its chains
-/// are interleaved with these, one each in turn, and compared.
-fn chain(
-    engine: &Engine,
-    policy: &Arc<CompiledPolicy>,
-    helped: Option<(&Engine, &Arc<CompiledPolicy>)>,
-    rounds: usize,
-) {
-    let chain_of = |policy: &Arc<CompiledPolicy>| Chain {
-        rules: (0..10)
-            .map(|i| Rule {
-                name: RuleName::new(&format!("rule-{i}")).expect("name"),
-                origin: Origin::Tenant,
-                policy: Arc::clone(policy),
-                triggers: vec![Trigger::PreAuthentication],
-                budget: Budget::default(),
-                on_error: OnError::Deny,
-                mode: Mode::Enforce,
-                config: Arc::from(versus::CONFIG),
-            })
-            .collect(),
-    };
-    let alone = chain_of(policy);
-    let beside = helped.map(|(engine, policy)| (engine, chain_of(policy)));
+/// One way to run the 10-rule chain: the same rule ten times over (ten rule names, one
+/// module) on an engine, its spent instances reaped after each answer or dropped in place.
+struct Way {
+    name: &'static str,
+    engine: Arc<Engine>,
+    chain: Chain,
+    reap: bool,
+}
+
+impl Way {
+    fn new(
+        name: &'static str,
+        engine: Arc<Engine>,
+        policy: &Arc<CompiledPolicy>,
+        reap: bool,
+    ) -> Way {
+        let chain = Chain {
+            rules: (0..10)
+                .map(|i| Rule {
+                    name: RuleName::new(&format!("rule-{i}")).expect("name"),
+                    origin: Origin::Tenant,
+                    policy: Arc::clone(policy),
+                    triggers: vec![Trigger::PreAuthentication],
+                    budget: Budget::default(),
+                    on_error: OnError::Deny,
+                    mode: Mode::Enforce,
+                    config: Arc::from(versus::CONFIG),
+                })
+                .collect(),
+        };
+        Way {
+            name,
+            engine,
+            chain,
+            reap,
+        }
+    }
+}
+
+/// The chain each way, on a sign-in every rule allows, each chain timed alone to its
+/// answer (and the reap after it, apart). The first way's chains also record what happened
+/// to this thread meanwhile (minor page faults, context switches, from
+/// `getrusage(RUSAGE_THREAD)`) and how much of the chain was inside the ten evaluations, so
+/// the tail can be told apart. The ways take turns chain by chain, back to back; every
+/// tenth round each also runs after 3 ms asleep (sign-ins reach a function that far apart
+/// or more, and a helper has gone to sleep), its helpers primed first as the gate does.
+fn chain(ways: &[Way], rounds: usize) {
     let data = DataSet::default();
     let sign_in = versus::sign_ins().into_iter().next().expect("a sign-in");
-    // One chain, timed alone: its time in ns, and the time inside its ten evaluations.
-    let timed = |engine: &Engine, chain: &Chain| {
+    // One chain, timed alone: its time in ns, the time inside its ten evaluations, and the
+    // reap after it.
+    let timed = |way: &Way| {
         let start = Instant::now();
-        let outcome = chain.evaluate(
-            engine,
+        let outcome = way.chain.evaluate(
+            &way.engine,
             Arc::clone(&sign_in),
             &data,
             start + Duration::from_secs(1),
@@ -221,37 +301,44 @@ fn chain(
         let ns = nanos(start.elapsed());
         assert!(outcome.decision == Decision::Allow && outcome.reports.len() == 10);
         let inside: Duration = outcome.reports.iter().map(|r| r.evaluation.duration).sum();
-        (ns, nanos(inside))
+        let reap = way.reap.then(|| {
+            let start = Instant::now();
+            way.engine.reap();
+            nanos(start.elapsed())
+        });
+        (ns, nanos(inside), reap)
     };
     let mut runs = Vec::with_capacity(rounds * 20);
-    // Side by side: alone and helped back to back (the helper still hot from the chain
-    // before); every tenth round also after 3 ms idle (a sign-in's chains are that far apart
-    // or more, and the helper has gone to sleep): alone, helped, and helped primed.
-    let mut helped_ns: [Vec<u64>; 4] = Default::default();
-    let idle = || std::thread::sleep(Duration::from_millis(3));
+    // Per way: back to back, after 3 ms asleep, reaps.
+    let mut times: Vec<[Vec<u64>; 3]> = ways.iter().map(|_| Default::default()).collect();
     for round in 0..rounds * 20 {
-        let before = Usage::now();
-        let (ns, inside_ns) = timed(engine, &alone);
-        let after = Usage::now();
-        runs.push(ChainRun {
-            ns,
-            inside_ns,
-            faults: after.faults.saturating_sub(before.faults),
-            switches: after.switches.saturating_sub(before.switches),
-        });
-        let Some((helped_engine, helped_chain)) = &beside else {
-            continue;
-        };
-        let [hot, idle_alone, asleep, primed] = &mut helped_ns;
-        hot.push(timed(helped_engine, helped_chain).0);
+        for k in 0..ways.len() {
+            let w = (k + round) % ways.len();
+            let (Some(way), Some([hot, _, reaps])) = (ways.get(w), times.get_mut(w)) else {
+                continue;
+            };
+            let before = Usage::now();
+            let (ns, inside_ns, reap) = timed(way);
+            let after = Usage::now();
+            hot.push(ns);
+            reaps.extend(reap);
+            if w == 0 {
+                runs.push(ChainRun {
+                    ns,
+                    inside_ns,
+                    faults: after.faults.saturating_sub(before.faults),
+                    switches: after.switches.saturating_sub(before.switches),
+                });
+            }
+        }
         if round % 10 == 0 {
-            idle();
-            idle_alone.push(timed(engine, &alone).0);
-            idle();
-            asleep.push(timed(helped_engine, helped_chain).0);
-            idle();
-            helped_engine.prime_helpers();
-            primed.push(timed(helped_engine, helped_chain).0);
+            for (way, [_, asleep, reaps]) in ways.iter().zip(times.iter_mut()) {
+                std::thread::sleep(Duration::from_millis(3));
+                way.engine.prime_helpers();
+                let (ns, _, reap) = timed(way);
+                asleep.push(ns);
+                reaps.extend(reap);
+            }
         }
     }
     if std::env::var_os("VERSUS_ONLY").is_some() {
@@ -275,8 +362,9 @@ fn chain(
             us(quantile(&outside_sorted, 0.5)),
         );
     };
+    let first = ways.first().map_or("", |w| w.name);
     println!(
-        "\n10-rule chain of the same rule, {} chains; figures in µs; `outside` is the chain's time not inside the ten evaluations (store drop and memory reset, merging, reports)",
+        "\n10-rule chain of the same rule ({first}), {} chains; figures in µs; `outside` is the chain's time not inside the ten evaluations (store drop and memory reset, merging, reports)",
         runs.len()
     );
     println!(
@@ -311,37 +399,44 @@ fn chain(
         mean(&|r| r.faults, &tail),
         mean(&|r| r.faults, &all),
     );
-    if beside.is_none() {
+    let times: Vec<[Vec<u64>; 3]> = times
+        .into_iter()
+        .map(|t| {
+            t.map(|mut t| {
+                t.sort_unstable();
+                t
+            })
+        })
+        .collect();
+    let Some([base_hot, base_asleep, _]) = times.first() else {
         return;
-    }
-    let alone_ns: Vec<u64> = runs.iter().map(|r| r.ns).collect();
-    let [hot, idle_alone, asleep, primed] = helped_ns.map(|mut t| {
-        t.sort_unstable();
-        t
-    });
+    };
     println!(
-        "\nthe same chain alone and with one helper thread (`Engine::start_helpers`); figures in µs, ratios against the alone chain's in the same state\n| chain | count | median | p99 | p99.9 | median ratio | p99 ratio |\n|---|---|---|---|---|---|---|"
+        "\nthe chain four ways, interleaved; figures in µs to the answer, ratios against the first way's in the same state; the reap (after the answer) apart\n| chain | back to back: median | p99 | p99.9 | after 3 ms asleep: median | p99 | median ratio | p99 ratio | asleep median ratio | reap median | reap p99 |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
-    for (name, ns, base) in [
-        ("alone, back to back", &alone_ns, &alone_ns),
-        ("one helper, back to back (hot)", &hot, &alone_ns),
-        ("alone, after 3 ms idle", &idle_alone, &idle_alone),
-        ("one helper, after 3 ms idle (asleep)", &asleep, &idle_alone),
-        (
-            "one helper, after 3 ms idle, primed just before",
-            &primed,
-            &idle_alone,
-        ),
-    ] {
-        let ratio = |q| quantile(ns, q) as f64 / quantile(base, q).max(1) as f64;
+    for (way, [hot, asleep, reaps]) in ways.iter().zip(&times) {
+        let ratio =
+            |t: &[u64], base: &[u64], q| quantile(t, q) as f64 / quantile(base, q).max(1) as f64;
+        let reap = |q| {
+            if reaps.is_empty() {
+                "—".to_owned()
+            } else {
+                format!("{:.1}", us(quantile(reaps, q)))
+            }
+        };
         println!(
-            "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.3}× | {:.3}× |",
-            ns.len(),
-            us(quantile(ns, 0.5)),
-            us(quantile(ns, 0.99)),
-            us(quantile(ns, 0.999)),
-            ratio(0.5),
-            ratio(0.99),
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3}× | {:.3}× | {:.3}× | {} | {} |",
+            way.name,
+            us(quantile(hot, 0.5)),
+            us(quantile(hot, 0.99)),
+            us(quantile(hot, 0.999)),
+            us(quantile(asleep, 0.5)),
+            us(quantile(asleep, 0.99)),
+            ratio(hot, base_hot, 0.5),
+            ratio(hot, base_hot, 0.99),
+            ratio(asleep, base_asleep, 0.5),
+            reap(0.5),
+            reap(0.99),
         );
     }
 }

@@ -4,13 +4,14 @@
 //! runs locally. A block is answered with an error whose message is client-safe: Cognito
 //! shows it as `PreAuthentication failed with error <message>.`
 
+mod after;
 mod config;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, Runtime, layers::TracingLayer, service_fn};
 use portcullis_aws::StoreUrl;
 use portcullis_aws::counters::DynamoCounters;
 use portcullis_aws::dynamo::{DynamoData, DynamoRecorder};
@@ -61,6 +62,10 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let engine = Arc::new(Engine::new(EngineConfig {
         max_concurrent: 8,
         max_memory_bytes,
+        // Finished instances wait for the reap after each response (`after.rs`), so a
+        // chain never drops them on the sign-in's path: enough for a long chain and its
+        // canary.
+        kept_instances: 32,
         // Precompiled code mapped from the function's ephemeral storage: only the pages
         // rules run stay resident (BENCHMARKS.md run 13).
         code_dir: Some(std::env::temp_dir().join("portcullis-code")),
@@ -74,13 +79,15 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let handler = Arc::new(runtime.block_on(build(config, engine))?);
-    runtime.block_on(lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<Value>| {
-            let handler = Arc::clone(&handler);
-            async move { invoke(&handler, event).await }
-        },
-    )))
+    let handler = Arc::new(runtime.block_on(build(config, Arc::clone(&engine)))?);
+    let invocations = Runtime::new(service_fn(move |event: LambdaEvent<Value>| {
+        let handler = Arc::clone(&handler);
+        async move { invoke(&handler, event).await }
+    }))
+    .layer(TracingLayer::new())
+    // Outermost: runs once the response is posted.
+    .layer(after::AfterAnswerLayer { engine });
+    runtime.block_on(invocations.run())
 }
 
 /// The handler from the configuration: stores, registry, DynamoDB. The AWS configuration

@@ -124,6 +124,12 @@ impl Admission {
         }
     }
 
+    /// A ticket for `need` if the pool has room for it now, without waiting.
+    pub(super) fn try_admit(&self, need: Need) -> Option<Ticket<'_>> {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        free.covers(need).then(|| self.take(&mut free, need))
+    }
+
     /// A ticket for `need`, waiting for one until `deadline`.
     pub(super) fn admit(&self, need: Need, deadline: Instant) -> Result<Ticket<'_>, Refused> {
         self.fits(need)?;
@@ -142,13 +148,58 @@ impl Admission {
                 .0;
             free.waiting -= 1;
         }
+        Ok(self.take(&mut free, need))
+    }
+
+    /// Takes `need` from `free`, which covers it.
+    fn take(&self, free: &mut Free, need: Need) -> Ticket<'_> {
         free.instances -= 1;
         free.memories -= need.memories;
         free.tables -= need.tables;
-        Ok(Ticket {
+        Ticket {
             admission: self,
             need,
-        })
+        }
+    }
+
+    /// Returns `instances` places and `need` (their needs together) to the pool at once:
+    /// what kept tickets ([`Ticket::keep`]) held, once their instances are dropped.
+    pub(super) fn give_back(&self, instances: u32, need: Need) {
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        free.instances += instances;
+        free.memories += need.memories;
+        free.tables += need.tables;
+        let waiting = free.waiting > 0;
+        drop(free);
+        if waiting {
+            self.returned.notify_all();
+        }
+    }
+}
+
+impl Need {
+    /// Nothing.
+    pub(super) const NONE: Need = Need {
+        memories: 0,
+        tables: 0,
+    };
+
+    /// This need and `other` together.
+    pub(super) fn plus(self, other: Need) -> Need {
+        Need {
+            memories: self.memories.saturating_add(other.memories),
+            tables: self.tables.saturating_add(other.tables),
+        }
+    }
+
+    /// Whether this need is at most `other` in both memories and tables.
+    pub(super) fn within(self, other: Need) -> bool {
+        self.memories <= other.memories && self.tables <= other.tables
+    }
+
+    /// A need of `memories` memories and `tables` tables.
+    pub(super) const fn new(memories: u32, tables: u32) -> Need {
+        Need { memories, tables }
     }
 }
 
@@ -159,21 +210,24 @@ pub(super) struct Ticket<'a> {
     need: Need,
 }
 
+impl Ticket<'_> {
+    /// What the ticket holds.
+    pub(super) fn need(&self) -> Need {
+        self.need
+    }
+
+    /// Keeps the place past the ticket: what it holds is returned later, with
+    /// [`Admission::give_back`], once the instance is dropped.
+    pub(super) fn keep(self) -> Need {
+        let need = self.need;
+        std::mem::forget(self);
+        need
+    }
+}
+
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        let mut free = self
-            .admission
-            .free
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        free.instances += 1;
-        free.memories += self.need.memories;
-        free.tables += self.need.tables;
-        let waiting = free.waiting > 0;
-        drop(free);
-        if waiting {
-            self.admission.returned.notify_all();
-        }
+        self.admission.give_back(1, self.need);
     }
 }
 

@@ -48,8 +48,9 @@
 //! lives (copied, or mapped from a private directory); `pool` the two instance pools and
 //! placement; `ticker` the wall clock; `exports` the unchecked export calls and their
 //! SAFETY argument; [`host`] the store state and every host call; `run` one run in a fresh
-//! instance and the classification of what stopped it; `helpers` the threads that run a
-//! chain's rules side by side ([`Engine::start_helpers`]). This file holds the [`Engine`]'s
+//! instance and the classification of what stopped it; `spent` the finished instances kept
+//! until the answer is out ([`Engine::reap`]); `helpers` the threads that run a chain's
+//! rules side by side ([`Engine::start_helpers`]). This file holds the [`Engine`]'s
 //! verbs: [`Engine::load`], [`Engine::load_verified`], [`Engine::load_precompiled`] and
 //! [`Engine::artifact`] to get a policy in and out, [`Engine::evaluate`] and
 //! [`Engine::describe`] to run it.
@@ -57,15 +58,18 @@
 mod admission;
 pub mod artifact;
 mod code;
+mod config;
 mod exports;
 pub(crate) mod helpers;
 pub mod host;
 mod pool;
 mod run;
+mod spent;
 mod ticker;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use wasmtime::component::{Component, InstancePre, Resource};
 
@@ -77,6 +81,7 @@ use crate::request::{RuleInput, SignIn};
 use crate::verdict::Verdict;
 use admission::Need;
 use artifact::{ArtifactError, ArtifactKey, Placement};
+pub use config::EngineConfig;
 use exports::Exports;
 use host::HostState;
 pub use host::{MAX_LOG_LINE, MAX_LOG_LINES};
@@ -87,43 +92,8 @@ use ticker::Ticker;
 
 /// The longest policy error message kept, in bytes.
 pub const MAX_POLICY_ERROR: usize = 512;
-/// Engine-wide settings; per-rule limits are [`Budget`]s.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// The largest component accepted, in bytes.
-    pub max_module_bytes: usize,
-    /// The largest memory limit a budget may ask for (the pool's per-memory cap).
-    pub max_memory_bytes: usize,
-    /// Evaluations that may run at the same time (sizes the instance pool).
-    pub max_concurrent: u32,
-    /// Policies whose memories all start at most this large run in the small pool: the
-    /// first this-many bytes of a memory stay resident and are reset with one `memset`.
-    pub small_memory_bytes: usize,
-    /// In the large pool, up to this many bytes of the pages an instance dirtied stay
-    /// resident and are reset with `memset`; the rest is released with `madvise`. The
-    /// dirty pages are found with Linux's `PAGEMAP_SCAN` (kernel 6.7+); without it the
-    /// first this-many bytes are reset whole.
-    pub large_keep_resident_bytes: usize,
-    /// A directory for precompiled code, private to this user (created `0700`): each
-    /// verified artifact's native code is written there and mapped from the file, so only
-    /// the code pages a rule runs are resident (and clean ones can be dropped under memory
-    /// pressure). `None`, or a directory that cannot be used: the code is copied into
-    /// anonymous memory, all of it resident.
-    pub code_dir: Option<std::path::PathBuf>,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            max_module_bytes: 32 << 20,
-            max_memory_bytes: 512 << 20,
-            max_concurrent: 32,
-            small_memory_bytes: 128 << 10,
-            large_keep_resident_bytes: 1 << 20,
-            code_dir: None,
-        }
-    }
-}
+/// The wall clock for the one instance that type-checks a component's exports at load.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why a component could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -238,8 +208,15 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An engine with the given settings.
     pub fn new(config: EngineConfig) -> Result<Self, LoadError> {
-        let small = Pool::new(&config, config.small_memory_bytes, false)?;
-        let large = Pool::new(&config, config.large_keep_resident_bytes, true)?;
+        let small = Pool::new(
+            &config,
+            config.small_memory_bytes,
+            false,
+            config.kept_instances,
+        )?;
+        // Large memories are dropped as their evaluations end: keeping them would hold
+        // their memory.
+        let large = Pool::new(&config, config.large_keep_resident_bytes, true, 0)?;
         let ticker = Ticker::start([small.wasm.weak(), large.wasm.weak()])
             .map_err(|e| LoadError::Setup(format!("starting the epoch ticker: {e}")))?;
         Ok(Engine {
@@ -448,9 +425,15 @@ impl Engine {
             pre,
             exports,
         };
-        // One instance, once, to type-check the exports (see `Exports`).
+        // One instance, once, to type-check the exports (see `Exports`). Off the per-rule
+        // wall clock: an interpreter's instance (megabytes of memory image) takes tens of
+        // milliseconds, several times that on a busy machine; fuel still bounds its work.
         let nothing = (None, RuleInput::default());
-        self.run(&policy, nothing, &Budget::default(), |instance, store| {
+        let check = Budget {
+            timeout: CHECK_TIMEOUT,
+            ..Budget::default()
+        };
+        self.run(&policy, nothing, &check, |instance, store| {
             policy.exports.check(instance, store)
         })
         .result
@@ -544,6 +527,19 @@ impl Engine {
             reads: run.reads,
             counts,
         }
+    }
+
+    /// Drops the spent instances kept since the last reap ([`EngineConfig::kept_instances`])
+    /// and returns their places to the pool: call it once an answer is out (the Lambda
+    /// does after posting each response). Never needed for correctness.
+    pub fn reap(&self) {
+        self.small.spent.reap(&self.small.admission);
+        self.large.spent.reap(&self.large.admission);
+    }
+
+    /// How many spent instances are kept now, waiting for [`Engine::reap`].
+    pub fn kept(&self) -> usize {
+        self.small.spent.len() + self.large.spent.len()
     }
 
     /// Asks the policy to describe itself (under `budget`).

@@ -7,6 +7,7 @@ use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 use super::admission::Admission;
 use super::artifact::Placement;
 use super::host::HostState;
+use super::spent::Spent;
 use super::{EngineConfig, LoadError};
 use crate::budget;
 use crate::contract;
@@ -24,15 +25,19 @@ pub(super) struct Pool {
     pub(super) linker: Linker<HostState>,
     /// What the pool has free, and the wait for it.
     pub(super) admission: Admission,
+    /// Spent instances kept until the answer is out.
+    pub(super) spent: Spent,
 }
 
 impl Pool {
     /// A pool whose memories keep `keep_resident` bytes resident, resetting only dirtied
-    /// pages when `dirty_only`.
+    /// pages when `dirty_only`, and that keeps up to `kept` spent instances (on top of
+    /// [`EngineConfig::max_concurrent`] running ones).
     pub(super) fn new(
         config: &EngineConfig,
         keep_resident: usize,
         dirty_only: bool,
+        kept: u32,
     ) -> Result<Self, LoadError> {
         let setup = |e: wasmtime::Error| LoadError::Setup(format!("{e:#}"));
         let mut wasm_config = wasmtime::Config::new();
@@ -55,7 +60,10 @@ impl Pool {
             // can be quadratic with many modules), and it is ~5 % of an artifact.
             .native_unwind_info(false)
             .max_wasm_stack(512 << 10);
-        let n = config.max_concurrent.max(1);
+        let running = config.max_concurrent.max(1);
+        let n = running.saturating_add(kept);
+        // Each place's share is two memories and eight tables; a kept instance holds at
+        // most that (`KEPT_NEED`), so kept ones never take the running ones' room.
         let admission = Admission::new(n, n * 2, n * 8);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(n)
@@ -84,6 +92,7 @@ impl Pool {
             wasm,
             linker,
             admission,
+            spent: Spent::new(kept as usize, config.small_memory_bytes),
         })
     }
 }

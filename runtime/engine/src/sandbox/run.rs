@@ -68,12 +68,9 @@ impl Engine {
         let _active = self.ticker.enter();
         let start = Instant::now();
         let deadline = start + budget.timeout;
-        // Dropped after the store, which returns the instance to the pool.
-        let _ticket = match self
-            .pool(policy.placement)
-            .admission
-            .admit(policy.need, deadline)
-        {
+        let pool = self.pool(policy.placement);
+        // Returned after the store, which returns the instance to the pool.
+        let ticket = match pool.spent.admit(&pool.admission, policy.need, deadline) {
             Ok(ticket) => ticket,
             Err(refused) => return Run::refused(Failure::Host(refused.to_string()), start),
         };
@@ -100,19 +97,22 @@ impl Engine {
             .and_then(|instance| call(&instance, &mut store));
         let duration = start.elapsed();
         let fuel_used = budget.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
-        let state = store.into_data();
+        let state = store.data_mut();
         let result = result
             .map_err(|error| classify(&error, &state.limiter, budget, memory_limit, duration));
-        Run {
+        let run = Run {
             result,
             fuel_used,
             duration,
             peak_memory: state.limiter.peak_memory,
-            logs: state.logs,
+            logs: std::mem::take(&mut state.logs),
             logs_dropped: state.logs_dropped,
-            reads: state.reads,
-            counts: state.counts,
-        }
+            reads: std::mem::take(&mut state.reads),
+            counts: std::mem::take(&mut state.counts),
+        };
+        // Kept, to be dropped once the answer is out (`Engine::reap`), or dropped now.
+        pool.spent.keep(store, ticket, run.peak_memory);
+        run
     }
 }
 

@@ -37,7 +37,12 @@ fn no_state_survives_an_evaluation_in_either_pool() {
     let req = request(Trigger::PreAuthentication);
     for (pool, engine) in both_pools() {
         let mut first_pages = None;
-        for run in 0..4 {
+        for run in 0..8 {
+            // Half the runs after the spent instances were dropped, so their places (and
+            // memories) are used again; half while they are still kept.
+            if run % 2 == 1 {
+                engine.reap();
+            }
             let v = verdict(&engine, art::LEAK_PROBE, &req);
             let pages = v.id.get("probe_pages_at_start").cloned();
             assert!(pages.is_some(), "{pool}, run {run}: {v:?}");
@@ -202,4 +207,92 @@ fn precompiled_code_mapped_from_a_private_directory_answers_alike_and_leaves_no_
             );
         }
     }
+}
+
+#[test]
+fn spent_instances_are_kept_up_to_the_cap_until_reaped_and_a_grown_memory_never_is() {
+    let req = request(Trigger::PreAuthentication);
+    let bytes = std::fs::read(art::SUSPENDED_USERS).expect("artifact");
+    // A pool of one running instance and three kept: ten evaluations in a row all answer,
+    // three instances are kept, the rest dropped as before.
+    let engine = Engine::new(EngineConfig {
+        max_concurrent: 1,
+        kept_instances: 3,
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let policy = engine.load(&bytes).expect("load");
+    engine.reap();
+    let answers = |n| {
+        (0..n)
+            .map(
+                |_| match evaluate(&engine, &policy, &req, &budget()).outcome {
+                    Outcome::Verdict(v) => v.is_allowed(),
+                    Outcome::Failed(f) => panic!("{f}"),
+                },
+            )
+            .collect::<Vec<_>>()
+    };
+    let first = answers(10);
+    assert_eq!(engine.kept(), 3);
+    engine.reap();
+    assert_eq!(engine.kept(), 0);
+    assert_eq!(answers(10), first);
+    assert_eq!(engine.kept(), 3);
+
+    // A rule that grew its memory (to the budget's limit) is dropped at once.
+    engine.reap();
+    let bomb = engine
+        .load(&std::fs::read(art::MEMORY_BOMB).expect("artifact"))
+        .expect("load");
+    engine.reap();
+    let outcome = evaluate(&engine, &bomb, &req, &budget()).outcome;
+    assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
+    assert_eq!(engine.kept(), 0);
+
+    // Keeping none: every instance is dropped as its evaluation ends.
+    let none = Engine::new(EngineConfig {
+        kept_instances: 0,
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let policy = none.load(&bytes).expect("load");
+    let outcome = evaluate(&none, &policy, &req, &budget()).outcome;
+    assert!(matches!(outcome, Outcome::Verdict(_)), "{outcome:?}");
+    assert_eq!(none.kept(), 0);
+}
+
+#[test]
+fn kept_instances_never_cost_a_rule_its_place_with_many_threads_and_no_reap() {
+    // One running place, two kept, eight threads: every evaluation answers, whether the
+    // places are held by running or kept instances, and nobody reaps.
+    let engine = Engine::new(EngineConfig {
+        max_concurrent: 1,
+        kept_instances: 2,
+        ..EngineConfig::default()
+    })
+    .expect("engine");
+    let policy = engine
+        .load(&std::fs::read(art::SUSPENDED_USERS).expect("artifact"))
+        .expect("load");
+    let req = request(Trigger::PreAuthentication);
+    std::thread::scope(|threads| {
+        let running: Vec<_> = (0..8)
+            .map(|_| {
+                let (engine, policy, req) = (&engine, &policy, &req);
+                threads.spawn(move || {
+                    (0..25)
+                        .map(|_| evaluate(engine, policy, req, &budget()).outcome)
+                        .find_map(|outcome| match outcome {
+                            Outcome::Verdict(_) => None,
+                            Outcome::Failed(failure) => Some(failure.to_string()),
+                        })
+                })
+            })
+            .collect();
+        for (n, thread) in running.into_iter().enumerate() {
+            assert_eq!(thread.join().expect("thread"), None, "thread {n}");
+        }
+    });
+    assert!(engine.kept() <= 2);
 }
