@@ -54,7 +54,8 @@ where
         let engine = Arc::clone(&self.engine);
         Box::pin(async move {
             let result = answered.await;
-            engine.reap();
+            let reaped = engine.reap();
+            tracing::debug!(target: "portcullis::reap", reaped, "spent instances dropped after the answer");
             result
         })
     }

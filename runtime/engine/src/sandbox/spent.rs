@@ -77,22 +77,23 @@ impl Spent {
         drop(ticket);
     }
 
-    /// Drops every kept store and returns their places to `admission`, at once.
-    pub(super) fn reap(&self, admission: &Admission) {
+    /// Drops every kept store and returns their places to `admission`, at once; how many.
+    pub(super) fn reap(&self, admission: &Admission) -> usize {
         let kept = {
             let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
             if kept.is_empty() {
-                return;
+                return 0;
             }
             std::mem::replace(&mut *kept, Vec::with_capacity(self.cap))
         };
-        let instances = u32::try_from(kept.len()).unwrap_or(u32::MAX);
+        let count = kept.len();
         let mut held = Need::NONE;
         for (store, need) in kept {
             drop(store);
             held = held.plus(need);
         }
-        admission.give_back(instances, held);
+        admission.give_back(u32::try_from(count).unwrap_or(u32::MAX), held);
+        count
     }
 
     /// How many stores are kept now.

@@ -101,7 +101,11 @@ fn seed(dir: &Path) {
 fn start(dir: &Path) -> Lambda {
     Lambda::start(
         Path::new(env!("CARGO_BIN_EXE_bootstrap")),
-        &[("PORTCULLIS_STORE", format!("file://{}", dir.display()))],
+        &[
+            ("PORTCULLIS_STORE", format!("file://{}", dir.display())),
+            // The reap after each answer (`after.rs`) logs at debug.
+            ("PORTCULLIS_LOG", "info,portcullis::reap=debug".to_owned()),
+        ],
     )
 }
 
@@ -181,6 +185,15 @@ fn cognito_triggers_through_the_lambda_runtime_api() {
             .iter()
             .any(|rule| rule["outcome"] == "trap")
     );
+    // The rules' spent instances were dropped after the answers, not on their path.
+    let reaped: Vec<u64> = lambda
+        .logs()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "portcullis::reap")
+        .filter_map(|v| v["fields"]["reaped"].as_u64())
+        .collect();
+    assert!(reaped.iter().any(|&n| n > 0), "{reaped:?}");
     for line in lambda.logs() {
         for secret in [
             "ada@acme.example",
