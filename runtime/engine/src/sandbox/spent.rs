@@ -8,8 +8,8 @@
 //! which the pool is sized for on top of its running instances; only stores whose memories
 //! never grew past the small pool's size (a rule that grew its memory is dropped at once);
 //! and a pool short of room reaps what it keeps before it waits ([`Spent::admit`]).
-//! Nothing of a kept store is reachable: its instance has returned, and only dropping it
-//! is left.
+//! Nothing runs in a kept store again: its evaluation is over, its place in the pool is
+//! held until it is dropped (its memory reset then), and only dropping it is left.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -65,7 +65,7 @@ impl Spent {
     /// is reached, the store's memories grew past the kept size, or it holds more than
     /// [`KEPT_NEED`].
     pub(super) fn keep(&self, store: Store<HostState>, ticket: Ticket<'_>, memory: usize) {
-        if memory <= self.max_memory && ticket.need().within(KEPT_NEED) {
+        if self.cap > 0 && memory <= self.max_memory && ticket.need().within(KEPT_NEED) {
             // A poisoned lock's data is a list of whole entries: sound.
             let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
             if kept.len() < self.cap {
