@@ -38,6 +38,30 @@ impl Need {
             })
     }
 
+    /// Nothing.
+    pub(super) const NONE: Need = Need {
+        memories: 0,
+        tables: 0,
+    };
+
+    /// This need and `other` together.
+    pub(super) fn plus(self, other: Need) -> Need {
+        Need {
+            memories: self.memories.saturating_add(other.memories),
+            tables: self.tables.saturating_add(other.tables),
+        }
+    }
+
+    /// Whether this need is at most `other` in both memories and tables.
+    pub(super) fn within(self, other: Need) -> bool {
+        self.memories <= other.memories && self.tables <= other.tables
+    }
+
+    /// A need of `memories` memories and `tables` tables.
+    pub(super) const fn new(memories: u32, tables: u32) -> Need {
+        Need { memories, tables }
+    }
+
     /// The most any component may take (the per-component limits).
     fn most() -> Need {
         Need {
@@ -177,32 +201,6 @@ impl Admission {
     }
 }
 
-impl Need {
-    /// Nothing.
-    pub(super) const NONE: Need = Need {
-        memories: 0,
-        tables: 0,
-    };
-
-    /// This need and `other` together.
-    pub(super) fn plus(self, other: Need) -> Need {
-        Need {
-            memories: self.memories.saturating_add(other.memories),
-            tables: self.tables.saturating_add(other.tables),
-        }
-    }
-
-    /// Whether this need is at most `other` in both memories and tables.
-    pub(super) fn within(self, other: Need) -> bool {
-        self.memories <= other.memories && self.tables <= other.tables
-    }
-
-    /// A need of `memories` memories and `tables` tables.
-    pub(super) const fn new(memories: u32, tables: u32) -> Need {
-        Need { memories, tables }
-    }
-}
-
 /// A place in the pool for one instance; returned when dropped (after the instance's store).
 #[derive(Debug)]
 pub(super) struct Ticket<'a> {
@@ -257,6 +255,16 @@ mod tests {
         assert_eq!(pool.admit(ONE, soon()).err(), Some(Refused::Busy(2)));
         drop(a);
         assert!(pool.admit(ONE, soon()).is_ok());
+    }
+
+    #[test]
+    fn a_kept_ticket_holds_its_place_until_given_back() {
+        let pool = Admission::new(1, 2, 2);
+        let need = pool.try_admit(ONE).map(Ticket::keep);
+        assert_eq!(need, Some(ONE));
+        assert!(pool.try_admit(ONE).is_none());
+        pool.give_back(1, ONE);
+        assert!(pool.try_admit(ONE).is_some());
     }
 
     #[test]
