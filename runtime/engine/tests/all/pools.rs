@@ -3,7 +3,7 @@
 //! behind is seen by the next one.
 
 use portcullis_artifacts as art;
-use portcullis_engine::{Engine, EngineConfig, Outcome, Trigger, Verdict};
+use portcullis_engine::{CompiledPolicy, Engine, EngineConfig, Outcome, Trigger, Verdict};
 use serde_json::json;
 
 use portcullis_testkit::sign_in::{TestRequest, evaluate};
@@ -103,6 +103,21 @@ fn distinct(bytes: &[u8], n: usize) -> Vec<u8> {
     out
 }
 
+/// The first of `runs` evaluations of `policy` that failed, and why; `None` if all answered.
+fn first_failure(
+    engine: &Engine,
+    policy: &CompiledPolicy,
+    req: &TestRequest,
+    runs: usize,
+) -> Option<String> {
+    (0..runs)
+        .map(|_| evaluate(engine, policy, req, &budget()).outcome)
+        .find_map(|outcome| match outcome {
+            Outcome::Verdict(_) => None,
+            Outcome::Failed(failure) => Some(failure.to_string()),
+        })
+}
+
 #[test]
 fn more_rules_at_once_than_the_pool_holds_wait_for_a_place_instead_of_failing() {
     // A pool of one: loading checks each new component in an instance, so eight distinct
@@ -122,12 +137,7 @@ fn more_rules_at_once_than_the_pool_holds_wait_for_a_place_instead_of_failing() 
                     let policy = engine
                         .load(&distinct(bytes, n))
                         .unwrap_or_else(|e| panic!("loading copy {n}: {e}"));
-                    (0..20)
-                        .map(|_| evaluate(engine, &policy, req, &budget()).outcome)
-                        .find_map(|outcome| match outcome {
-                            Outcome::Verdict(_) => None,
-                            Outcome::Failed(failure) => Some(failure.to_string()),
-                        })
+                    first_failure(engine, &policy, req, 20)
                 })
             })
             .collect();
@@ -280,14 +290,7 @@ fn kept_instances_never_cost_a_rule_its_place_with_many_threads_and_no_reap() {
         let running: Vec<_> = (0..8)
             .map(|_| {
                 let (engine, policy, req) = (&engine, &policy, &req);
-                threads.spawn(move || {
-                    (0..25)
-                        .map(|_| evaluate(engine, policy, req, &budget()).outcome)
-                        .find_map(|outcome| match outcome {
-                            Outcome::Verdict(_) => None,
-                            Outcome::Failed(failure) => Some(failure.to_string()),
-                        })
-                })
+                threads.spawn(move || first_failure(engine, policy, req, 25))
             })
             .collect();
         for (n, thread) in running.into_iter().enumerate() {
