@@ -9,12 +9,13 @@
 //! [`registry::RuleSet`]s (read from a [`store`], verified by [`trust`], compiled by the
 //! engine); [`data`] prefetches what the rules declared; the engine's chain decides; the
 //! answer ([`tokens`] for token events), the [`record`], its [`metrics`] and the
-//! [`activity`] entries are built from that decision. Assemble it with
+//! [`activity`] entries are built from that decision; a [`report::Report`] renders the
+//! record and metrics as log lines when the caller chooses. Assemble it with
 //! [`handler::Handler::builder`].
 //!
 //! Leaves first: [`tenant`], [`backend`], [`config`], [`canary`]; then [`context`], [`data`],
 //! [`manifest`], [`cases`], [`trust`], [`store`], [`activity`], [`cognito`], [`tokens`],
-//! [`resolve`], [`record`], [`metrics`]; then [`registry`], [`publish`]; [`handler`] and
+//! [`resolve`], [`record`], [`metrics`], [`report`]; then [`registry`], [`publish`]; [`handler`] and
 //! [`builder`] on top.
 
 pub mod activity;
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod publish;
 pub mod record;
 pub mod registry;
+pub mod report;
 pub mod resolve;
 pub mod store;
 pub mod tenant;

@@ -1,5 +1,5 @@
 //! The decision record: one per invocation, built from the typed outcome of the decision
-//! (never parsed back from strings), logged as one JSON object, and the source of the
+//! (never parsed back from strings), logged as one JSON object ([`crate::report`]), and the source of the
 //! audit entries. No user attribute values, no claim values.
 
 use std::time::Duration;
@@ -221,21 +221,6 @@ impl DecisionRecord {
             _ => {}
         }
         entries
-    }
-
-    /// Writes the record to standard output as one JSON log line, in the layout of the
-    /// Lambda's other (tracing) lines: `{"level": "INFO", "target":
-    /// "portcullis::decision", "fields": {…the record…}}`. The record is one JSON object
-    /// there — never JSON text inside a string field — so log queries reach every field.
-    pub fn emit(&self) {
-        use std::io::Write as _;
-        let line = serde_json::json!({
-            "level": "INFO",
-            "target": "portcullis::decision",
-            "fields": self,
-        });
-        // A log line that cannot be written must not fail the sign-in.
-        let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
 }
 

@@ -7,6 +7,8 @@
 mod after;
 mod config;
 
+use after::Outbox;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,8 +23,9 @@ use portcullis_engine::{Engine, EngineConfig};
 use portcullis_gate::Handler;
 use portcullis_gate::context::{ContextKeys, ContextVerifier};
 use portcullis_gate::data::lookups::Lookups;
-use portcullis_gate::metrics::{self, FunctionCounters};
+use portcullis_gate::metrics::FunctionCounters;
 use portcullis_gate::registry::RegistryConfig;
+use portcullis_gate::report::Report;
 use portcullis_gate::store::RuleStore;
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -80,13 +83,17 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .enable_all()
         .build()?;
     let handler = Arc::new(runtime.block_on(build(config, Arc::clone(&engine)))?);
-    let invocations = Runtime::new(service_fn(move |event: LambdaEvent<Value>| {
-        let handler = Arc::clone(&handler);
-        async move { invoke(&handler, event).await }
+    let outbox = Arc::new(Outbox::new(Box::new(std::io::stdout())));
+    let invocations = Runtime::new(service_fn({
+        let outbox = Arc::clone(&outbox);
+        move |event: LambdaEvent<Value>| {
+            let (handler, outbox) = (Arc::clone(&handler), Arc::clone(&outbox));
+            async move { invoke(&handler, &outbox, event).await }
+        }
     }))
     .layer(TracingLayer::new())
     // Outermost: runs once the response is posted.
-    .layer(after::AfterAnswerLayer { engine });
+    .layer(after::AfterAnswerLayer { engine, outbox });
     runtime.block_on(invocations.run())
 }
 
@@ -249,28 +256,24 @@ fn function_counters(handler: &Handler) -> FunctionCounters {
     }
 }
 
-async fn invoke(handler: &Handler, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+async fn invoke(
+    handler: &Handler,
+    outbox: &Outbox,
+    event: LambdaEvent<Value>,
+) -> Result<Value, Diagnostic> {
     let deadline = deadline_instant(event.context.deadline);
     let answer = handler.handle(event.payload, deadline).await;
-    answer.record.emit();
-    // CloudWatch Embedded Metric Format: metrics from log lines, no API call.
     let at_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let documents = metrics::documents(
-        &answer.record,
-        answer.response.is_ok(),
-        function_counters(handler),
+    // The decision record and the metrics (CloudWatch Embedded Metric Format: metrics
+    // from log lines, no API call) are written once the answer is out (`after.rs`).
+    outbox.post(Report {
+        answered_ok: answer.response.is_ok(),
+        function: function_counters(handler),
         at_ms,
-    );
-    {
-        use std::io::Write as _;
-        let mut out = std::io::stdout().lock();
-        for document in documents {
-            // A metric line that cannot be written must not fail the sign-in.
-            let _ = writeln!(out, "{document}");
-        }
-    }
+        record: answer.record,
+    });
     answer.response.map_err(|message| Diagnostic {
         error_type: "SignInBlocked".into(),
         error_message: message,

@@ -132,7 +132,8 @@ fn canary_metrics_count_the_candidates_decisions_and_the_disagreements() {
     for i in 0..60 {
         let answer = handle(&h, as_user(fixture("pre-auth"), i));
         let docs = metrics::documents(&answer.record, true, FunctionCounters::default(), 0);
-        let count = |name: &str| docs[0].get(name).and_then(Value::as_u64).unwrap();
+        let first = serde_json::to_value(&docs[0]).unwrap();
+        let count = |name: &str| first.get(name).and_then(Value::as_u64).unwrap();
         candidate += count("CanaryDecisions");
         disagreements += count("CanaryDisagreements");
         expected.0 += u64::from(cohort(&answer) == Cohort::Candidate);

@@ -295,7 +295,8 @@ fn only_a_valid_envelope_becomes_trusted_context() {
         );
         // Counted: the invocation's metric document says so.
         let docs = portcullis_gate::metrics::documents(&answer.record, true, Default::default(), 0);
-        assert_eq!(docs[0]["ContextRefusals"], 1, "{reason}");
+        let first = serde_json::to_value(&docs[0]).unwrap();
+        assert_eq!(first["ContextRefusals"], 1, "{reason}");
     };
     std::thread::sleep(Duration::from_millis(5));
     refused(&envelope, "envelope was replayed");

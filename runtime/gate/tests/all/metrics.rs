@@ -97,12 +97,16 @@ fn a_scripted_sequence_of_sign_ins_adds_up_in_valid_emf() {
             cold_starts: u64::from(i == 0),
             ..FunctionCounters::default()
         };
-        docs.extend(documents(
-            &answer.record,
-            answer.response.is_ok(),
-            function,
-            1_767_596_400_000,
-        ));
+        docs.extend(
+            documents(
+                &answer.record,
+                answer.response.is_ok(),
+                function,
+                1_767_596_400_000,
+            )
+            .iter()
+            .map(|doc| serde_json::to_value(doc).unwrap()),
+        );
     }
     for doc in &docs {
         assert_valid_emf(doc);
