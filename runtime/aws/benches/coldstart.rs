@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis_artifacts as art;
 use portcullis_aws::s3::{S3Objects, client};
 use portcullis_engine::{ArtifactKey, Engine, EngineConfig, Mode, OnError, Sha256};
 use portcullis_gate::manifest::RuleEntry;
@@ -40,44 +39,6 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Ten pre-auth rules that all allow the fixture's user (8 distinct modules).
-fn rules() -> Vec<(String, &'static str, Value)> {
-    let mut rules: Vec<(String, &'static str, Value)> = vec![
-        (
-            "email".into(),
-            art::EMAIL_DOMAIN,
-            serde_json::json!({"domains": ["acme.example"]}),
-        ),
-        ("suspended".into(), art::SUSPENDED_USERS, Value::Null),
-        (
-            "ip".into(),
-            art::IP_ALLOWLIST,
-            // The fixture's address and risk score are client metadata (the event has
-            // neither a Cognito source IP nor a signed context envelope).
-            serde_json::json!({"allow": ["10.0.0.0/8"], "client_supplied": true}),
-        ),
-        (
-            "risk".into(),
-            art::RISK_SCORE,
-            serde_json::json!({"max": 70, "client_supplied": true}),
-        ),
-        (
-            "hours".into(),
-            art::SIGNIN_HOURS,
-            serde_json::json!({"time_zone": "UTC", "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "start": "00:00", "end": "23:59"}),
-        ),
-        ("claims".into(), art::TENANT_CLAIMS, Value::Null),
-        ("device".into(), art::NEW_DEVICE, Value::Null),
-        ("allow".into(), art::ALLOW_ALL, Value::Null),
-    ];
-    rules.push(("allow-2".into(), art::ALLOW_ALL, Value::Null));
-    rules.push((
-        "email-2".into(),
-        art::EMAIL_DOMAIN,
-        serde_json::json!({"domains": ["acme.example"]}),
-    ));
-    rules
-}
-
 /// The deployment's keys for the bench: an artifact key and a publisher.
 struct Keys {
     artifact: ArtifactKey,
@@ -96,7 +57,7 @@ fn keys() -> Keys {
 
 async fn seed(store: &RuleStore, engine: Option<&Engine>, keys: &Keys) {
     let mut entries = Vec::new();
-    for (name, path, config) in rules() {
+    for (name, path, config) in portcullis_testkit::rules::ten_pre_auth_rules() {
         let bytes = std::fs::read(path).unwrap();
         let digest = store.put_module(bytes.clone()).await.unwrap();
         if let Some(engine) = engine {

@@ -227,6 +227,7 @@ fn engine_with(reap: bool, helpers: usize) -> (Arc<Engine>, Arc<CompiledPolicy>)
     let engine = Arc::new(
         Engine::new(EngineConfig {
             kept_instances: if reap { 16 } else { 0 },
+            kept_large_instances: if reap { 4 } else { 0 },
             ..EngineConfig::default()
         })
         .expect("engine"),

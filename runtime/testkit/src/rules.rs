@@ -4,13 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use portcullis_artifacts as art;
 use portcullis_engine::{Engine, EngineConfig, Mode, OnError};
 use portcullis_gate::manifest::{CanaryTerms, Manifest, RuleEntry};
 use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::store::{RuleStore, TenantId};
 use portcullis_gate::trust::ManifestSigner;
 use portcullis_gate::{Answer, GateBuilder, Handler, HandlerConfig};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The AWS-shaped Cognito events in `runtime/fixtures/events`.
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/events");
@@ -36,6 +37,47 @@ pub fn entry(name: &str, path: &str, triggers: &[&str], config: Value) -> RuleEn
         counters: Default::default(),
         lookups: Default::default(),
     }
+}
+
+/// Ten pre-authentication rules of eight distinct modules (one large-memory), all allowing
+/// the fixture `pre-auth`: (name, artifact path, configuration). The benches' realistic
+/// tenant.
+pub fn ten_pre_auth_rules() -> Vec<(String, &'static str, Value)> {
+    let mut rules: Vec<(String, &'static str, Value)> = vec![
+        (
+            "email".into(),
+            art::EMAIL_DOMAIN,
+            json!({"domains": ["acme.example"]}),
+        ),
+        ("suspended".into(), art::SUSPENDED_USERS, Value::Null),
+        (
+            "ip".into(),
+            art::IP_ALLOWLIST,
+            // The fixture's address and risk score are client metadata (the event has
+            // neither a Cognito source IP nor a signed context envelope).
+            json!({"allow": ["10.0.0.0/8"], "client_supplied": true}),
+        ),
+        (
+            "risk".into(),
+            art::RISK_SCORE,
+            json!({"max": 70, "client_supplied": true}),
+        ),
+        (
+            "hours".into(),
+            art::SIGNIN_HOURS,
+            json!({"time_zone": "UTC", "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "start": "00:00", "end": "23:59"}),
+        ),
+        ("claims".into(), art::TENANT_CLAIMS, Value::Null),
+        ("device".into(), art::NEW_DEVICE, Value::Null),
+        ("allow".into(), art::ALLOW_ALL, Value::Null),
+    ];
+    rules.push(("allow-2".into(), art::ALLOW_ALL, Value::Null));
+    rules.push((
+        "email-2".into(),
+        art::EMAIL_DOMAIN,
+        json!({"domains": ["acme.example"]}),
+    ));
+    rules
 }
 
 /// Runs a future to completion on a fresh current-thread runtime.

@@ -29,10 +29,16 @@ pub struct EngineConfig {
     /// instance back to the pool, its memory reset) is about a third of an evaluation, and
     /// a caller that reaps once its answer is out takes it off the answer's path. The pool
     /// holds this many places on top of [`EngineConfig::max_concurrent`]; past it, and for
-    /// an instance whose memories grew past [`EngineConfig::small_memory_bytes`], the
-    /// instance is dropped as before. `0` keeps none. A caller that never reaps loses
+    /// an instance whose memories grew past [`EngineConfig::small_memory_bytes`] (what a
+    /// small place keeps resident after a reset anyway), the instance is dropped as before. `0` keeps none. A caller that never reaps loses
     /// nothing but the kept places' memory (a full pool reaps before it waits).
     pub kept_instances: u32,
+    /// As [`EngineConfig::kept_instances`], for the large pool: spent instances whose
+    /// memories stayed within [`EngineConfig::large_keep_resident_bytes`] — what a place
+    /// keeps resident after a reset anyway — are kept until [`Engine::reap`]; larger ones
+    /// (an interpreter's, a rule that grew its memory) are dropped as their evaluations
+    /// end, so no large memory is held past its evaluation. `0` keeps none.
+    pub kept_large_instances: u32,
     /// A directory for precompiled code, private to this user (created `0700`): each
     /// verified artifact's native code is written there and mapped from the file, so only
     /// the code pages a rule runs are resident (and clean ones can be dropped under memory
@@ -50,6 +56,7 @@ impl Default for EngineConfig {
             small_memory_bytes: 128 << 10,
             large_keep_resident_bytes: 1 << 20,
             kept_instances: 16,
+            kept_large_instances: 4,
             code_dir: None,
         }
     }

@@ -214,9 +214,12 @@ impl Engine {
             false,
             config.kept_instances,
         )?;
-        // Large memories are dropped as their evaluations end: keeping them would hold
-        // their memory.
-        let large = Pool::new(&config, config.large_keep_resident_bytes, true, 0)?;
+        let large = Pool::new(
+            &config,
+            config.large_keep_resident_bytes,
+            true,
+            config.kept_large_instances,
+        )?;
         let ticker = Ticker::start([small.wasm.weak(), large.wasm.weak()])
             .map_err(|e| LoadError::Setup(format!("starting the epoch ticker: {e}")))?;
         Ok(Engine {
@@ -529,8 +532,8 @@ impl Engine {
         }
     }
 
-    /// Drops the spent instances kept since the last reap ([`EngineConfig::kept_instances`])
-    /// and returns their places to the pool: call it once an answer is out (the Lambda
+    /// Drops the spent instances kept since the last reap ([`EngineConfig::kept_instances`],
+    /// [`EngineConfig::kept_large_instances`]) and returns their places to the pool: call it once an answer is out (the Lambda
     /// does after posting each response). Never needed for correctness. Returns how many
     /// were dropped.
     pub fn reap(&self) -> usize {

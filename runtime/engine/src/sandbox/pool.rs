@@ -92,7 +92,9 @@ impl Pool {
             wasm,
             linker,
             admission,
-            spent: Spent::new(kept as usize, config.small_memory_bytes),
+            // A kept store holds no more memory than its place keeps resident after a
+            // reset anyway.
+            spent: Spent::new(kept as usize, keep_resident),
         })
     }
 }

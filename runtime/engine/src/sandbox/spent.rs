@@ -4,10 +4,13 @@
 //! answer's path.
 //!
 //! Bounded three ways, so keeping never costs a rule its place or the function its memory:
-//! at most [`EngineConfig::kept_instances`](super::EngineConfig::kept_instances) stores,
+//! at most [`EngineConfig::kept_instances`](super::EngineConfig::kept_instances) stores
+//! (the large pool:
+//! [`EngineConfig::kept_large_instances`](super::EngineConfig::kept_large_instances)),
 //! which the pool is sized for on top of its running instances; only stores whose memories
-//! never grew past the small pool's size (a rule that grew its memory is dropped at once);
-//! and a pool short of room reaps what it keeps before it waits ([`Spent::admit`]).
+//! stayed within what their place keeps resident after a reset anyway (a rule that grew
+//! its memory past it is dropped at once); and a pool short of room reaps what it keeps
+//! before it waits ([`Spent::admit`]).
 //! Nothing runs in a kept store again: its evaluation is over, its place in the pool is
 //! held until it is dropped (its memory reset then), and only dropping it is left.
 

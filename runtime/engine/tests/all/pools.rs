@@ -37,6 +37,7 @@ fn no_state_survives_an_evaluation_in_either_pool() {
     let req = request(Trigger::PreAuthentication);
     for (pool, engine) in both_pools() {
         let mut first_pages = None;
+        let mut kept = 0;
         for run in 0..8 {
             // Half the runs after the spent instances were dropped, so their places (and
             // memories) are used again; half while they are still kept.
@@ -44,6 +45,7 @@ fn no_state_survives_an_evaluation_in_either_pool() {
                 engine.reap();
             }
             let v = verdict(&engine, art::LEAK_PROBE, &req);
+            kept = kept.max(engine.kept());
             let pages = v.id.get("probe_pages_at_start").cloned();
             assert!(pages.is_some(), "{pool}, run {run}: {v:?}");
             // The memory starts at its original size every time, although each run grows it.
@@ -53,6 +55,8 @@ fn no_state_survives_an_evaluation_in_either_pool() {
                 "{pool}, run {run}"
             );
         }
+        // Kept instances were among those whose places were used again.
+        assert!(kept > 0, "{pool}: no instance was kept");
     }
 }
 
@@ -270,6 +274,42 @@ fn spent_instances_are_kept_up_to_the_cap_until_reaped_and_a_grown_memory_never_
     let outcome = evaluate(&none, &policy, &req, &budget()).outcome;
     assert!(matches!(outcome, Outcome::Verdict(_)), "{outcome:?}");
     assert_eq!(none.kept(), 0);
+}
+
+#[test]
+fn a_large_instance_is_kept_only_within_what_its_place_keeps_resident() {
+    let mut req = request(Trigger::PreAuthentication);
+    req.config =
+        json!({"time_zone": "Europe/Berlin", "start": "00:00", "end": "23:59"}).to_string();
+    let bytes = std::fs::read(art::SIGNIN_HOURS).expect("artifact");
+    // `signin-hours` (a time-zone database in its data) runs in the large pool with a
+    // 960 KiB memory: kept where a large place keeps 1 MiB resident after a reset, dropped
+    // at once where it keeps 512 KiB, and where the large pool keeps none.
+    let kept_after = |large_keep_resident_bytes, kept_large_instances| {
+        let engine = Engine::new(EngineConfig {
+            max_concurrent: 1,
+            large_keep_resident_bytes,
+            kept_large_instances,
+            ..EngineConfig::default()
+        })
+        .expect("engine");
+        let policy = engine.load(&bytes).expect("load");
+        engine.reap();
+        let mut kept = Vec::new();
+        for _ in 0..5 {
+            match evaluate(&engine, &policy, &req, &budget()).outcome {
+                Outcome::Verdict(v) => assert!(v.is_allowed()),
+                Outcome::Failed(f) => panic!("{f}"),
+            }
+            kept.push(engine.kept());
+        }
+        let reaped = engine.reap();
+        assert_eq!(engine.kept(), 0);
+        (kept, reaped)
+    };
+    assert_eq!(kept_after(1 << 20, 2), (vec![1, 2, 2, 2, 2], 2));
+    assert_eq!(kept_after(512 << 10, 2), (vec![0; 5], 0));
+    assert_eq!(kept_after(1 << 20, 0), (vec![0; 5], 0));
 }
 
 #[test]
