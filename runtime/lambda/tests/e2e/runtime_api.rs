@@ -185,6 +185,25 @@ fn cognito_triggers_through_the_lambda_runtime_api() {
             .iter()
             .any(|rule| rule["outcome"] == "trap")
     );
+    // Each invocation's metrics came with its record (written together after the answer):
+    // one invocation document each, tied to its record by the decision id.
+    let ids: Vec<&Value> = decisions
+        .iter()
+        .map(|d| &d["fields"]["decision_id"])
+        .collect();
+    let invocation_documents: Vec<Value> = lambda
+        .logs()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["_aws"]["CloudWatchMetrics"].is_array() && v.get("Decisions").is_some())
+        .collect();
+    assert_eq!(invocation_documents.len(), 6, "{invocation_documents:#?}");
+    assert!(
+        invocation_documents
+            .iter()
+            .all(|d| ids.contains(&&d["DecisionId"])),
+        "{invocation_documents:#?}"
+    );
     // The rules' spent instances were dropped after the answers, not on their path.
     let reaped: Vec<u64> = lambda
         .logs()
