@@ -15,8 +15,8 @@
 //!
 //! Leaves first: [`tenant`], [`backend`], [`config`], [`canary`]; then [`context`], [`data`],
 //! [`manifest`], [`cases`], [`trust`], [`store`], [`activity`], [`cognito`], [`tokens`],
-//! [`resolve`], [`record`], [`metrics`], [`report`]; then [`registry`], [`publish`]; [`handler`] and
-//! [`builder`] on top.
+//! [`resolve`], [`record`], [`metrics`], [`report`]; then [`registry`], [`publish`];
+//! [`handler`] and [`builder`] on top.
 
 pub mod activity;
 pub mod backend;

@@ -1,6 +1,6 @@
 //! The decision record: one per invocation, built from the typed outcome of the decision
-//! (never parsed back from strings), logged as one JSON object ([`crate::report`]), and the source of the
-//! audit entries. No user attribute values, no claim values.
+//! (never parsed back from strings), logged as one JSON object ([`crate::report`]), and
+//! the source of the audit entries. No user attribute values, no claim values.
 
 use std::time::Duration;
 

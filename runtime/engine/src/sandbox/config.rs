@@ -30,8 +30,9 @@ pub struct EngineConfig {
     /// a caller that reaps once its answer is out takes it off the answer's path. The pool
     /// holds this many places on top of [`EngineConfig::max_concurrent`]; past it, and for
     /// an instance whose memories grew past [`EngineConfig::small_memory_bytes`] (what a
-    /// small place keeps resident after a reset anyway), the instance is dropped as before. `0` keeps none. A caller that never reaps loses
-    /// nothing but the kept places' memory (a full pool reaps before it waits).
+    /// small place keeps resident after a reset anyway), the instance is dropped as
+    /// before. `0` keeps none. A caller that never reaps loses nothing but the kept
+    /// places' memory (a full pool reaps before it waits).
     pub kept_instances: u32,
     /// As [`EngineConfig::kept_instances`], for the large pool: spent instances whose
     /// memories stayed within [`EngineConfig::large_keep_resident_bytes`] — what a place
