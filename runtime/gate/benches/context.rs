@@ -11,11 +11,14 @@
     reason = "a benchmark: a failed step is a failed run; indexes are in range by construction"
 )]
 
+mod support;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use portcullis_gate::context::{Claims, ContextConfig, ContextKeys, ContextVerifier, sign};
 use portcullis_gate::tenant::TenantId;
+use support::{row, stats};
 
 const KEY: &[u8] = b"acme-context-key-0123456789abcdef0123456789";
 const ROUNDS: usize = 50_000;
@@ -31,12 +34,6 @@ fn claims(nonce: usize, now: i64) -> Claims {
         device_id: Some("d-4f8e6c1a".into()),
         fields: [("risk_score".to_owned(), "12".to_owned())].into(),
     }
-}
-
-fn stats(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
-    (at(0.5), at(0.99))
 }
 
 fn main() {
@@ -83,19 +80,10 @@ fn main() {
         );
         cases[2].1.push(start.elapsed());
     }
-    let base = stats(cases[0].1.clone()).0.as_secs_f64();
-    println!("envelope of {} bytes, {ROUNDS} rounds", valid[0].len());
-    println!(
-        "{:<34} {:>10} {:>10} {:>8}",
-        "case", "median", "p99", "ratio"
-    );
+    let base = stats(cases[0].1.clone()).0;
+    println!("envelope of {} bytes, {ROUNDS} rounds; µs", valid[0].len());
+    println!("{:<34} {:>9} {:>9} {:>7}", "case", "median", "p99", "ratio");
     for (name, samples) in cases {
-        let (median, p99) = stats(samples);
-        println!(
-            "{name:<34} {:>8.2}µs {:>8.2}µs {:>7.2}×",
-            median.as_secs_f64() * 1e6,
-            p99.as_secs_f64() * 1e6,
-            median.as_secs_f64() / base
-        );
+        row(name, 34, samples, base);
     }
 }

@@ -15,6 +15,8 @@
     reason = "a benchmark: a failed step is a failed run; indexes are in range by construction"
 )]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,12 +25,7 @@ use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::store::RuleStore;
 use portcullis_gate::{Handler, HandlerConfig};
 use portcullis_testkit::rules::{entry, fixture, publish, ten_pre_auth_rules};
-
-fn stats(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
-    (at(0.5), at(0.99))
-}
+use support::{row, stats};
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -100,7 +97,7 @@ fn main() {
             rest.push(took.saturating_sub(chain));
         }
     }
-    let base = stats(samples[0][0].clone()).0.as_secs_f64();
+    let base = stats(samples[0][0].clone()).0;
     println!("{rounds} warm sign-ins each way, 10 rules; µs, ratios to the first way's answer");
     println!("{:<48} {:>9} {:>9} {:>7}", "", "median", "p99", "ratio");
     for ((way, _, _), [answer, rules, rest, reap]) in ways.iter().zip(samples) {
@@ -111,13 +108,7 @@ fn main() {
             ("- the rest", rest),
             ("the reap after it (not on the answer's path)", reap),
         ] {
-            let (median, p99) = stats(samples);
-            println!(
-                "  {name:<46} {:>9.1} {:>9.1} {:>6.2}×",
-                median.as_secs_f64() * 1e6,
-                p99.as_secs_f64() * 1e6,
-                median.as_secs_f64() / base
-            );
+            row(&format!("  {name}"), 48, samples, base);
         }
     }
 }

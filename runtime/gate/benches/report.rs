@@ -14,16 +14,19 @@
     reason = "a benchmark: a failed step is a failed run; indexes are in range by construction"
 )]
 
+mod support;
+
 use std::hint::black_box;
 use std::io::{LineWriter, Read, Write};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use portcullis_engine::chain::Effect;
 use portcullis_engine::rule::{Mode, Origin};
 use portcullis_gate::metrics::{self, FunctionCounters};
 use portcullis_gate::record::{Decided, DecisionRecord, RuleRecord};
 use portcullis_gate::report::Report;
+use support::{row, stats};
 
 const ROUNDS: usize = 20_000;
 
@@ -74,12 +77,6 @@ fn line_by_line(out: &mut impl Write, record: &DecisionRecord, at_ms: i64) {
         let document = serde_json::to_value(&document).unwrap();
         writeln!(out, "{document}").unwrap();
     }
-}
-
-fn stats(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
-    (at(0.5), at(0.99))
 }
 
 fn main() {
@@ -138,7 +135,7 @@ fn main() {
             size = lines.len();
         }
         println!("{rules} rule(s): {size} bytes in {} lines", rules + 2);
-        let base = stats(before.clone()).0.as_secs_f64();
+        let base = stats(before.clone()).0;
         for (name, samples) in [
             ("line by line before the answer (before)", before),
             (
@@ -149,13 +146,7 @@ fn main() {
             ("- of which the one write", writing),
             ("left on the answer's path now (the report queued)", posted),
         ] {
-            let (median, p99) = stats(samples);
-            println!(
-                "  {name:<56} {:>9.2} {:>9.2} {:>6.3}×",
-                median.as_secs_f64() * 1e6,
-                p99.as_secs_f64() * 1e6,
-                median.as_secs_f64() / base
-            );
+            row(&format!("  {name}"), 58, samples, base);
         }
     }
     drop(out);
