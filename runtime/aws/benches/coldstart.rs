@@ -21,8 +21,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_aws::s3::{S3Objects, client};
-use portcullis_engine::{ArtifactKey, Engine, EngineConfig, Mode, OnError, Sha256};
-use portcullis_gate::manifest::RuleEntry;
+use portcullis_engine::{ArtifactKey, Engine, EngineConfig, Sha256};
 use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::store::{RuleStore, TenantId};
 use portcullis_gate::trust::{ManifestSigner, TrustedKeys};
@@ -38,7 +37,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// Ten pre-auth rules that all allow the fixture's user (8 distinct modules).
 /// The deployment's keys for the bench: an artifact key and a publisher.
 struct Keys {
     artifact: ArtifactKey,
@@ -57,8 +55,8 @@ fn keys() -> Keys {
 
 async fn seed(store: &RuleStore, engine: Option<&Engine>, keys: &Keys) {
     let mut entries = Vec::new();
-    for (name, path, config) in portcullis_testkit::rules::ten_pre_auth_rules() {
-        let bytes = std::fs::read(path).unwrap();
+    for mut rule in portcullis_testkit::rules::ten_pre_auth_rules() {
+        let bytes = std::fs::read(&rule.module).unwrap();
         let digest = store.put_module(bytes.clone()).await.unwrap();
         if let Some(engine) = engine {
             let policy = engine.load(&bytes).unwrap();
@@ -71,20 +69,8 @@ async fn seed(store: &RuleStore, engine: Option<&Engine>, keys: &Keys) {
                 .await
                 .unwrap();
         }
-        entries.push(RuleEntry {
-            name,
-            module: digest.to_string(),
-            triggers: vec!["pre-authentication".into()],
-            timeout_ms: None,
-            fuel: None,
-            memory_mb: None,
-            on_error: OnError::Allow,
-            mode: Mode::Enforce,
-            config,
-            data: Default::default(),
-            counters: Default::default(),
-            lookups: Default::default(),
-        });
+        rule.module = digest.to_string();
+        entries.push(rule);
     }
     store
         .publish_signed(

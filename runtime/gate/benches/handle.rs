@@ -20,25 +20,17 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis_engine::{Engine, EngineConfig, OnError};
+use portcullis_engine::{Engine, EngineConfig};
 use portcullis_gate::registry::RegistryConfig;
 use portcullis_gate::store::RuleStore;
 use portcullis_gate::{Handler, HandlerConfig};
-use portcullis_testkit::rules::{entry, fixture, publish, ten_pre_auth_rules};
+use portcullis_testkit::rules::{fixture, publish, ten_pre_auth_rules};
 use support::{row, stats};
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store = RuleStore::dir(dir.path());
-    let rules = ten_pre_auth_rules()
-        .into_iter()
-        .map(|(name, path, config)| {
-            let mut rule = entry(&name, path, &["pre-authentication"], config);
-            rule.on_error = OnError::Allow;
-            rule
-        })
-        .collect();
-    publish(&store, "acme", rules);
+    publish(&store, "acme", ten_pre_auth_rules());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

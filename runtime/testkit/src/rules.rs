@@ -40,44 +40,42 @@ pub fn entry(name: &str, path: &str, triggers: &[&str], config: Value) -> RuleEn
 }
 
 /// Ten pre-authentication rules of eight distinct modules (one large-memory), all allowing
-/// the fixture `pre-auth`: (name, artifact path, configuration). The benches' realistic
-/// tenant.
-pub fn ten_pre_auth_rules() -> Vec<(String, &'static str, Value)> {
-    let mut rules: Vec<(String, &'static str, Value)> = vec![
+/// the fixture `pre-auth`, failing open, their modules named by artifact path: the
+/// benches' realistic tenant.
+pub fn ten_pre_auth_rules() -> Vec<RuleEntry> {
+    let email = json!({"domains": ["acme.example"]});
+    [
+        ("email", art::EMAIL_DOMAIN, email.clone()),
+        ("suspended", art::SUSPENDED_USERS, Value::Null),
+        // The fixture's address and risk score are client metadata (the event has neither
+        // a Cognito source IP nor a signed context envelope).
         (
-            "email".into(),
-            art::EMAIL_DOMAIN,
-            json!({"domains": ["acme.example"]}),
-        ),
-        ("suspended".into(), art::SUSPENDED_USERS, Value::Null),
-        (
-            "ip".into(),
+            "ip",
             art::IP_ALLOWLIST,
-            // The fixture's address and risk score are client metadata (the event has
-            // neither a Cognito source IP nor a signed context envelope).
             json!({"allow": ["10.0.0.0/8"], "client_supplied": true}),
         ),
         (
-            "risk".into(),
+            "risk",
             art::RISK_SCORE,
             json!({"max": 70, "client_supplied": true}),
         ),
         (
-            "hours".into(),
+            "hours",
             art::SIGNIN_HOURS,
             json!({"time_zone": "UTC", "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], "start": "00:00", "end": "23:59"}),
         ),
-        ("claims".into(), art::TENANT_CLAIMS, Value::Null),
-        ("device".into(), art::NEW_DEVICE, Value::Null),
-        ("allow".into(), art::ALLOW_ALL, Value::Null),
-    ];
-    rules.push(("allow-2".into(), art::ALLOW_ALL, Value::Null));
-    rules.push((
-        "email-2".into(),
-        art::EMAIL_DOMAIN,
-        json!({"domains": ["acme.example"]}),
-    ));
-    rules
+        ("claims", art::TENANT_CLAIMS, Value::Null),
+        ("device", art::NEW_DEVICE, Value::Null),
+        ("allow", art::ALLOW_ALL, Value::Null),
+        ("allow-2", art::ALLOW_ALL, Value::Null),
+        ("email-2", art::EMAIL_DOMAIN, email),
+    ]
+    .into_iter()
+    .map(|(name, path, config)| RuleEntry {
+        on_error: OnError::Allow,
+        ..entry(name, path, &["pre-authentication"], config)
+    })
+    .collect()
 }
 
 /// Runs a future to completion on a fresh current-thread runtime.

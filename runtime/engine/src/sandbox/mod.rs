@@ -534,8 +534,8 @@ impl Engine {
 
     /// Drops the spent instances kept since the last reap ([`EngineConfig::kept_instances`],
     /// [`EngineConfig::kept_large_instances`]) and returns their places to the pool: call
-    /// it once an answer is out (the Lambda does after posting each response). Never needed for correctness. Returns how many
-    /// were dropped.
+    /// it once an answer is out (the Lambda does after posting each response). Never
+    /// needed for correctness. Returns how many were dropped.
     pub fn reap(&self) -> usize {
         self.small.spent.reap(&self.small.admission) + self.large.spent.reap(&self.large.admission)
     }
