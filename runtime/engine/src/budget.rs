@@ -79,6 +79,12 @@ impl Limiter {
             table_exceeded: false,
         }
     }
+
+    /// Sets the limit that growths from now on are checked against (what the memories
+    /// already hold stays counted).
+    pub(crate) fn set_memory_limit(&mut self, memory_limit: usize) {
+        self.memory_limit = memory_limit;
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {

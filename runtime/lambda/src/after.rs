@@ -1,8 +1,9 @@
 //! Work done once an invocation's answer is out: a runtime layer whose invocation ends only
 //! after the response has been posted to the Lambda runtime API, and which then reaps the
-//! engine's spent instances ([`Engine::reap`]) and writes the invocation's log lines (its
-//! [`Report`]: the decision record and the metric documents), so neither is on a sign-in's
-//! path. The Lambda freezes an environment only when its runtime asks for the next event,
+//! engine's spent instances ([`Engine::reap`]), writes the invocation's log lines (its
+//! [`Report`]: the decision record and the metric documents) and makes spare instances of
+//! the rules that ran for their next sign-in ([`Engine::replenish`]), so none of it is on a
+//! sign-in's path. The Lambda freezes an environment only when its runtime asks for the next event,
 //! which it does after this layer is done: nothing written here is lost to a freeze.
 
 use std::future::Future;
@@ -105,8 +106,9 @@ where
         Box::pin(async move {
             let result = answered.await;
             let reaped = engine.reap();
-            tracing::debug!(target: "portcullis::reap", reaped, "spent instances dropped after the answer");
             outbox.flush();
+            let spares = engine.replenish();
+            tracing::debug!(target: "portcullis::reap", reaped, spares, "spent instances dropped and spares made after the answer");
             result
         })
     }

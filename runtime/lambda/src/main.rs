@@ -67,7 +67,9 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         max_memory_bytes,
         // Finished instances wait for the reap after each response (`after.rs`), so a
         // chain never drops them on the sign-in's path: enough for a long chain and its
-        // canary (the large pool keeps its default, `kept_large_instances`).
+        // canary (the large pool keeps its default, `kept_large_instances`). Spares for
+        // the next sign-ins are made there too: `spare_instances` (32) holds a 10-rule
+        // chain of each of the three triggers.
         kept_instances: 32,
         // Precompiled code mapped from the function's ephemeral storage: only the pages
         // rules run stay resident (BENCHMARKS.md run 13).

@@ -186,6 +186,15 @@ impl Admission {
         }
     }
 
+    /// A ticket again for a place kept with [`Ticket::keep`] (holding `need`), which was
+    /// not given back: the place goes on being held, now by the ticket.
+    pub(super) fn resume(&self, need: Need) -> Ticket<'_> {
+        Ticket {
+            admission: self,
+            need,
+        }
+    }
+
     /// Returns `instances` places and `need` (their needs together) to the pool at once:
     /// what kept tickets ([`Ticket::keep`]) held, once their instances are dropped.
     pub(super) fn give_back(&self, instances: u32, need: Need) {

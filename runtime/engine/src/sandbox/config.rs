@@ -1,6 +1,6 @@
 //! The engine's settings: how large a component may be, how much memory a rule may ask
-//! for, how many instances run and are kept, where the pools draw the line between small
-//! and large memories, and where precompiled code is mapped from.
+//! for, how many instances run, are kept and are made ahead, where the pools draw the line
+//! between small and large memories, and where precompiled code is mapped from.
 
 #[cfg(doc)]
 use super::Engine;
@@ -40,6 +40,17 @@ pub struct EngineConfig {
     /// (an interpreter's, a rule that grew its memory) are dropped as their evaluations
     /// end, so no large memory is held past its evaluation. `0` keeps none.
     pub kept_large_instances: u32,
+    /// Spare instances the small pool may hold: instances made by [`Engine::replenish`]
+    /// once an answer is out, one for each policy evaluated since the last replenish, so
+    /// the next evaluation of that policy takes an instance that exists already instead of
+    /// instantiating on its answer's path (instantiation is about half of a warm rule's
+    /// time). A spare has never been called and holds nothing of any sign-in; it is used
+    /// once. The pool holds this many places on top of the running and kept ones; past
+    /// it the oldest spares are dropped. `0` makes none; an engine never replenished makes
+    /// none.
+    pub spare_instances: u32,
+    /// As [`EngineConfig::spare_instances`], for the large pool.
+    pub spare_large_instances: u32,
     /// A directory for precompiled code, private to this user (created `0700`): each
     /// verified artifact's native code is written there and mapped from the file, so only
     /// the code pages a rule runs are resident (and clean ones can be dropped under memory
@@ -58,6 +69,8 @@ impl Default for EngineConfig {
             large_keep_resident_bytes: 1 << 20,
             kept_instances: 16,
             kept_large_instances: 4,
+            spare_instances: 32,
+            spare_large_instances: 4,
             code_dir: None,
         }
     }

@@ -26,8 +26,8 @@ pub const MAX_LOG_LINE: usize = 512;
 pub struct HostState {
     /// The sign-in `evaluate` is reading (none for `describe`).
     sign_in: Option<Arc<SignIn>>,
-    /// The running rule's configuration and data.
-    input: RuleInput,
+    /// The running rule's configuration and data (none lent: no configuration, no data).
+    input: Option<RuleInput>,
     /// Caps memories, tables and instances.
     pub(super) limiter: Limiter,
     /// When the rule's wall-clock budget runs out.
@@ -48,16 +48,11 @@ pub const MAX_COUNT_REQUESTS: usize = 16;
 pub const MAX_COUNT_ADD: u32 = 1_000;
 
 impl HostState {
-    /// The state of one store.
-    pub(super) fn new(
-        sign_in: Option<Arc<SignIn>>,
-        input: RuleInput,
-        limiter: Limiter,
-        deadline: Instant,
-    ) -> HostState {
+    /// The state of a new store: nothing lent yet.
+    pub(super) fn new(limiter: Limiter, deadline: Instant) -> HostState {
         HostState {
-            sign_in,
-            input,
+            sign_in: None,
+            input: None,
             limiter,
             deadline,
             logs: Vec::new(),
@@ -65,6 +60,18 @@ impl HostState {
             reads: Reads::default(),
             counts: Vec::new(),
         }
+    }
+
+    /// Lends the store `sign_in` (none for `describe`) and the rule's `input`, for its one
+    /// call.
+    pub(super) fn lend(&mut self, sign_in: Option<Arc<SignIn>>, input: RuleInput) {
+        self.sign_in = sign_in;
+        self.input = Some(input);
+    }
+
+    /// The rule's data items (none when nothing is lent).
+    fn data_items(&self) -> &[DataItem] {
+        self.input.as_ref().map_or(&[], |input| &input.data)
     }
 
     fn read(&self) -> &SignIn {
@@ -180,19 +187,21 @@ impl types::HostRequest for HostState {
     }
 
     fn config(&mut self, _: Resource<LentRequest>) -> String {
-        String::from(&*self.input.config)
+        self.input.as_ref().map_or_else(
+            || String::from("null"),
+            |input| String::from(&*input.config),
+        )
     }
 
     fn data_value(&mut self, _: Resource<LentRequest>, key: String) -> Option<String> {
-        self.input
-            .data
+        self.data_items()
             .iter()
             .find(|item| item.key == key)
             .map(|item| item.value.clone())
     }
 
     fn data(&mut self, _: Resource<LentRequest>) -> Vec<DataItem> {
-        self.input.data.to_vec()
+        self.data_items().to_vec()
     }
 
     fn now_unix_ms(&mut self, _: Resource<LentRequest>) -> i64 {

@@ -5,7 +5,9 @@
 //! Every evaluation gets a new `Store` and a new instance from the policy's cached
 //! `InstancePre`, so nothing — globals, heap, a lock held when a previous call trapped —
 //! survives from one user or tenant to the next. Instances come from wasmtime's pooling
-//! allocator, which keeps the cost of that isolation to a few microseconds.
+//! allocator, which keeps the cost of that isolation to a few microseconds, and a caller
+//! that has answered can take even that off the next answer's path: [`Engine::replenish`]
+//! makes the instances ahead (`spare`), each still new and used by one evaluation only.
 //!
 //! # What a component may import
 //! Only the contract's own interfaces ([`crate::contract::allowed_import`]): the `request`
@@ -49,11 +51,13 @@
 //! placement; `ticker` the wall clock; `exports` the unchecked export calls and their
 //! SAFETY argument; [`host`] the store state and every host call; `run` one run in a fresh
 //! instance and the classification of what stopped it; `spent` the finished instances kept
-//! until the answer is out ([`Engine::reap`]); `helpers` the threads that run a chain's
-//! rules side by side ([`Engine::start_helpers`]). This file holds the [`Engine`]'s
-//! verbs: [`Engine::load`], [`Engine::load_verified`], [`Engine::load_precompiled`] and
-//! [`Engine::artifact`] to get a policy in and out, [`Engine::evaluate`] and
-//! [`Engine::describe`] to run it.
+//! until the answer is out ([`Engine::reap`]); `spare` the instances made ahead for the
+//! next evaluations ([`Engine::replenish`]); `helpers` the threads that run a chain's
+//! rules side by side ([`Engine::start_helpers`]); `load_error` why a load failed. This
+//! file holds the [`Engine`]'s verbs: [`Engine::load`], [`Engine::load_verified`],
+//! [`Engine::load_precompiled`] and [`Engine::artifact`] to get a policy in and out,
+//! [`Engine::evaluate`] and [`Engine::describe`] to run it, [`Engine::reap`] and
+//! [`Engine::replenish`] once an answer is out.
 
 mod admission;
 pub mod artifact;
@@ -62,8 +66,10 @@ mod config;
 mod exports;
 pub(crate) mod helpers;
 pub mod host;
+mod load_error;
 mod pool;
 mod run;
+mod spare;
 mod spent;
 mod ticker;
 
@@ -74,7 +80,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, InstancePre, Resource};
 
 use crate::budget::Budget;
-use crate::contract::{self, CONTRACT_VERSION, Metadata};
+use crate::contract::{self, Metadata};
 use crate::digest::Sha256;
 use crate::outcome::{Evaluation, Failure, Outcome};
 use crate::request::{RuleInput, SignIn};
@@ -85,6 +91,7 @@ pub use config::EngineConfig;
 use exports::Exports;
 use host::HostState;
 pub use host::{MAX_LOG_LINE, MAX_LOG_LINES};
+pub use load_error::LoadError;
 use pool::Pool;
 pub use run::MAX_HOST_TRANSFER;
 use run::Unreadable;
@@ -94,59 +101,6 @@ use ticker::Ticker;
 pub const MAX_POLICY_ERROR: usize = 512;
 /// The wall clock for the one instance that type-checks a component's exports at load.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Why a component could not be loaded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoadError {
-    /// The component is larger than [`EngineConfig::max_module_bytes`].
-    #[error("module is {bytes} bytes, over the limit of {limit}")]
-    TooLarge {
-        /// Its size.
-        bytes: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// The bytes do not hash to the digest the manifest names.
-    #[error("module digest mismatch: expected `{expected}`, got `{actual}`")]
-    DigestMismatch {
-        /// The digest the manifest names.
-        expected: Sha256,
-        /// The digest of the bytes.
-        actual: Sha256,
-    },
-    /// A core WebAssembly module where a component is required.
-    #[error(
-        "this is a core WebAssembly module, not a component: build it with the Portcullis build step (see README)"
-    )]
-    NotAComponent,
-    /// The bytes are not a valid component.
-    #[error("invalid component: {0}")]
-    Invalid(String),
-    /// The component imports something outside the contract.
-    #[error("component imports {} outside the policy contract (only `portcullis:policy` may be imported; WASI is not available)", quoted(.0))]
-    ForbiddenImports(Vec<String>),
-    /// The component does not export the contract's functions with the right types.
-    #[error(
-        "component does not implement the policy contract `portcullis:policy@{version}`: {0}",
-        version = CONTRACT_VERSION
-    )]
-    Contract(String),
-    /// A precompiled artifact that this deployment does not vouch for, or that cannot be
-    /// used.
-    #[error("precompiled artifact refused: {0}")]
-    Artifact(#[from] ArtifactError),
-    /// The engine could not be set up.
-    #[error("engine setup failed: {0}")]
-    Setup(String),
-}
-
-fn quoted(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 /// A compiled, validated policy, ready to instantiate. Cheap to share.
 pub struct CompiledPolicy {
@@ -210,15 +164,15 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Result<Self, LoadError> {
         let small = Pool::new(
             &config,
-            config.small_memory_bytes,
-            false,
+            (config.small_memory_bytes, false),
             config.kept_instances,
+            config.spare_instances,
         )?;
         let large = Pool::new(
             &config,
-            config.large_keep_resident_bytes,
-            true,
+            (config.large_keep_resident_bytes, true),
             config.kept_large_instances,
+            config.spare_large_instances,
         )?;
         let ticker = Ticker::start([small.wasm.weak(), large.wasm.weak()])
             .map_err(|e| LoadError::Setup(format!("starting the epoch ticker: {e}")))?;
@@ -543,6 +497,25 @@ impl Engine {
     /// How many spent instances are kept now, waiting for [`Engine::reap`].
     pub fn kept(&self) -> usize {
         self.small.spent.len() + self.large.spent.len()
+    }
+
+    /// Makes a spare instance for each policy evaluated since the last call, under the
+    /// limits it was evaluated with, so that its next evaluation does not instantiate on
+    /// its answer's path ([`EngineConfig::spare_instances`]): call it once an answer is
+    /// out, after [`Engine::reap`] (the Lambda does after posting each response). Never
+    /// waits for room in a pool; never needed for correctness. Returns how many were made.
+    ///
+    /// A spare is a fresh instance that no export has been called in; it holds nothing of
+    /// any sign-in, tenant or rule input, and is used by one evaluation only.
+    pub fn replenish(&self) -> usize {
+        let _active = self.ticker.enter();
+        self.small.spares.replenish(&self.small.admission)
+            + self.large.spares.replenish(&self.large.admission)
+    }
+
+    /// How many spare instances are ready now ([`Engine::replenish`]).
+    pub fn spares(&self) -> usize {
+        self.small.spares.len() + self.large.spares.len()
     }
 
     /// Asks the policy to describe itself (under `budget`).

@@ -4,9 +4,12 @@
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::admission::Admission;
+use std::time::Instant;
+
+use super::admission::{Admission, Need, Refused, Ticket};
 use super::artifact::Placement;
 use super::host::HostState;
+use super::spare::Spares;
 use super::spent::Spent;
 use super::{EngineConfig, LoadError};
 use crate::budget;
@@ -27,17 +30,19 @@ pub(super) struct Pool {
     pub(super) admission: Admission,
     /// Spent instances kept until the answer is out.
     pub(super) spent: Spent,
+    /// Instances made ahead of their evaluations.
+    pub(super) spares: Spares,
 }
 
 impl Pool {
     /// A pool whose memories keep `keep_resident` bytes resident, resetting only dirtied
-    /// pages when `dirty_only`, and that keeps up to `kept` spent instances (on top of
-    /// [`EngineConfig::max_concurrent`] running ones).
+    /// pages when `dirty_only`, and that keeps up to `kept` spent instances and `spares`
+    /// spare ones (on top of [`EngineConfig::max_concurrent`] running ones).
     pub(super) fn new(
         config: &EngineConfig,
-        keep_resident: usize,
-        dirty_only: bool,
+        (keep_resident, dirty_only): (usize, bool),
         kept: u32,
+        spares: u32,
     ) -> Result<Self, LoadError> {
         let setup = |e: wasmtime::Error| LoadError::Setup(format!("{e:#}"));
         let mut wasm_config = wasmtime::Config::new();
@@ -61,9 +66,9 @@ impl Pool {
             .native_unwind_info(false)
             .max_wasm_stack(512 << 10);
         let running = config.max_concurrent.max(1);
-        let n = running.saturating_add(kept);
-        // Each place's share is two memories and eight tables; a kept instance holds at
-        // most that (`KEPT_NEED`), so kept ones never take the running ones' room.
+        let n = running.saturating_add(kept).saturating_add(spares);
+        // Each place's share is two memories and eight tables; a kept or spare instance
+        // holds at most that (`KEPT_NEED`), so those never take the running ones' room.
         let admission = Admission::new(n, n * 2, n * 8);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(n)
@@ -95,7 +100,21 @@ impl Pool {
             // A kept store holds no more memory than its place keeps resident after a
             // reset anyway.
             spent: Spent::new(kept as usize, keep_resident),
+            spares: Spares::new(spares as usize),
         })
+    }
+
+    /// A ticket for `need`; if the pool has no room now, first drops what it keeps (spent
+    /// instances and spares), then waits until `deadline`.
+    pub(super) fn admit(&self, need: Need, deadline: Instant) -> Result<Ticket<'_>, Refused> {
+        match self.admission.try_admit(need) {
+            Some(ticket) => Ok(ticket),
+            None => {
+                self.spent.reap(&self.admission);
+                self.spares.clear(&self.admission);
+                self.admission.admit(need, deadline)
+            }
+        }
     }
 }
 

@@ -57,7 +57,8 @@ pub(super) struct Unreadable(pub(super) String);
 
 impl Engine {
     /// Runs `call` in a fresh instance of `policy` under `budget`, with `sign_in` and
-    /// `input` lent to it.
+    /// `input` lent to it. An evaluation (`sign_in` given) takes a spare instance of the
+    /// policy when one fits its budget, and asks for another ([`super::spare`]).
     pub(super) fn run<R>(
         &self,
         policy: &CompiledPolicy,
@@ -69,32 +70,42 @@ impl Engine {
         let start = Instant::now();
         let deadline = start + budget.timeout;
         let pool = self.pool(policy.placement);
-        // Returned after the store, which returns the instance to the pool.
-        let ticket = match pool.spent.admit(&pool.admission, policy.need, deadline) {
-            Ok(ticket) => ticket,
-            Err(refused) => return Run::refused(Failure::Host(refused.to_string()), start),
-        };
         let memory_limit = budget.memory_bytes.min(self.config.max_memory_bytes);
-        let mut store = Store::new(
-            policy.pre.engine(),
-            HostState::new(
-                sign_in.cloned(),
-                input,
-                Limiter::new(memory_limit),
-                deadline,
-            ),
-        );
-        store.limiter(|state| &mut state.limiter);
-        store.set_hostcall_fuel(MAX_HOST_TRANSFER);
-        // What is left of the budget after any wait for a place in the pool.
-        ticker::arm_deadline(
-            &mut store,
-            deadline.saturating_duration_since(Instant::now()),
-        );
-        let result = store
-            .set_fuel(budget.fuel)
-            .and_then(|()| policy.pre.instantiate(&mut store))
-            .and_then(|instance| call(&instance, &mut store));
+        let spare = match sign_in {
+            Some(_) => {
+                let pre = (policy.digest, &policy.pre, policy.need);
+                pool.spares
+                    .want(pre, memory_limit, budget.fuel, budget.timeout);
+                let limits = (memory_limit, budget.fuel);
+                pool.spares
+                    .take(&pool.admission, &policy.digest, limits, deadline)
+            }
+            None => None,
+        };
+        let (mut store, ticket, instance) = match spare {
+            Some(taken) => (taken.store, taken.ticket, Ok(taken.instance)),
+            None => {
+                // Returned after the store, which returns the instance to the pool.
+                let ticket = match pool.admit(policy.need, deadline) {
+                    Ok(ticket) => ticket,
+                    Err(refused) => {
+                        return Run::refused(Failure::Host(refused.to_string()), start);
+                    }
+                };
+                let mut store = new_store(policy.pre.engine(), memory_limit, deadline);
+                // What is left of the budget after any wait for a place in the pool.
+                ticker::arm_deadline(
+                    &mut store,
+                    deadline.saturating_duration_since(Instant::now()),
+                );
+                let instance = store
+                    .set_fuel(budget.fuel)
+                    .and_then(|()| policy.pre.instantiate(&mut store));
+                (store, ticket, instance)
+            }
+        };
+        store.data_mut().lend(sign_in.cloned(), input);
+        let result = instance.and_then(|instance| call(&instance, &mut store));
         let duration = start.elapsed();
         let fuel_used = budget.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let state = store.data_mut();
@@ -114,6 +125,20 @@ impl Engine {
         pool.spent.keep(store, ticket, run.peak_memory);
         run
     }
+}
+
+/// A store for one instance of `engine`'s components: no sign-in and no input lent yet,
+/// memories capped at `memory_limit` bytes, the wall clock ending at `deadline` (armed with
+/// [`ticker::arm_deadline`]), host transfers capped at [`MAX_HOST_TRANSFER`].
+pub(super) fn new_store(
+    engine: &wasmtime::Engine,
+    memory_limit: usize,
+    deadline: Instant,
+) -> Store<HostState> {
+    let mut store = Store::new(engine, HostState::new(Limiter::new(memory_limit), deadline));
+    store.limiter(|state| &mut state.limiter);
+    store.set_hostcall_fuel(MAX_HOST_TRANSFER);
+    store
 }
 
 /// Turns a wasmtime error into a typed failure, by type: the limiter's flags first (a

@@ -10,16 +10,14 @@
 //! which the pool is sized for on top of its running instances; only stores whose memories
 //! stayed within what their place keeps resident after a reset anyway (a rule that grew
 //! its memory past it is dropped at once); and a pool short of room reaps what it keeps
-//! before it waits ([`Spent::admit`]).
+//! before it waits (`Pool::admit`).
 //! Nothing runs in a kept store again: its evaluation is over, its place in the pool is
 //! held until it is dropped (its memory reset then), and only dropping it is left.
 
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
-
 use wasmtime::Store;
 
-use super::admission::{Admission, Need, Refused, Ticket};
+use super::admission::{Admission, Need, Ticket};
 use super::host::HostState;
 
 /// What one kept store may hold of its pool: the pool is sized with this much per kept
@@ -43,23 +41,6 @@ impl Spent {
             kept: Mutex::new(Vec::with_capacity(cap)),
             cap,
             max_memory,
-        }
-    }
-
-    /// A ticket for `need` from `admission`; if the pool has no room now, first drops what
-    /// is kept, then waits until `deadline`.
-    pub(super) fn admit<'a>(
-        &self,
-        admission: &'a Admission,
-        need: Need,
-        deadline: Instant,
-    ) -> Result<Ticket<'a>, Refused> {
-        match admission.try_admit(need) {
-            Some(ticket) => Ok(ticket),
-            None => {
-                self.reap(admission);
-                admission.admit(need, deadline)
-            }
         }
     }
 

@@ -16,6 +16,7 @@ mod helpers;
 mod policies;
 mod pools;
 mod request;
+mod spares;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
