@@ -10,16 +10,19 @@
 //! reads it, Cedar builds its entities, context and request from it and authorizes, and
 //! Portcullis instantiates the rule, lends it the sign-in and its configuration, and lifts
 //! the verdict. Each spent instance is dropped as its evaluation ends (`kept_instances: 0`),
-//! and, as a second Portcullis contender, kept and reaped once the answer is out (as the
-//! Lambda does: `Engine::reap` after posting the response), the reap timed apart. Last, the
+//! and, as a second Portcullis contender, the Lambda's way: kept and reaped once the answer
+//! is out and a spare instance made for the next decision (`Engine::reap` and
+//! `Engine::replenish` after posting the response; each decision still has an instance of
+//! its own, never called before), that work timed apart. Last, the
 //! same rule ten times over through the chain (ten rule names, one module), each chain timed
 //! alone: median, p99 and p99.9, split by whether the thread took a page fault or a context
 //! switch meanwhile; then four ways side by side, interleaved chain by chain — alone or with
 //! one helper thread (`Engine::start_helpers`: the rules run side by side, combined in
-//! order), each with its instances dropped in place or reaped after the answer — back to
+//! order), each with its instances dropped in place or reaped and replenished after the
+//! answer — back to
 //! back and after 3 ms asleep. `VERSUS_ONLY=cedar|portcullis|reaped|floor|chain` runs one
 //! contender alone and untimed, for a profiler (`perf record`); `helped` the chain on an
-//! engine with a helper, `chain-reaped` the chain reaped after each answer.
+//! engine with a helper, `chain-reaped` the chain reaped and replenished after each answer.
 
 #![expect(
     clippy::expect_used,
@@ -69,7 +72,7 @@ fn main() {
         let c = cedar.allows(s).expect("cedar");
         let p = portcullis(s);
         let r = reaped(s);
-        reaping.reap();
+        after_answer(&reaping);
         assert!(
             n == c && c == p && p == r,
             "disagreement (native {n}, cedar {c}, portcullis {p}, reaped {r}) on {s:?}"
@@ -101,7 +104,7 @@ fn main() {
                     "portcullis" => black_box(portcullis(black_box(s))),
                     "reaped" => {
                         black_box(reaped(black_box(s)));
-                        reaping.reap();
+                        after_answer(&reaping);
                         true
                     }
                     "floor" => black_box(matches!(floor(black_box(s)), Outcome::Verdict(_))),
@@ -122,8 +125,8 @@ fn main() {
         return;
     }
 
-    // Native, Cedar, Portcullis dropping in place, the floor, the clock, Portcullis reaped
-    // after the answer; and the reap itself, timed right after the decision it follows.
+    // Native, Cedar, Portcullis dropping in place, the floor, the clock, Portcullis the
+    // Lambda's way; and its work after the answer, timed right after the decision.
     let mut times: [Vec<u64>; 7] = Default::default();
     let time = |f: &mut dyn FnMut() -> bool| {
         let start = Instant::now();
@@ -144,7 +147,7 @@ fn main() {
                     _ => {
                         let ns = time(&mut || reaped(black_box(s)));
                         let reap = time(&mut || {
-                            reaping.reap();
+                            after_answer(&reaping);
                             true
                         });
                         if let Some(t) = times.get_mut(6) {
@@ -189,10 +192,13 @@ fn main() {
             &portcullis_t,
         ),
         (
-            "Portcullis, the same, the instance reaped after the answer (as the Lambda does)",
+            "Portcullis, the Lambda's way: the instance reaped and a spare made after the answer",
             &reaped_t,
         ),
-        ("— the reap after it (not on the answer's path)", &reap_t),
+        (
+            "— the reap and the spare after it (not on the answer's path)",
+            &reap_t,
+        ),
         (
             "the floor: `allow-all` (one core instance, a call that reads nothing)",
             &floor_t,
@@ -212,22 +218,25 @@ fn main() {
         let (engine, policy) = engine_with(reap, helpers);
         let name = match (reap, helpers) {
             (false, 0) => "alone, dropped in place",
-            (true, 0) => "alone, reaped after the answer",
+            (true, 0) => "alone, reaped and replenished after the answer",
             (false, _) => "one helper, dropped in place",
-            (true, _) => "one helper, reaped after the answer",
+            (true, _) => "one helper, reaped and replenished after the answer",
         };
         Way::new(name, engine, &policy, reap)
     });
     chain(&ways, rounds);
 }
 
-/// An engine with the side-by-side rule loaded: keeping spent instances for a reap after
-/// the answer (`reap`) or dropping each as its evaluation ends, with `helpers` threads.
+/// An engine with the side-by-side rule loaded: the Lambda's way (`reap`: spent instances
+/// kept for [`after_answer`], which also makes spares) or every instance made on the
+/// decision's path and dropped as its evaluation ends, with `helpers` threads.
 fn engine_with(reap: bool, helpers: usize) -> (Arc<Engine>, Arc<CompiledPolicy>) {
     let engine = Arc::new(
         Engine::new(EngineConfig {
             kept_instances: if reap { 16 } else { 0 },
             kept_large_instances: if reap { 4 } else { 0 },
+            spare_instances: if reap { 32 } else { 0 },
+            spare_large_instances: if reap { 4 } else { 0 },
             ..EngineConfig::default()
         })
         .expect("engine"),
@@ -238,6 +247,12 @@ fn engine_with(reap: bool, helpers: usize) -> (Arc<Engine>, Arc<CompiledPolicy>)
         .expect("load");
     engine.reap();
     (engine, policy)
+}
+
+/// What the Lambda does once an answer is out: spent instances dropped, spares made.
+fn after_answer(engine: &Engine) {
+    engine.reap();
+    engine.replenish();
 }
 
 /// One way to run the 10-rule chain: the same rule ten times over (ten rule names, one
@@ -304,7 +319,7 @@ fn chain(ways: &[Way], rounds: usize) {
         let inside: Duration = outcome.reports.iter().map(|r| r.evaluation.duration).sum();
         let reap = way.reap.then(|| {
             let start = Instant::now();
-            way.engine.reap();
+            after_answer(&way.engine);
             nanos(start.elapsed())
         });
         (ns, nanos(inside), reap)
@@ -413,7 +428,7 @@ fn chain(ways: &[Way], rounds: usize) {
         return;
     };
     println!(
-        "\nthe chain four ways, interleaved; figures in µs to the answer, ratios against the first way's in the same state; the reap (after the answer) apart\n| chain | back to back: median | p99 | p99.9 | after 3 ms asleep: median | p99 | median ratio | p99 ratio | asleep median ratio | reap median | reap p99 |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "\nthe chain four ways, interleaved; figures in µs to the answer, ratios against the first way's in the same state; the work after the answer (reap, replenish) apart\n| chain | back to back: median | p99 | p99.9 | after 3 ms asleep: median | p99 | median ratio | p99 ratio | asleep median ratio | after-answer median | after-answer p99 |\n|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for (way, [hot, asleep, reaps]) in ways.iter().zip(&times) {
         let ratio =

@@ -131,7 +131,8 @@ pub struct Evaluation {
     pub outcome: Outcome,
     /// Fuel consumed.
     pub fuel_used: u64,
-    /// Wall time, instantiation included.
+    /// Wall time, instantiation included (none when the evaluation took a spare instance,
+    /// made before it: [`crate::Engine::replenish`]).
     pub duration: Duration,
     /// Peak linear memory in bytes.
     pub peak_memory: usize,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use portcullis_gate::context::{Claims, ContextConfig, ContextKeys, ContextVerifier, sign};
 use portcullis_gate::tenant::TenantId;
-use support::{row, stats};
+use support::{header, row, stats};
 
 const KEY: &[u8] = b"acme-context-key-0123456789abcdef0123456789";
 const ROUNDS: usize = 50_000;
@@ -82,7 +82,7 @@ fn main() {
     }
     let base = stats(cases[0].1.clone()).0;
     println!("envelope of {} bytes, {ROUNDS} rounds; µs", valid[0].len());
-    println!("{:<34} {:>9} {:>9} {:>7}", "case", "median", "p99", "ratio");
+    header(34);
     for (name, samples) in cases {
         row(name, 34, samples, base);
     }

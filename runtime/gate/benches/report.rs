@@ -26,7 +26,7 @@ use portcullis_engine::rule::{Mode, Origin};
 use portcullis_gate::metrics::{self, FunctionCounters};
 use portcullis_gate::record::{Decided, DecisionRecord, RuleRecord};
 use portcullis_gate::report::Report;
-use support::{row, stats};
+use support::{header, row, stats};
 
 const ROUNDS: usize = 20_000;
 
@@ -92,10 +92,8 @@ fn main() {
     let at_ms = 1_767_268_800_000;
 
     println!("{ROUNDS} rounds, interleaved; µs");
-    println!(
-        "{:<58} {:>9} {:>9} {:>7}",
-        "records of N rules", "median", "p99", "ratio"
-    );
+    println!("records of N rules");
+    header(58);
     for rules in [1, 10] {
         let record = record(rules);
         let mut before = Vec::with_capacity(ROUNDS);
