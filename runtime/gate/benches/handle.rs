@@ -8,7 +8,8 @@
 //! the same without them. Medians, p99 and p99.9 side by side.
 //!
 //! `cargo bench -p portcullis-gate --bench handle` (`HANDLE_ROUNDS`: how many, 4,000 by
-//! default; more, for a profiler to see mostly the warm path).
+//! default; more, for a profiler to see mostly the warm path; `HANDLE_ONLY=spares|none`:
+//! one way alone, for a profiler).
 
 #![expect(
     clippy::unwrap_used,
@@ -43,6 +44,11 @@ fn main() {
         ("no spares: every rule instantiated on the path", (0, 0)),
     ]
     .into_iter()
+    .filter(|(_, (spares, _))| match std::env::var("HANDLE_ONLY").as_deref() {
+        Ok("spares") => *spares > 0,
+        Ok("none") => *spares == 0,
+        _ => true,
+    })
     .map(|(name, (spare_instances, spare_large_instances))| {
         let engine = Arc::new(
             Engine::new(EngineConfig {
