@@ -44,11 +44,13 @@ fn main() {
         ("no spares: every rule instantiated on the path", (0, 0)),
     ]
     .into_iter()
-    .filter(|(_, (spares, _))| match std::env::var("HANDLE_ONLY").as_deref() {
-        Ok("spares") => *spares > 0,
-        Ok("none") => *spares == 0,
-        _ => true,
-    })
+    .filter(
+        |(_, (spares, _))| match std::env::var("HANDLE_ONLY").as_deref() {
+            Ok("spares") => *spares > 0,
+            Ok("none") => *spares == 0,
+            _ => true,
+        },
+    )
     .map(|(name, (spare_instances, spare_large_instances))| {
         let engine = Arc::new(
             Engine::new(EngineConfig {

@@ -3,8 +3,9 @@
 //! engine's spent instances ([`Engine::reap`]), writes the invocation's log lines (its
 //! [`Report`]: the decision record and the metric documents) and makes spare instances of
 //! the rules that ran for their next sign-in ([`Engine::replenish`]), so none of it is on a
-//! sign-in's path. The Lambda freezes an environment only when its runtime asks for the next event,
-//! which it does after this layer is done: nothing written here is lost to a freeze.
+//! sign-in's path. The Lambda freezes an environment only when its runtime asks for the
+//! next event, which it does after this layer is done: nothing written here is lost to a
+//! freeze, and spares made here wait, frozen with the environment, for its next sign-in.
 
 use std::future::Future;
 use std::io::Write;
@@ -60,7 +61,7 @@ impl Outbox {
 /// Wraps the runtime's invocation service (handler, response posting and all) in
 /// [`AfterAnswer`].
 pub struct AfterAnswerLayer {
-    /// The engine whose spent instances are reaped.
+    /// The engine whose spent instances are reaped and whose spares are made.
     pub engine: Arc<Engine>,
     /// The reports the handler posted, written once the answer is out.
     pub outbox: Arc<Outbox>,
@@ -79,7 +80,8 @@ impl<S> Layer<S> for AfterAnswerLayer {
 }
 
 /// An invocation service that, once the inner service — which posts the response — is
-/// done, reaps the engine's spent instances and writes the reports the handler posted.
+/// done, reaps the engine's spent instances, writes the reports the handler posted and
+/// makes spare instances for the next sign-in.
 pub struct AfterAnswer<S> {
     inner: S,
     engine: Arc<Engine>,
