@@ -190,13 +190,14 @@ pub fn evaluate_rules_with<'r>(
         global: GlobalMarks::default(),
     };
     let mut conflicts = Vec::new();
-    let mut reports = Vec::new();
     let mut decision = Decision::Allow;
 
     let rules: Vec<&Rule> = rules
         .into_iter()
         .filter(|r| r.triggers.contains(&trigger))
         .collect();
+    // A report per rule at most: the list never grows (and moves its reports) on the way.
+    let mut reports = Vec::with_capacity(rules.len());
     let tasks = rules.iter().map(|rule| task_of(rule, data)).collect();
     let batch = Arc::new(Batch::new(Arc::clone(&sign_in), deadline, tasks));
     // With helper threads the rules run side by side; either way they are combined here,

@@ -46,10 +46,13 @@ pub struct EngineConfig {
     /// instantiating on its answer's path (instantiation is about half of a warm rule's
     /// time). A spare has never been called and holds nothing of any sign-in; it is used
     /// once. The pool holds this many places on top of the running and kept ones; past
-    /// it the oldest spares are dropped. `0` makes none; an engine never replenished makes
-    /// none.
+    /// it the oldest spares are dropped. Only policies whose memories start within
+    /// [`EngineConfig::small_memory_bytes`] get spares here. `0` makes none; an engine
+    /// never replenished makes none.
     pub spare_instances: u32,
-    /// As [`EngineConfig::spare_instances`], for the large pool.
+    /// As [`EngineConfig::spare_instances`], for the large pool: only policies whose
+    /// memories start within [`EngineConfig::large_keep_resident_bytes`] get spares (an
+    /// interpreter's do not: its memory would be held between sign-ins).
     pub spare_large_instances: u32,
     /// A directory for precompiled code, private to this user (created `0700`): each
     /// verified artifact's native code is written there and mapped from the file, so only

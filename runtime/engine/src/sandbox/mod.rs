@@ -109,6 +109,8 @@ pub struct CompiledPolicy {
     placement: Placement,
     /// What one instance takes from its pool.
     need: Need,
+    /// The most memory an instance starts with, in bytes.
+    initial_memory: usize,
     pre: InstancePre<HostState>,
     exports: Exports,
 }
@@ -379,6 +381,7 @@ impl Engine {
             size,
             placement,
             need,
+            initial_memory: pool::initial_memory(component),
             pre,
             exports,
         };

@@ -100,7 +100,7 @@ impl Pool {
             // A kept store holds no more memory than its place keeps resident after a
             // reset anyway.
             spent: Spent::new(kept as usize, keep_resident),
-            spares: Spares::new(spares as usize),
+            spares: Spares::new(spares as usize, keep_resident),
         })
     }
 
@@ -132,6 +132,19 @@ pub(super) fn placement(component: &Component, config: &EngineConfig) -> Placeme
     } else {
         Placement::Large
     }
+}
+
+/// The most memory an instance of `component` starts with, all its memories together
+/// (`usize::MAX` when that cannot be known).
+pub(super) fn initial_memory(component: &Component) -> usize {
+    component.resources_required().map_or(usize::MAX, |needs| {
+        let per_memory = needs
+            .max_initial_memory_size
+            .unwrap_or(0)
+            .saturating_mul(WASM_PAGE);
+        let all = per_memory.saturating_mul(u64::from(needs.num_memories));
+        usize::try_from(all).unwrap_or(usize::MAX)
+    })
 }
 
 /// This engine build's compatibility tag (see `Engine::compat`): both pools compile

@@ -73,7 +73,12 @@ impl Engine {
         let memory_limit = budget.memory_bytes.min(self.config.max_memory_bytes);
         let spare = match sign_in {
             Some(_) => {
-                let pre = (policy.digest, &policy.pre, policy.need);
+                let pre = (
+                    policy.digest,
+                    &policy.pre,
+                    policy.need,
+                    policy.initial_memory,
+                );
                 pool.spares
                     .want(pre, memory_limit, budget.fuel, budget.timeout);
                 let limits = (memory_limit, budget.fuel);

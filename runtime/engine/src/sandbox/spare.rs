@@ -18,8 +18,10 @@
 //!
 //! Bounded: at most [`EngineConfig::spare_instances`] in the small pool and
 //! [`EngineConfig::spare_large_instances`] in the large one, which the pools hold places for
-//! on top of their running and kept instances; only components within [`KEPT_NEED`]; the
-//! oldest dropped first. A pool short of room drops its spares before it waits, and a spare
+//! on top of their running and kept instances; only components within [`KEPT_NEED`] whose
+//! memories start within what a place of the pool keeps resident anyway (the small pool's
+//! size, 1 MiB in the large one: an interpreter's many MiB are not held between sign-ins);
+//! the oldest dropped first. A pool short of room drops its spares before it waits, and a spare
 //! that cannot be made (no room, its instantiation failed) is simply not made: the
 //! evaluation then instantiates as before and meets the same failure itself.
 //!
@@ -78,28 +80,35 @@ pub(super) struct Spares {
     wanted: Mutex<Vec<Wanted>>,
     /// The most spares kept.
     cap: usize,
+    /// The largest memory (all of an instance's memories together) a spare may start with.
+    max_memory: usize,
 }
 
 impl Spares {
-    /// Keeps at most `cap` spares.
-    pub(super) fn new(cap: usize) -> Self {
+    /// Keeps at most `cap` spares, each starting with memories of at most `max_memory`
+    /// bytes (what a place of the pool keeps resident anyway).
+    pub(super) fn new(cap: usize, max_memory: usize) -> Self {
         Spares {
             ready: Mutex::new(VecDeque::with_capacity(cap)),
             wanted: Mutex::new(Vec::with_capacity(cap)),
             cap,
+            max_memory,
         }
     }
 
-    /// Notes that `digest`'s policy ran (instantiated from `pre`) with `memory_limit`, `fuel`
-    /// and `timeout`: [`Spares::replenish`] makes a spare for it.
+    /// Notes that `digest`'s policy ran (instantiated from `pre`, taking `need` of the pool,
+    /// its memories starting at `memory` bytes in all) with `memory_limit`, `fuel` and
+    /// `timeout`: [`Spares::replenish`] makes a spare for it, unless it takes more of the
+    /// pool than [`KEPT_NEED`] or starts with more memory than a place keeps resident (an
+    /// interpreter's many MiB would be held between sign-ins).
     pub(super) fn want(
         &self,
-        (digest, pre, need): (Sha256, &InstancePre<HostState>, Need),
+        (digest, pre, need, memory): (Sha256, &InstancePre<HostState>, Need, usize),
         memory_limit: usize,
         fuel: u64,
         timeout: Duration,
     ) {
-        if self.cap == 0 || !need.within(KEPT_NEED) {
+        if self.cap == 0 || !need.within(KEPT_NEED) || memory > self.max_memory {
             return;
         }
         let mut wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
@@ -164,8 +173,15 @@ impl Spares {
     /// Makes a spare for each policy that ran since the last call, while the pool has room
     /// (never waiting for it), dropping the oldest spares past the cap. How many were made.
     pub(super) fn replenish(&self, admission: &Admission) -> usize {
-        let wanted =
-            std::mem::take(&mut *self.wanted.lock().unwrap_or_else(PoisonError::into_inner));
+        let wanted = {
+            let mut wanted = self.wanted.lock().unwrap_or_else(PoisonError::into_inner);
+            if wanted.is_empty() {
+                return 0;
+            }
+            // Replaced by a list with room for `cap`: noting a policy on an evaluation's
+            // path never grows it.
+            std::mem::replace(&mut *wanted, Vec::with_capacity(self.cap))
+        };
         let mut made = 0;
         for wanted in wanted {
             let oldest = {
@@ -182,7 +198,7 @@ impl Spares {
             let Some(ticket) = admission.try_admit(wanted.need) else {
                 continue;
             };
-            if let Some(spare) = Spare::make(&wanted, ticket) {
+            if let Some(spare) = Spare::make(&wanted, ticket, self.max_memory) {
                 self.ready
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -214,14 +230,18 @@ impl Spares {
 
 impl Spare {
     /// Instantiates `wanted`'s policy in a new store under its limits, in the place
-    /// `ticket` holds; `None` if the instantiation failed (the store is dropped before the
-    /// ticket: the place is free only once the instance is back in the pool).
-    fn make(wanted: &Wanted, ticket: Ticket<'_>) -> Option<Spare> {
+    /// `ticket` holds; `None` if the instantiation failed or its memories came to more than
+    /// `max_memory` (the store is dropped before the ticket: the place is free only once
+    /// the instance is back in the pool).
+    fn make(wanted: &Wanted, ticket: Ticket<'_>, max_memory: usize) -> Option<Spare> {
         let deadline = Instant::now() + wanted.timeout;
         let mut store = new_store(wanted.pre.engine(), wanted.memory_limit, deadline);
         ticker::arm_deadline(&mut store, wanted.timeout);
         store.set_fuel(wanted.fuel).ok()?;
         let instance = wanted.pre.instantiate(&mut store).ok()?;
+        if store.data().limiter.peak_memory > max_memory {
+            return None;
+        }
         let fuel_used = wanted.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         Some(Spare {
             digest: wanted.digest,
@@ -251,11 +271,21 @@ mod tests {
     /// A component whose instantiation runs a start function: `spin` loop iterations, then
     /// `trap` decides whether it traps.
     fn starting(pool: &Pool, spin: u32, trap: bool) -> (InstancePre<HostState>, Need) {
+        with_pages(pool, spin, trap, 1)
+    }
+
+    /// As [`starting`], its memory `pages` 64 KiB pages.
+    fn with_pages(
+        pool: &Pool,
+        spin: u32,
+        trap: bool,
+        pages: u32,
+    ) -> (InstancePre<HostState>, Need) {
         let end = if trap { "unreachable" } else { "" };
         let wat = format!(
             r#"(component
                 (core module $m
-                    (memory 1)
+                    (memory {pages})
                     (func $start (local $i i32)
                         (loop $again
                             (local.set $i (i32.add (local.get $i) (i32.const 1)))
@@ -284,8 +314,12 @@ mod tests {
     fn a_spare_carries_its_instantiations_fuel_and_fits_only_budgets_that_cover_it() {
         let pool = pool(2);
         let (pre, need) = starting(&pool, 10_000, false);
-        pool.spares
-            .want((digest(7), &pre, need), 1 << 20, 1_000_000, TIMEOUT);
+        pool.spares.want(
+            (digest(7), &pre, need, 64 << 10),
+            1 << 20,
+            1_000_000,
+            TIMEOUT,
+        );
         assert_eq!(pool.spares.replenish(&pool.admission), 1);
         let soon = Instant::now() + TIMEOUT;
         let used = {
@@ -332,7 +366,7 @@ mod tests {
         for (spin, trap, fuel) in [(10, true, 1_000_000), (1_000_000, false, 1_000)] {
             let (pre, need) = starting(&pool, spin, trap);
             pool.spares
-                .want((digest(7), &pre, need), 1 << 20, fuel, TIMEOUT);
+                .want((digest(7), &pre, need, 64 << 10), 1 << 20, fuel, TIMEOUT);
             assert_eq!(pool.spares.replenish(&pool.admission), 0);
         }
         // Every place is free: as many tickets as the pool has places.
@@ -351,11 +385,11 @@ mod tests {
         // At most `cap` are wanted between two replenishes: the third is not noted.
         for n in 1..=3u8 {
             pool.spares
-                .want((digest(n), &pre, need), 1 << 20, 1_000, TIMEOUT);
+                .want((digest(n), &pre, need, 64 << 10), 1 << 20, 1_000, TIMEOUT);
         }
         assert_eq!(pool.spares.replenish(&pool.admission), 2);
         pool.spares
-            .want((digest(3), &pre, need), 1 << 20, 1_000, TIMEOUT);
+            .want((digest(3), &pre, need, 64 << 10), 1 << 20, 1_000, TIMEOUT);
         assert_eq!(pool.spares.replenish(&pool.admission), 1);
         assert_eq!(pool.spares.len(), 2);
         let soon = Instant::now() + TIMEOUT;
@@ -367,5 +401,23 @@ mod tests {
         );
         assert_eq!(pool.spares.clear(&pool.admission), 2);
         assert_eq!(pool.spares.len(), 0);
+    }
+
+    #[test]
+    fn no_spare_starts_with_more_memory_than_a_place_keeps_resident() {
+        // The pool keeps 128 KiB resident: a component starting with 192 KiB gets no spare,
+        // whether its size is known up front or only found once instantiated.
+        let pool = pool(2);
+        let (pre, need) = with_pages(&pool, 1, false, 3);
+        pool.spares
+            .want((digest(1), &pre, need, 192 << 10), 1 << 20, 1_000, TIMEOUT);
+        assert_eq!(pool.spares.replenish(&pool.admission), 0);
+        pool.spares
+            .want((digest(1), &pre, need, 64 << 10), 1 << 20, 1_000, TIMEOUT);
+        assert_eq!(pool.spares.replenish(&pool.admission), 0);
+        let (pre, need) = with_pages(&pool, 1, false, 2);
+        pool.spares
+            .want((digest(2), &pre, need, 128 << 10), 1 << 20, 1_000, TIMEOUT);
+        assert_eq!(pool.spares.replenish(&pool.admission), 1);
     }
 }
