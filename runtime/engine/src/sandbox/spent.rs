@@ -15,6 +15,7 @@
 //! held until it is dropped (its memory reset then), and only dropping it is left.
 
 use std::sync::{Mutex, PoisonError};
+
 use wasmtime::Store;
 
 use super::admission::{Admission, Need, Ticket};
