@@ -44,9 +44,9 @@ pub struct EngineConfig {
     /// once an answer is out, one for each policy evaluated since the last replenish, so
     /// the next evaluation of that policy takes an instance that exists already instead of
     /// instantiating on its answer's path (instantiation was about 40 % of a warm rule's
-    /// time: BENCHMARKS.md run 22). A spare has never been called and holds nothing of any sign-in; it is used
-    /// once. The pool holds this many places on top of the running and kept ones; past
-    /// it the oldest spares are dropped. Only policies whose memories start within
+    /// time: BENCHMARKS.md run 22). A spare has never been called and holds nothing of
+    /// any sign-in; it is used once. The pool holds this many places on top of the running
+    /// and kept ones; past it the oldest spares are dropped. Only policies whose memories start within
     /// [`EngineConfig::small_memory_bytes`] get spares here. `0` makes none; an engine
     /// never replenished makes none.
     pub spare_instances: u32,
