@@ -31,6 +31,21 @@ impl Budget {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
     /// The default memory limit: 64 MiB.
     pub const DEFAULT_MEMORY: usize = 64 << 20;
+    /// The wall clock of [`Budget::off_path`].
+    pub const OFF_PATH_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// The budget for running a policy off any sign-in's path — checking its exports at
+    /// load, asking it to describe itself when it is built or published: the default fuel
+    /// and memory, and a wall clock of [`Budget::OFF_PATH_TIMEOUT`], because the first
+    /// instance of an interpreter (megabytes of memory image) can take tens of
+    /// milliseconds, several times that on a busy machine. Fuel still bounds its work.
+    pub const fn off_path() -> Budget {
+        Budget {
+            fuel: Self::DEFAULT_FUEL,
+            timeout: Self::OFF_PATH_TIMEOUT,
+            memory_bytes: Self::DEFAULT_MEMORY,
+        }
+    }
 }
 
 impl Default for Budget {

@@ -257,7 +257,7 @@ pub fn check_compiled(
     policy: &CompiledPolicy,
 ) -> Result<(), PublishError> {
     let metadata = engine
-        .describe(policy, &Budget::default())
+        .describe(policy, &Budget::off_path())
         .map_err(|source| PublishError::Describe {
             rule: entry.name.clone(),
             source,

@@ -111,7 +111,7 @@ pub fn build(project: &Project, engine: &Engine) -> Result<Built, BuildError> {
     })?;
     let compile_time = started.elapsed();
     let metadata = engine
-        .describe(&policy, &Budget::default())
+        .describe(&policy, &Budget::off_path())
         .map_err(|failure| BuildError::Describe {
             path: path.clone(),
             reason: failure.to_string(),

@@ -75,7 +75,6 @@ mod ticker;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use wasmtime::component::{Component, InstancePre, Resource};
 
@@ -99,8 +98,6 @@ use ticker::Ticker;
 
 /// The longest policy error message kept, in bytes.
 pub const MAX_POLICY_ERROR: usize = 512;
-/// The wall clock for the one instance that type-checks a component's exports at load.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A compiled, validated policy, ready to instantiate. Cheap to share.
 pub struct CompiledPolicy {
@@ -385,14 +382,10 @@ impl Engine {
             pre,
             exports,
         };
-        // One instance, once, to type-check the exports (see `Exports`). Off the per-rule
-        // wall clock: an interpreter's instance (megabytes of memory image) takes tens of
-        // milliseconds, several times that on a busy machine; fuel still bounds its work.
+        // One instance, once, to type-check the exports (see `Exports`), off the per-rule
+        // wall clock (`Budget::off_path`).
         let nothing = (None, RuleInput::default());
-        let check = Budget {
-            timeout: CHECK_TIMEOUT,
-            ..Budget::default()
-        };
+        let check = Budget::off_path();
         self.run(&policy, nothing, &check, |instance, store| {
             policy.exports.check(instance, store)
         })
